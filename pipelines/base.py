@@ -1,0 +1,73 @@
+"""What every Scrapy item-pipeline wrapper shares: settings access and outcome counting.
+
+Outcome accounting follows Media Cloud's story-indexer: every page that enters the pipeline ends
+in exactly one outcome, counted in ``crawler.stats`` under ``rasd/outcome/<outlet>/<outcome>``:
+
+* ``archived`` — written to the archive (the archive stage counts it);
+* ``duplicate`` — the same article already archived for this outlet;
+* ``skipped/<reason>`` — deliberately not archived (``skipped/too_little_text``, …);
+* ``failed/<reason>`` — an error in a stage (``failed/extract_error``, …).
+
+Stage-level counters that are not outcomes (``rasd/language/fa``, ``rasd/dates/source/feed``)
+use other keys, so the outcome counters always add up to the pages that entered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.exceptions import DropItem
+
+OUTCOME_PREFIX = "rasd/outcome/"
+
+
+def outcome_key(outlet: str, outcome: str) -> str:
+    """Stats key of one outcome: ``rasd/outcome/<outlet>/<outcome>``."""
+    return f"{OUTCOME_PREFIX}{outlet}/{outcome}"
+
+
+class Skip(DropItem):
+    """``DropItem`` that carries its outcome (``skipped/<reason>``, ``duplicate`` …).
+
+    Raised by :meth:`StagePipeline.drop` after the outcome has been counted, so Scrapy's own
+    dropped-item log line and Rasd's counters agree.
+    """
+
+    def __init__(self, outcome: str, detail: str = ""):
+        self.outcome = outcome
+        super().__init__(f"{outcome}: {detail}" if detail else outcome)
+
+
+class StagePipeline:
+    """Base of Rasd's Scrapy item pipelines.
+
+    Subclasses implement ``process_item(item, spider)`` by calling their stage function and,
+    when a record must go, ``raise self.drop(item, "skipped/too_little_text", detail)``.
+    Configuration comes through ``__init__`` (built by :meth:`from_crawler` from the crawler's
+    settings), so a test builds a stage with ``Stage(stats=None, **options)``.
+    """
+
+    def __init__(self, stats: Any = None):
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(stats=crawler.stats, **cls.options_from_settings(crawler.settings))
+
+    @classmethod
+    def options_from_settings(cls, settings) -> dict[str, Any]:
+        """Constructor keyword arguments read from Scrapy settings (none by default)."""
+        return {}
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Increment a stats counter (no-op when built without stats, e.g. in a unit test)."""
+        if self.stats is not None:
+            self.stats.inc_value(key, n)
+
+    def count_outcome(self, outlet: str, outcome: str) -> None:
+        self.count(outcome_key(outlet, outcome))
+
+    def drop(self, item, outcome: str, detail: str = "") -> Skip:
+        """Count ``outcome`` for the item's outlet and return the ``DropItem`` to raise."""
+        self.count_outcome(item.outlet, outcome)
+        return Skip(outcome, detail)

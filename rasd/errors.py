@@ -1,0 +1,22 @@
+"""The project's exceptions.
+
+Every error Rasd raises on purpose derives from :class:`RasdError`; the CLI turns any of them
+into one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RasdError(Exception):
+    """Base class of all Rasd errors."""
+
+
+class ConfigError(RasdError):
+    """A configuration or seed file is missing, unreadable or invalid.
+
+    The message names the file and, where known, the field (``seeds/bbc.yaml: feeds.0: …``).
+    """
+
+
+class EngineError(RasdError):
+    """The search engine is unreachable or refused a request."""
