@@ -11,15 +11,68 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rasd.errors import ConfigError
 from rasd.paths import SEEDS_DIR
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+
+#: ISO 3166-1 alpha-2 codes officially assigned (249; "UK", "EU" and "XK" are not among them).
+_ISO_COUNTRIES = frozenset("""
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW
+""".split())
+
+
+def _http_url(url: str) -> str:
+    """An absolute ``http(s)://host/…`` URL without whitespace (checked per list item, so an
+    error names ``feeds.2`` rather than the whole list)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    return url
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    return pattern
+
+
+def _host(host: str) -> str:
+    if not _HOST.match(host):
+        raise ValueError(f"not a lower-case host name (no scheme, path or port): {host!r}")
+    return host
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Regex = Annotated[str, AfterValidator(_regex)]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+HostName = Annotated[str, AfterValidator(_host)]
 
 
 class _Strict(BaseModel):
@@ -58,19 +111,9 @@ class ExtractionHints(_Strict):
     """
 
     title_suffixes: list[str] = []
-    junk_lines: list[str] = []
+    junk_lines: list[Regex] = []
     author_prefixes: list[str] = []
     default_credit: str | None = None
-
-    @field_validator("junk_lines")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {p!r}: {exc}") from exc
-        return patterns
 
 
 class Politeness(_Strict):
@@ -93,12 +136,12 @@ class Outlet(_Strict):
     slug: str
     name: str
     country: str = Field(pattern=r"^[A-Z]{2}$")
-    homepage: str
-    languages: list[str] = ["ar"]
+    homepage: HttpUrl
+    languages: list[LanguageCode] = ["ar"]
     other_languages: Literal["keep", "drop"] = "keep"
-    domains: list[str] = Field(min_length=1)
-    feeds: list[str] = []
-    sitemaps: list[str] = []
+    domains: list[HostName] = Field(min_length=1)
+    feeds: list[HttpUrl] = []
+    sitemaps: list[HttpUrl] = []
     schedule: Schedule = Schedule(interval_minutes=30)
     extraction: ExtractionHints = ExtractionHints()
     politeness: Politeness = Politeness()
@@ -111,12 +154,12 @@ class Outlet(_Strict):
             raise ValueError("slug must be lower-case letters, digits and underscores")
         return v
 
-    @field_validator("feeds", "sitemaps", "homepage")
+    @field_validator("country")
     @classmethod
-    def _http(cls, v):
-        for url in [v] if isinstance(v, str) else v:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"not an http(s) URL: {url!r}")
+    def _iso_country(cls, v: str) -> str:
+        if v not in _ISO_COUNTRIES:
+            hint = " (the United Kingdom is GB)" if v == "UK" else ""
+            raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {v!r}{hint}")
         return v
 
     @model_validator(mode="after")

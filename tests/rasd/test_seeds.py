@@ -1,0 +1,180 @@
+"""Tests of ``rasd/seeds.py`` and of the shipped ``seeds/*.yaml`` files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from rasd.errors import ConfigError
+from rasd.paths import SEEDS_DIR
+from rasd.seeds import Outlet, load_outlet, load_outlets
+
+SEED_FILES = sorted(SEEDS_DIR.glob("*.yaml"))
+
+# the outlets the project promised to monitor (see seeds/README.md)
+REQUIRED = {
+    "euronews_arabic", "bbc_arabic", "aljazeera", "france24_arabic", "dw_arabic",
+    "skynews_arabia", "rt_arabic", "cnn_arabic", "asharq_alawsat", "alquds_alarabi",
+    "anadolu_arabic", "independent_arabia", "alarabiya",
+}
+
+VALID = """\
+name: Test
+country: GB
+homepage: https://www.example.com/ar/
+domains: [example.com]
+feeds: [https://feeds.example.com/ar/rss.xml]
+schedule:
+  interval_minutes: 30
+extraction:
+  junk_lines: ["^اقرأ أيضا$"]
+"""
+
+
+# --------------------------------------------------------------------------- shipped seeds
+
+
+@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.stem)
+def test_every_seed_file_loads(path: Path):
+    outlet = load_outlet(path)
+    assert outlet.slug == path.stem
+    assert outlet.languages == ["ar"]
+    assert outlet.feeds or outlet.sitemaps
+
+
+@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.stem)
+def test_seed_file_says_urls_are_unverified(path: Path):
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("#") and "not be verified offline" in first
+
+
+def test_at_least_twelve_outlets_including_the_required_ones():
+    outlets = load_outlets()
+    assert len(outlets) >= 12
+    assert REQUIRED <= set(outlets)
+
+
+@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.stem)
+def test_feed_and_sitemap_hosts_are_owned_by_the_outlet(path: Path):
+    outlet = load_outlet(path)
+    for url in [outlet.homepage, *outlet.feeds, *outlet.sitemaps]:
+        host = urlsplit(url).hostname
+        assert outlet.owns(host), f"{path.name}: {url} is not on {outlet.domains}"
+
+
+def test_no_feed_url_is_shared_between_outlets():
+    seen: dict[str, str] = {}
+    for slug, outlet in load_outlets(include_disabled=True).items():
+        for url in outlet.feeds + outlet.sitemaps:
+            assert url not in seen, f"{url} in both {seen[url]} and {slug}"
+            seen[url] = slug
+
+
+def test_bbc_arabic_values():
+    bbc = load_outlets()["bbc_arabic"]
+    assert bbc.country == "GB"
+    assert "https://feeds.bbci.co.uk/arabic/rss.xml" in bbc.feeds
+    assert bbc.owns("feeds.bbci.co.uk") and bbc.owns("www.bbc.com") and bbc.owns("WWW.BBC.CO.UK.")
+    assert not bbc.owns("notbbc.com") and not bbc.owns("bbc.com.evil.example")
+    assert " - BBC News عربي" in bbc.extraction.title_suffixes
+
+
+# --------------------------------------------------------------------------- schema errors
+
+
+def _write(tmp_path: Path, text: str, name: str = "test_outlet.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_valid_temp_file_loads(tmp_path):
+    outlet = load_outlet(_write(tmp_path, VALID))
+    assert isinstance(outlet, Outlet)
+    assert outlet.slug == "test_outlet" and outlet.schedule.interval_minutes == 30
+
+
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        # unknown keys, top level and nested
+        ("name: Test\n", "name: Test\nfeed_urls: [https://example.com/rss]\n", "feed_urls"),
+        ("  interval_minutes: 30\n", "  interval_minutes: 30\n  every: 5\n", "schedule.every"),
+        ("  junk_lines:", "  title_suffix: [x]\n  junk_lines:", "extraction.title_suffix"),
+        # countries: not two capitals, and not an assigned ISO 3166-1 code
+        ("country: GB", "country: gb", "country"),
+        ("country: GB", "country: UK", "country"),
+        ("country: GB", "country: XX", "country"),
+        # URLs: the error names the list item
+        ("feeds: [https://feeds.example.com/ar/rss.xml]",
+         "feeds: [https://feeds.example.com/ar/rss.xml, ftp://example.com/rss]", "feeds.1"),
+        ("feeds: [https://feeds.example.com/ar/rss.xml]", "feeds: [example.com/rss]", "feeds.0"),
+        ("feeds: [https://feeds.example.com/ar/rss.xml]", "feeds: ['https:///rss']", "feeds.0"),
+        ("homepage: https://www.example.com/ar/", "homepage: www.example.com", "homepage"),
+        ("domains: [example.com]", "domains: [https://example.com/]", "domains.0"),
+        # both triggers, or a malformed cron
+        ("  interval_minutes: 30\n", "  interval_minutes: 30\n  cron: '*/5 * * * *'\n", "schedule"),
+        ("  interval_minutes: 30\n", "  cron: '*/5 * * *'\n", "schedule"),
+        ("  interval_minutes: 30\n", "  interval_minutes: 0\n", "schedule.interval_minutes"),
+        # a regular expression that does not compile
+        ('junk_lines: ["^اقرأ أيضا$"]', 'junk_lines: ["^ok$", "(unclosed"]', "extraction.junk_lines.1"),
+        # languages are ISO 639-1 codes; other_languages is keep or drop
+        ("name: Test\n", "name: Test\nlanguages: [arabic]\n", "languages.0"),
+        ("name: Test\n", "name: Test\nother_languages: delete\n", "other_languages"),
+    ],
+)
+def test_wrong_field_names_file_and_dotted_field(tmp_path, old, new, field):
+    assert old in VALID
+    path = _write(tmp_path, VALID.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_outlet(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert re.search(rf"{re.escape(str(path))}: {re.escape(field)}: ", message), message
+
+
+def test_missing_required_field(tmp_path):
+    path = _write(tmp_path, VALID.replace("name: Test\n", ""))
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: name: Field required"):
+        load_outlet(path)
+
+
+def test_no_feed_and_no_sitemap(tmp_path):
+    path = _write(tmp_path, VALID.replace("feeds: [https://feeds.example.com/ar/rss.xml]\n", ""))
+    with pytest.raises(ConfigError, match="at least one feed or sitemap"):
+        load_outlet(path)
+
+
+def test_slug_must_match_file_name(tmp_path):
+    path = _write(tmp_path, "slug: other\n" + VALID)
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: slug: "):
+        load_outlet(path)
+
+
+@pytest.mark.parametrize("text", ["name: [unclosed\n", "- a list\n- not a mapping\n"])
+def test_unreadable_yaml(tmp_path, text):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        load_outlet(path)
+
+
+def test_load_outlets_reports_the_bad_file_among_good_ones(tmp_path):
+    _write(tmp_path, VALID, "good.yaml")
+    bad = _write(tmp_path, VALID.replace("country: GB", "country: UK"), "bad.yaml")
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(bad))}: country: .*GB"):
+        load_outlets(tmp_path)
+
+
+def test_disabled_outlets_are_left_out_unless_asked(tmp_path):
+    _write(tmp_path, VALID, "on.yaml")
+    _write(tmp_path, VALID + "enabled: false\n", "off.yaml")
+    assert list(load_outlets(tmp_path)) == ["on"]
+    assert list(load_outlets(tmp_path, include_disabled=True)) == ["off", "on"]
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(ConfigError, match="seeds directory not found"):
+        load_outlets(tmp_path / "nope")
