@@ -1,0 +1,118 @@
+"""End-of-crawl summary built from ``crawler.stats`` (Scrapy's own pattern for reports).
+
+:func:`summarize` folds the ``rasd/…`` counters into one :class:`OutletSummary` per outlet;
+:func:`summary_table` renders them for people (rich); :class:`OutcomeSummary` logs the same
+numbers as ``key=value`` lines for operators when the spider closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.table import Table
+from scrapy import signals
+
+from pipelines.base import OUTCOME_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OutletSummary:
+    """One outlet's crawl, in counts. ``outcomes`` adds up to the article pages that entered."""
+
+    outlet: str
+    listings_ok: int = 0
+    listings_failed: int = 0
+    links: Counter = field(default_factory=Counter)  # listed, known, off_domain, too_old, …
+    outcomes: Counter = field(default_factory=Counter)  # archived, duplicate, skipped/…, failed/…
+    syndicated: int = 0
+
+    @property
+    def pages(self) -> int:
+        return sum(self.outcomes.values())
+
+    def grouped(self, kind: str) -> dict[str, int]:
+        """Outcomes of one kind (``skipped`` or ``failed``) by reason."""
+        return {k.split("/", 1)[1]: v for k, v in self.outcomes.items() if k.startswith(kind + "/")}
+
+
+def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
+    """Per-outlet summaries from a stats dict (``crawler.stats.get_stats()``)."""
+    out: dict[str, OutletSummary] = {}
+
+    def get(slug: str) -> OutletSummary:
+        return out.setdefault(slug, OutletSummary(slug))
+
+    for key, value in stats.items():
+        if not isinstance(value, int) or not key.startswith("rasd/"):
+            continue
+        if key.startswith(OUTCOME_PREFIX):
+            slug, _, outcome = key[len(OUTCOME_PREFIX):].partition("/")
+            get(slug).outcomes[outcome] += value
+        elif key.startswith("rasd/listings/"):
+            slug, _, what = key[len("rasd/listings/"):].partition("/")
+            if what == "ok":
+                get(slug).listings_ok += value
+            elif what == "failed":
+                get(slug).listings_failed += value
+        elif key.startswith("rasd/links/"):
+            slug, _, what = key[len("rasd/links/"):].partition("/")
+            get(slug).links[what] += value
+        elif key.startswith("rasd/archived_syndicated/"):
+            get(key.rsplit("/", 1)[1]).syndicated += value
+    return dict(sorted(out.items()))
+
+
+def _reasons(d: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "-"
+
+
+def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summary") -> Table:
+    """A rich table: one row per outlet plus a total row."""
+    table = Table(title=title, show_lines=False)
+    for name, just in [("outlet", "left"), ("feeds ok/failed", "right"), ("links", "right"),
+                       ("known", "right"), ("pages", "right"), ("archived", "right"),
+                       ("syndicated", "right"), ("duplicate", "right"), ("skipped", "left"),
+                       ("failed", "left")]:
+        table.add_column(name, justify=just)
+    total = OutletSummary("total")
+    for s in summaries.values():
+        table.add_row(s.outlet, f"{s.listings_ok}/{s.listings_failed}", str(s.links["listed"]),
+                      str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
+                      str(s.syndicated), str(s.outcomes["duplicate"]), _reasons(s.grouped("skipped")),
+                      _reasons(s.grouped("failed")))
+        total.listings_ok += s.listings_ok
+        total.listings_failed += s.listings_failed
+        total.links.update(s.links)
+        total.outcomes.update(s.outcomes)
+        total.syndicated += s.syndicated
+    table.add_section()
+    table.add_row("total", f"{total.listings_ok}/{total.listings_failed}", str(total.links["listed"]),
+                  str(total.links["known"]), str(total.pages), str(total.outcomes["archived"]),
+                  str(total.syndicated), str(total.outcomes["duplicate"]),
+                  _reasons(total.grouped("skipped")), _reasons(total.grouped("failed")), style="bold")
+    return table
+
+
+class OutcomeSummary:
+    """Scrapy extension: logs one ``crawl_summary outlet=… archived=…`` line per outlet."""
+
+    def __init__(self, stats):
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler.stats)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_closed(self, spider, reason):
+        for s in summarize(self.stats.get_stats()).values():
+            parts = " ".join(f"{k.replace('/', '.')}={v}" for k, v in sorted(s.outcomes.items()))
+            logger.info("crawl_summary outlet=%s listings_ok=%d listings_failed=%d listed=%d known=%d "
+                        "pages=%d %s", s.outlet, s.listings_ok, s.listings_failed, s.links["listed"],
+                        s.links["known"], s.pages, parts)

@@ -1,0 +1,162 @@
+"""Downloader middlewares: charset repair and polite retries.
+
+* :class:`CharsetMiddleware` — decide a page's encoding from body evidence when the HTTP
+  header lies (old Arabic CMSs serve windows-1256 bytes under a blanket ``utf-8`` header, or
+  UTF-8 under the server default ``ISO-8859-1``).  Scrapy trusts the header first (scrapy
+  issue #4933; ``../shared/cases/case-11-*``); browsers do too, but Rasd would lose the text.
+* :class:`BackoffRetryMiddleware` — Scrapy's retry middleware plus a wait before each retry:
+  the server's ``Retry-After`` (seconds or an HTTP date, RFC 9110 §10.2.3) on 429/503, else
+  exponential backoff, during which the whole download slot (the outlet's domain) slows down.
+"""
+
+from __future__ import annotations
+
+import codecs
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from charset_normalizer import from_bytes
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.http import Request, Response, TextResponse
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.response import response_status_message
+from twisted.internet import task
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, resolve_encoding
+
+
+def _decodes(body: bytes, encoding: str) -> bool:
+    try:
+        codecs.decode(body, encoding, "strict")
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def choose_encoding(body: bytes, content_type: str | None) -> tuple[str | None, str]:
+    """The encoding to decode ``body`` with when Scrapy's header-first rule would be wrong.
+
+    Returns ``(encoding, reason)``; ``encoding`` is ``None`` when Scrapy's choice stands.
+    Rules, in order (the body's own declaration is evidence the header is not):
+
+    1. header and in-page declaration (``<meta charset>``, XML declaration) disagree, and the
+       body decodes cleanly with the declared one → the declared one (``meta_over_header``);
+    2. the header's charset fails to decode the body, and no declaration helps → UTF-8 if
+       the body is valid UTF-8, else charset-normalizer's best guess (``header_invalid``);
+    3. neither header nor declaration, and the body is not UTF-8 → charset-normalizer
+       (``sniffed``), which tells windows-1256 from ISO-8859-6 Arabic.
+
+    A body valid in no candidate keeps Scrapy's lenient decoding (invalid bytes become U+FFFD).
+    """
+    header = http_content_type_encoding(content_type) if content_type else None
+    declared = html_body_declared_encoding(body)
+    header_r = resolve_encoding(header) if header else None
+    declared_r = resolve_encoding(declared) if declared else None
+    if header_r and declared_r and header_r != declared_r and _decodes(body, declared_r):
+        return declared_r, "meta_over_header"
+    if header_r:
+        if _decodes(body, header_r):
+            return None, "header"
+        if _decodes(body, "utf-8"):
+            return "utf-8", "header_invalid"
+        guess = from_bytes(body[:65536]).best()
+        if guess is not None and resolve_encoding(guess.encoding) != header_r:
+            return resolve_encoding(guess.encoding), "header_invalid"
+        return None, "header"
+    if declared_r or _decodes(body, "utf-8"):
+        return None, "declared"
+    guess = from_bytes(body[:65536]).best()
+    return (resolve_encoding(guess.encoding), "sniffed") if guess is not None else (None, "unknown")
+
+
+class CharsetMiddleware:
+    """Rebuilds a text response with the encoding :func:`choose_encoding` picks.
+
+    Counts ``rasd/charset/<reason>`` for every override.  Raw bytes are kept untouched
+    (``response.body``); only the decoding changes.
+    """
+
+    def __init__(self, stats=None):
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.stats)
+
+    def process_response(self, request: Request, response: Response, spider=None) -> Response:
+        if not isinstance(response, TextResponse) or not response.body:
+            return response
+        ctype = response.headers.get(b"Content-Type")
+        encoding, reason = choose_encoding(response.body, ctype.decode("latin-1") if ctype else None)
+        if encoding is None or encoding == resolve_encoding(response.encoding):
+            return response
+        if self.stats is not None:
+            self.stats.inc_value(f"rasd/charset/{reason}")
+        return response.replace(encoding=encoding)
+
+
+def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent/invalid.
+
+    Accepts delta-seconds (``"120"``) or an HTTP date; a date in the past gives ``0``.
+    """
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Retry with a wait: ``Retry-After`` when the server gives one, else exponential backoff.
+
+    The wait before retry *n* (0-based) is ``min(cap, Retry-After)`` or
+    ``min(cap, RASD_BACKOFF_BASE × 2**n)`` seconds; while it lasts the request's download slot
+    delay is raised to it, so the whole outlet slows down, not just this URL.  Settings:
+    ``RASD_BACKOFF_BASE`` (seconds, default 2), ``RASD_RETRY_AFTER_MAX`` (cap, default 600).
+    Replaces ``scrapy.downloadermiddlewares.retry.RetryMiddleware``.
+    """
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.base = settings.getfloat("RASD_BACKOFF_BASE", 2.0)
+        self.cap = settings.getfloat("RASD_RETRY_AFTER_MAX", 600.0)
+
+    def backoff(self, request: Request, response: Response | None) -> float:
+        """Seconds to wait before retrying ``request``."""
+        after = retry_after_seconds(response.headers.get(b"Retry-After")) if response is not None else None
+        if after is None:
+            after = self.base * 2 ** request.meta.get("retry_times", 0)
+        return min(self.cap, after)
+
+    async def process_response(self, request: Request, response: Response, spider=None):
+        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+            return response
+        retry = self._retry(request, response_status_message(response.status))
+        if retry is None:
+            return response
+        await self._wait(request, self.backoff(request, response))
+        return retry
+
+    async def _wait(self, request: Request, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        self.crawler.stats.inc_value("rasd/retry/backoff_seconds", int(seconds))
+        downloader = self.crawler.engine.downloader
+        slot = downloader.slots.get(downloader.get_slot_key(request))
+        previous = slot.delay if slot is not None else None
+        if slot is not None:
+            slot.delay = max(slot.delay, seconds)
+        from twisted.internet import reactor
+
+        await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))
+        if slot is not None and previous is not None and slot.delay == max(previous, seconds):
+            slot.delay = previous

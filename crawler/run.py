@@ -1,0 +1,50 @@
+"""Run one crawl in this process and return its stats.
+
+Scrapy's Twisted reactor cannot be restarted within a process, so :func:`run_crawl` may be
+called once per process: ``rasd crawl`` calls it once, and the scheduler runs each crawl in a
+child process (see ``scheduler/``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from crawler.settings import scrapy_settings
+from crawler.spiders.outlet import OutletSpider
+from rasd.seeds import Outlet
+from rasd.settings import RasdSettings
+
+REPLAY_HANDLERS = {
+    "http": "crawler.replay.ReplayDownloadHandler",
+    "https": "crawler.replay.ReplayDownloadHandler",
+}
+
+
+def replay_overrides(replay_url: str) -> dict[str, Any]:
+    """Scrapy settings for a crawl of the replay server at ``replay_url`` (no politeness waits)."""
+    return {"RASD_REPLAY_URL": replay_url, "DOWNLOAD_HANDLERS": REPLAY_HANDLERS,
+            "AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "RASD_BACKOFF_BASE": 0.2}
+
+
+def build_settings(rasd: RasdSettings, **extra: Any) -> Settings:
+    """Scrapy ``Settings``: the project's module, then Rasd's values, then ``extra``."""
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.setdict(scrapy_settings(rasd, **extra), priority="cmdline")
+    return settings
+
+
+def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> dict[str, Any]:
+    """Crawl ``outlets`` to completion (blocking) and return the crawler's stats dict.
+
+    Raises:
+        RuntimeError: if called a second time in one process (the reactor is gone).
+    """
+    process = CrawlerProcess(build_settings(rasd, **extra), install_root_handler=True)
+    crawler = process.create_crawler(OutletSpider)
+    process.crawl(crawler, outlet=",".join(outlets), outlets=outlets)
+    process.start()
+    return dict(crawler.stats.get_stats())

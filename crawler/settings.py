@@ -1,0 +1,76 @@
+"""Scrapy settings for Rasd.
+
+Values come from Rasd's own settings (``config/settings.yaml`` + ``RASD_*`` environment, see
+:mod:`rasd.settings`), so ``scrapy crawl outlet -a outlet=bbc_arabic`` and ``rasd crawl
+bbc_arabic`` behave the same.  ``rasd crawl`` may override some of them (``--data-dir``,
+``--replay``) through :func:`scrapy_settings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasd.settings import RasdSettings, load_settings
+
+BOT_NAME = "rasd"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# The stage order is the data flow; see pipelines/__init__.py.
+ITEM_PIPELINES = {
+    "pipelines.extract.ExtractPipeline": 100,
+    "pipelines.clean.CleanPipeline": 200,
+    "pipelines.dates.DatesPipeline": 300,
+    "pipelines.language.LanguagePipeline": 400,
+    "pipelines.dedup.DedupPipeline": 500,
+    "pipelines.archive.ArchivePipeline": 700,
+}
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    # after HttpCompressionMiddleware (590) has unpacked the body, before it reaches the spider
+    "crawler.middlewares.CharsetMiddleware": 595,
+}
+
+EXTENSIONS = {
+    "crawler.extensions.OutcomeSummary": 500,
+}
+
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
+def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
+    """Scrapy settings derived from Rasd's settings, plus ``extra`` (upper-case names)."""
+    crawl = rasd.crawl
+    out = {
+        "USER_AGENT": crawl.user_agent,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
+        "DOWNLOAD_TIMEOUT": crawl.request_timeout_seconds,
+        "RETRY_TIMES": crawl.retry_times,
+        "RASD_RETRY_AFTER_MAX": crawl.retry_after_max_seconds,
+        "RASD_MIN_TEXT_CHARS": crawl.min_text_chars,
+        "RASD_SITEMAP_MAX_AGE_DAYS": crawl.sitemap_max_age_days,
+        "RASD_DATA_DIR": str(rasd.data_dir),
+        "RASD_SEEDS_DIR": str(rasd.seeds_dir),
+        "RASD_CONFIG_DIR": str(rasd.config_dir),
+        "LOG_LEVEL": rasd.log_level,
+    }
+    out.update(extra)
+    return out
+
+
+globals().update(scrapy_settings(load_settings()))

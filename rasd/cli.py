@@ -1,0 +1,111 @@
+"""The ``rasd`` command line (typer + rich).
+
+Every :class:`~rasd.errors.RasdError` becomes one line on stderr and exit code 2; tables go to
+stdout for people, ``--json`` output for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from rasd.errors import ConfigError, RasdError
+from rasd.seeds import load_outlets
+from rasd.settings import load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[red]rasd:[/red] {exc}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command()
+def crawl(
+    outlets: Annotated[Optional[list[str]], typer.Argument(help="outlet slugs (default: all)")] = None,
+    replay: Annotated[Optional[Path], typer.Option(help="serve this recording (a dir with MANIFEST.tsv) on 127.0.0.1 and crawl it")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="where the archive, seen-URL store and logs go")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = None,
+) -> None:
+    """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive."""
+    from crawler.extensions import summarize, summary_table
+    from crawler.run import replay_overrides, run_crawl
+    from rasd.replay import ReplayServer, load_recording, replay_outlets
+
+    try:
+        settings = load_settings(data_dir=data_dir, log_level=log_level)
+        seeds = load_outlets(settings.seeds_dir)
+        server = None
+        extra: dict = {}
+        if replay is not None:
+            site, pages, unused = load_recording(replay)
+            chosen = replay_outlets(pages, seeds)
+            server = ReplayServer(site).start()
+            extra = replay_overrides(server.base_url)
+            if not as_json:
+                console.print(f"replaying {len(pages)} recorded pages from {replay} on {server.base_url}"
+                              + (f" ({len(unused)} manifest rows not replayable)" if unused else ""))
+        else:
+            chosen = seeds
+        if outlets:
+            unknown = [o for o in outlets if o not in chosen]
+            if unknown:
+                raise ConfigError(f"unknown outlet(s): {', '.join(unknown)} (known: {', '.join(chosen)})")
+            chosen = {o: chosen[o] for o in outlets}
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        extra["LOG_FILE"] = str(log_dir / "crawl.log")
+        try:
+            stats = run_crawl(settings, chosen, **extra)
+        finally:
+            if server is not None:
+                server.stop()
+    except RasdError as exc:
+        _fail(exc)
+    summaries = summarize(stats)
+    if as_json:
+        payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
+                              "links": dict(s.links), "outcomes": dict(s.outcomes),
+                              "syndicated": s.syndicated} for s in summaries.values()}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+        return
+    console.print(summary_table(summaries))
+    console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
+
+
+@app.command("outlets")
+def list_outlets() -> None:
+    """List the outlets defined in seeds/."""
+    from rich.table import Table
+
+    try:
+        settings = load_settings()
+        outlets = load_outlets(settings.seeds_dir, include_disabled=True)
+    except RasdError as exc:
+        _fail(exc)
+    table = Table(title=f"{len(outlets)} outlets ({settings.seeds_dir})")
+    for col in ("slug", "name", "country", "languages", "feeds", "sitemaps", "schedule", "enabled"):
+        table.add_column(col)
+    for o in outlets.values():
+        sched = f"every {o.schedule.interval_minutes} min" if o.schedule.interval_minutes else f"cron {o.schedule.cron}"
+        table.add_row(o.slug, o.name, o.country, ",".join(o.languages), str(len(o.feeds)),
+                      str(len(o.sitemaps)), sched, "yes" if o.enabled else "no")
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

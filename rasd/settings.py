@@ -1,0 +1,138 @@
+"""Rasd's settings: a YAML file with environment overrides (pydantic-settings).
+
+Precedence, highest first: keyword arguments (the CLI's options) → environment variables
+``RASD_<FIELD>`` (nested with ``__``: ``RASD_ENGINE__URL``) → the YAML file named by
+``RASD_CONFIG`` (default ``config/settings.yaml``) → the defaults below.  Unknown keys in the
+file are errors that name the file and the key.
+
+Secrets (``engine.api_key``, ``engine.password``) are read from the environment or from a file
+named by ``*_file``; they are never logged (``SecretStr``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rasd.errors import ConfigError
+from rasd.paths import CONFIG_DIR, SEEDS_DIR
+
+
+class EngineSettings(BaseModel):
+    """Where the search engine is and how to talk to it.
+
+    ``kind``: ``auto`` asks ``GET /`` (OpenSearch answers with ``version.distribution ==
+    "opensearch"``), or force ``elasticsearch``/``opensearch``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "http://127.0.0.1:9200"
+    kind: Literal["auto", "elasticsearch", "opensearch"] = "auto"
+    index_prefix: str = "rasd-articles"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    ca_file: Path | None = None
+    verify_certs: bool = True
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class CrawlSettings(BaseModel):
+    """Crawl behaviour shared by all outlets (per-outlet politeness lives in ``seeds/``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_agent: str = "Rasd/0.1 (news monitoring; +https://example.invalid/rasd)"
+    obey_robots: bool = True
+    autothrottle: bool = True
+    max_page_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    min_text_chars: int = Field(default=200, ge=0)
+    retry_times: int = Field(default=3, ge=0)
+    retry_after_max_seconds: float = Field(default=600.0, ge=0)
+    sitemap_max_age_days: int = Field(default=7, ge=1)
+    request_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class RasdSettings(BaseSettings):
+    """All of Rasd's settings (see the module docstring for where values come from)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RASD_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Path("data")
+    seeds_dir: Path = SEEDS_DIR
+    config_dir: Path = CONFIG_DIR
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    crawl: CrawlSettings = CrawlSettings()
+    engine: EngineSettings = EngineSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+    def secret(self, name: Literal["password", "api_key"]) -> str | None:
+        """The engine secret ``name`` from the environment/config or its ``*_file``."""
+        value: SecretStr | None = getattr(self.engine, name)
+        if value is not None:
+            return value.get_secret_value()
+        path: Path | None = getattr(self.engine, f"{name}_file")
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"engine.{name}_file: cannot read {path}: {exc.strerror}") from exc
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads ``RASD_CONFIG`` (default ``config/settings.yaml``) if it exists."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = Path(os.environ.get("RASD_CONFIG", CONFIG_DIR / "settings.yaml"))
+        if not path.exists():
+            if "RASD_CONFIG" in os.environ:
+                raise ConfigError(f"{path}: settings file named by RASD_CONFIG does not exist")
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the settings file must be a mapping")
+        return data
+
+
+def load_settings(**overrides: Any) -> RasdSettings:
+    """Build the settings; ``overrides`` (non-None values only) win over everything.
+
+    Raises:
+        ConfigError: a value fails validation; the message names the source and field.
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return RasdSettings(**clean)
+    except ValidationError as exc:
+        where = os.environ.get("RASD_CONFIG", str(CONFIG_DIR / "settings.yaml"))
+        msgs = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"settings ({where} or RASD_* environment): {msgs}") from None
