@@ -32,6 +32,14 @@ def _decodes(body: bytes, encoding: str) -> bool:
     return True
 
 
+def _mostly_utf8(body: bytes, encoding: str) -> bool:
+    """True for UTF-8 text with a few broken bytes (≤ 1 %): decode leniently, don't re-guess."""
+    if encoding != "utf-8":
+        return False
+    text = body.decode("utf-8", "replace")
+    return text.count("\ufffd") <= max(1, len(body) // 100)
+
+
 def choose_encoding(body: bytes, content_type: str | None) -> tuple[str | None, str]:
     """The encoding to decode ``body`` with when Scrapy's header-first rule would be wrong.
 
@@ -45,7 +53,8 @@ def choose_encoding(body: bytes, content_type: str | None) -> tuple[str | None, 
     3. neither header nor declaration, and the body is not UTF-8 → charset-normalizer
        (``sniffed``), which tells windows-1256 from ISO-8859-6 Arabic.
 
-    A body valid in no candidate keeps Scrapy's lenient decoding (invalid bytes become U+FFFD).
+    A body that is UTF-8 but for a few broken bytes (≤ 1 %) keeps UTF-8, decoded leniently
+    (invalid bytes become U+FFFD), rather than being re-guessed as a legacy encoding.
     """
     header = http_content_type_encoding(content_type) if content_type else None
     declared = html_body_declared_encoding(body)
@@ -54,7 +63,7 @@ def choose_encoding(body: bytes, content_type: str | None) -> tuple[str | None, 
     if header_r and declared_r and header_r != declared_r and _decodes(body, declared_r):
         return declared_r, "meta_over_header"
     if header_r:
-        if _decodes(body, header_r):
+        if _decodes(body, header_r) or _mostly_utf8(body, header_r):
             return None, "header"
         if _decodes(body, "utf-8"):
             return "utf-8", "header_invalid"

@@ -77,18 +77,28 @@ class ReplaySite:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._resources: dict[str, Resource] = {}
+        self._resources: dict[str, list[Resource]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, key), for tests and stats
 
-    def put(self, url: str, resource: Resource) -> None:
-        """Serve ``resource`` at ``url`` (replacing what was there)."""
+    def put(self, url: str, resource: Resource | list[Resource]) -> None:
+        """Serve ``resource`` at ``url`` (replacing what was there).
+
+        A list is served in turn, one item per request, the last one from then on (e.g. a
+        429 with ``Retry-After`` and then the page).
+        """
+        queue = list(resource) if isinstance(resource, list) else [resource]
+        if not queue:
+            raise ValueError("put() needs at least one resource")
         with self._lock:
-            self._resources[url_key(url)] = resource
+            self._resources[url_key(url)] = queue
 
     def get(self, key: str) -> Resource | None:
         with self._lock:
             self.requests.append(("GET", key))
-            return self._resources.get(key)
+            queue = self._resources.get(key)
+            if not queue:
+                return None
+            return queue.pop(0) if len(queue) > 1 else queue[0]
 
     def hits(self, url: str) -> int:
         """How many times ``url`` was requested."""

@@ -1,0 +1,75 @@
+"""Charset repair (case 11) and Retry-After parsing."""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from scrapy.http import HtmlResponse
+from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.test import get_crawler
+
+from crawler.middlewares import CharsetMiddleware, choose_encoding, retry_after_seconds
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures"
+EXPECTED = "وزارة الصحة تعلن حملة تطعيم جديدة"
+
+
+
+def _case11():
+    for line in (FIX / "cases/case-11/headers.txt").read_text().splitlines():
+        name, header = line.split("\t")
+        key, value = header.split(": ", 1)
+        yield name, value
+
+
+@pytest.mark.parametrize("name,content_type", list(_case11()))
+def test_case11_body_evidence_beats_a_lying_header(name, content_type):
+    body = (FIX / "cases/case-11" / name).read_bytes()
+    plain = HtmlResponse(url="https://news.example/a/1", body=body, headers={"Content-Type": content_type})
+    assert plain.css("p::text").get() != EXPECTED  # Scrapy alone trusts the header
+    stats = MemoryStatsCollector(get_crawler())
+    fixed = CharsetMiddleware(stats).process_response(None, plain)
+    assert fixed.css("p::text").get() == EXPECTED
+    assert stats.get_value("rasd/charset/meta_over_header") == 1
+    assert fixed.body == body  # raw bytes kept
+
+
+@pytest.mark.parametrize("name,encoding", [
+    ("chardet_chromium_windows-1256_no_charset.html", "cp1256"),
+    ("chardet_chromium_iso-8859-6_no_charset.html", "iso8859-6"),
+])
+def test_undeclared_arabic_legacy_encodings_are_sniffed(name, encoding):
+    body = (FIX / "encoding" / name).read_bytes()
+    assert choose_encoding(body, "text/html") == (encoding, "sniffed")
+    response = CharsetMiddleware().process_response(
+        None, HtmlResponse(url="http://x.example/", body=body, headers={"Content-Type": "text/html"}))
+    assert "بلدة بيت لاهيا شمال قطاع غزة" in response.text
+
+
+def test_header_that_fails_but_body_is_utf8():
+    body = "<html><body><p>خبر عاجل من العاصمة اليوم</p></body></html>".encode("utf-8")
+    assert choose_encoding(body, "text/html; charset=iso-8859-6") == ("utf-8", "header_invalid")
+    assert choose_encoding(body, "text/html; charset=utf-8") == (None, "header")
+
+
+def test_utf8_header_over_undeclared_windows1256_body_is_sniffed():
+    body = (FIX / "encoding/chardet_chromium_windows-1256_no_charset.html").read_bytes()
+    encoding, reason = choose_encoding(body, "text/html; charset=utf-8")
+    assert (encoding, reason) == ("cp1256", "header_invalid")
+
+
+def test_invalid_utf8_declared_utf8_keeps_lenient_decoding():
+    body = ('<meta charset="utf-8"><p>' + 'خبر من العاصمة ' * 20 + '</p>').encode() + b"\xff\xfe bad"
+    assert choose_encoding(body, "text/html; charset=utf-8") == (None, "header")
+    response = CharsetMiddleware().process_response(
+        None, HtmlResponse(url="http://x.example/", body=body, headers={"Content-Type": "text/html; charset=utf-8"}))
+    assert "خبر" in response.text and "\ufffd" in response.text
+
+
+def test_retry_after_forms():
+    now = datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
+    assert retry_after_seconds(b"120") == 120.0
+    assert retry_after_seconds("Mon, 01 Jan 2024 12:00:30 GMT", now) == 30.0
+    assert retry_after_seconds("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
