@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
+from w3lib.url import safe_url_string
 
 
 def loopback_url(url: str, replay_base: str) -> str:
@@ -23,7 +24,7 @@ def loopback_url(url: str, replay_base: str) -> str:
     tail = parts.path or "/"
     if parts.query:
         tail += "?" + parts.query
-    return f"{replay_base.rstrip('/')}/{(parts.hostname or '').lower()}{tail}"
+    return safe_url_string(f"{replay_base.rstrip('/')}/{(parts.hostname or '').lower()}{tail}")
 
 
 class ReplayDownloadHandler(HTTP11DownloadHandler):

@@ -1,0 +1,57 @@
+"""Archive stage: one JSON line per article, whole lines only, counted outcome."""
+
+import json
+from datetime import datetime, timezone
+
+from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.test import get_crawler
+
+from pipelines.archive import ArchivePipeline, ArchiveReadStats, ArchiveWriter, read_archive
+from rasd.article import SCHEMA_VERSION, Article
+
+
+def _article(n: int) -> Article:
+    return Article(url=f"https://news.example/a/{n}", outlet="news_example", html="<html/>",
+                   fetched_at=datetime(2024, 1, 28, 6, 0, tzinfo=timezone.utc),
+                   title=f"عنوان {n}", text="نص الخبر",
+                   published_at=datetime(2024, 1, 27, 13, 5, tzinfo=timezone.utc), language="ar")
+
+
+def test_lines_are_whole_records_without_transient_fields(tmp_path):
+    writer = ArchiveWriter(tmp_path)
+    path = writer.write(_article(1))
+    writer.write(_article(2))
+    writer.close()
+    assert path.name == "2024-01-28.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    rec = json.loads(lines[0])
+    assert rec["title"] == "عنوان 1" and rec["published_at"] == "2024-01-27T13:05:00Z"
+    assert rec["schema_version"] == SCHEMA_VERSION
+    assert "html" not in rec and "feed_title" not in rec
+    assert Article.from_record(rec).published_at == datetime(2024, 1, 27, 13, 5, tzinfo=timezone.utc)
+
+
+def test_torn_last_line_is_skipped_and_counted(tmp_path):
+    writer = ArchiveWriter(tmp_path)
+    path = writer.write(_article(1))
+    writer.close()
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "half-writ')
+    stats = ArchiveReadStats()
+    records = list(read_archive(tmp_path, stats))
+    assert [r["url"] for r in records] == ["https://news.example/a/1"]
+    assert (stats.lines, stats.invalid) == (1, 1)
+
+
+def test_pipeline_counts_archived_outcome(tmp_path):
+    crawler = get_crawler()
+    stats = MemoryStatsCollector(crawler)
+    stage = ArchivePipeline(stats=stats, data_dir=str(tmp_path))
+    item = _article(3)
+    item.duplicate_of = "abc"
+    assert stage.process_item(item) is item
+    stage.close_spider()
+    assert stats.get_value("rasd/outcome/news_example/archived") == 1
+    assert stats.get_value("rasd/archived_syndicated/news_example") == 1
+    assert len(list(read_archive(tmp_path / "archive"))) == 1

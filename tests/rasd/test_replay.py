@@ -1,0 +1,71 @@
+"""Replay server: manifest reading, generated listings, loopback HTTP answers."""
+
+import gzip
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from crawler.replay import loopback_url
+from rasd.errors import ConfigError
+from rasd.replay import ReplayServer, Resource, ReplaySite, load_recording, replay_outlets, url_key
+from rasd.seeds import load_outlets
+
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.status, r.headers, r.read()
+
+
+def test_manifest_pages_and_outlets():
+    site, pages, unused = load_recording(CORPUS)
+    assert len(pages) == 20
+    assert {p.language for p in pages} == {"ar", "fa"}
+    assert sum(p.language == "fa" for p in pages) == 3
+    outlets = replay_outlets(pages, load_outlets())
+    # hosts owned by a seeds/ outlet keep its slug; others are named after their host
+    assert "euronews_arabic" in outlets and "cnn_arabic" in outlets
+    assert outlets["jawharafm_net"].country == "ZZ" and outlets["assabah_com_tn"].country == "TN"
+    assert outlets["khabaronline_ir"].languages == ["fa"]
+    assert all(o.feeds and o.sitemaps for o in outlets.values())
+
+
+def test_missing_manifest_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="MANIFEST.tsv"):
+        load_recording(tmp_path)
+
+
+def test_server_answers_under_original_urls_with_etag_and_gzip_sitemap():
+    site, pages, _ = load_recording(CORPUS)
+    page = next(p for p in pages if "youm7" in p.url)
+    with ReplayServer(site) as server:
+        status, headers, body = _get(loopback_url(page.url, server.base_url))
+        assert status == 200 and body == page.file.read_bytes()
+        etag = headers["ETag"]
+        req = urllib.request.Request(loopback_url(page.url, server.base_url), headers={"If-None-Match": etag})
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=5)
+        assert exc.value.code == 304
+        _, headers, gz = _get(loopback_url("https://www.youm7.com/sitemap-news.xml.gz", server.base_url))
+        assert headers["Content-Type"] == "application/x-gzip"
+        assert page.url.encode() in gzip.decompress(gz) or b"youm7" in gzip.decompress(gz)
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            _get(loopback_url("https://www.youm7.com/not-recorded", server.base_url))
+        assert exc.value.code == 404
+    assert site.hits(page.url) == 2
+
+
+def test_sequences_serve_in_turn():
+    site = ReplaySite()
+    site.put("https://a.example/x", [Resource(b"", "text/plain", status=429, headers={"Retry-After": "1"}),
+                                     Resource(b"ok", "text/plain")])
+    assert site.get(url_key("https://a.example/x")).status == 429
+    assert site.get(url_key("https://a.example/x")).body == b"ok"
+    assert site.get(url_key("https://a.example/x")).body == b"ok"
+
+
+def test_server_refuses_non_loopback():
+    with pytest.raises(ConfigError):
+        ReplayServer(ReplaySite(), host="0.0.0.0")
