@@ -19,7 +19,9 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 #: Fields that exist only while a page is being processed and are never archived.
-TRANSIENT_FIELDS = frozenset({"html", "feed_title", "feed_published_at", "declared_language"})
+TRANSIENT_FIELDS = frozenset(
+    {"html", "feed_title", "feed_published_at", "declared_language", "date_candidates"}
+)
 
 
 def utcnow() -> datetime:
@@ -66,6 +68,9 @@ class Article:
     published_at: datetime | None = None
     published_at_source: str | None = None
     published_at_reason: str | None = None
+    # (source, raw text) date evidence read from the page by pipelines.extract, in preference
+    # order, for pipelines.dates (so the page is parsed once); transient
+    date_candidates: list[tuple[str, str]] = field(default_factory=list)
     # language
     language: str | None = None
     language_confidence: float | None = None
