@@ -32,7 +32,8 @@ from rasd.paths import SEEDS_DIR
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
 
-#: ISO 3166-1 alpha-2 codes officially assigned (249; "UK", "EU" and "XK" are not among them).
+#: ISO 3166-1 alpha-2 codes officially assigned (249; "UK", "EU" and "XK" are not among them),
+#: plus the user-assigned "ZZ" for an unknown country (as in CLDR), which the replay crawl uses.
 _ISO_COUNTRIES = frozenset("""
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
     BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
@@ -43,7 +44,7 @@ _ISO_COUNTRIES = frozenset("""
     PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
     SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
     VN VU WF WS YE YT ZA ZM ZW
-""".split())
+""".split()) | {"ZZ"}
 
 
 def _http_url(url: str) -> str:
