@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from pipelines.base import StagePipeline
+
 # --------------------------------------------------------------------------------------------
 # Normalisation: ASCII digits, folded Arabic letters, lower case.  One character in, at most one
 # character out, so the folded text reads like the original.
@@ -67,6 +69,10 @@ _HIJRI_MONTHS: dict[int, tuple[str, ...]] = {
     6: ("جمادى الآخرة", "جمادى الثانية", "جمادى الآخر"), 7: ("رجب",), 8: ("شعبان",),
     9: ("رمضان",), 10: ("شوال",), 11: ("ذو القعدة", "ذي القعدة"), 12: ("ذو الحجة", "ذي الحجة"),
 }
+_JALALI_MONTHS: dict[int, tuple[str, ...]] = {
+    1: ("فروردین",), 2: ("اردیبهشت",), 3: ("خرداد",), 4: ("تیر",), 5: ("مرداد", "امرداد"),
+    6: ("شهریور",), 7: ("مهر",), 8: ("آبان",), 9: ("آذر",), 10: ("دی",), 11: ("بهمن",), 12: ("اسفند",),
+}
 #: RFC 822 zone names (and the common Arabic "بتوقيت غرينتش"), as hours east of UTC.
 _ZONES = {"z": 0, "gmt": 0, "utc": 0, "ut": 0, "est": -5, "edt": -4, "cst": -6, "cdt": -5,
           "mst": -7, "mdt": -6, "pst": -8, "pdt": -7, "بتوقيت غرينتش": 0, "بتوقيت جرينتش": 0}
@@ -80,6 +86,7 @@ def _lookup(table: dict[int, tuple[str, ...]]) -> tuple[dict[str, int], str]:
 
 _G_NAMES, _G = _lookup(_GREGORIAN_MONTHS)
 _H_NAMES, _H = _lookup(_HIJRI_MONTHS)
+_J_NAMES, _J = _lookup(_JALALI_MONTHS)
 
 _DAY = r"(?<!\d)(?P<d>[0-3]?\d)(?:st|nd|rd|th|er)?"
 _YEAR = r"(?P<y>\d{4})(?!\d)"
@@ -88,15 +95,16 @@ _DMY = re.compile(rf"{_DAY}[\s./-]*(?:من\s+)?(?P<m>{_G})\.?(?:\s*[/(]\s*{_G}\s
 # March 12, 2023
 _MDY = re.compile(rf"(?P<m>{_G})\.?\s+{_DAY}\s*,?\s*{_YEAR}")
 # 2023-03-12 · 2023/3/12 · 12/03/2023 · 12.03.2023
-_NUM = re.compile(r"(?<![\d.:/-])(?P<a>\d{1,4})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})(?![\d/-])")
+_NUM = re.compile(r"(?<![\d.:/-])(?P<a>\d{1,4})\s?(?P<sep>[-/.])\s?(?P<b>\d{1,2})\s?(?P=sep)\s?(?P<c>\d{1,4})(?![\d/-])")
 _HIJRI = re.compile(rf"{_DAY}\s*(?P<m>{_H})[\s,]*(?P<y>1[34]\d\d)(?!\d)")
+_JALALI = re.compile(rf"{_DAY}\s*(?P<m>{_J})[\s,]*(?P<y>1[34]\d\d)(?!\d)")
 _HIJRI_NUM = re.compile(r"(?<!\d)(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>1[34]\d\d)\s*(?:هـ|ه(?!\w))")
 
 _ZONE = "|".join(re.escape(fold(z)) for z in sorted(_ZONES, key=len, reverse=True))
 _TIME = re.compile(
     r"[\s,|@t–-]*(?:(?:at|الساعه|على الساعه|في)\s*)?"
     r"(?P<H>[0-2]?\d):(?P<M>[0-5]\d)(?::(?P<S>[0-5]\d)(?:[.,]\d+)?)?"
-    r"\s*(?P<ampm>a\.?m\.?|p\.?m\.?|صباحا|مساءا|مساء|ص|م)?(?!\w)"
+    r"(?:\s*(?P<ampm>a\.?m\.?|p\.?m\.?|صباحا|مساءا|مساء|ب\.?ظ|ق\.?ظ|ص|م)(?!\w))?"
     rf"\s*(?:(?P<zname>{_ZONE})(?!\w))?"
     r"\s*(?P<off>[+-]\d{1,2}(?::?\d{2})?)?"
 )
@@ -129,9 +137,9 @@ def _build(y: int, m: int, d: int, t: re.Match | None) -> datetime | None:
     if t is not None:
         hh, mm, ss = int(t["H"]), int(t["M"]), int(t["S"] or 0)
         ampm = (t["ampm"] or "").replace(".", "")
-        if ampm in ("pm", "م", "مساء", "مساءا") and hh < 12:
+        if ampm in ("pm", "م", "مساء", "مساءا", "بظ") and hh < 12:
             hh += 12
-        elif ampm in ("am", "ص", "صباحا") and hh == 12:
+        elif ampm in ("am", "ص", "صباحا", "قظ") and hh == 12:
             hh = 0
         zone = _offset(t.groupdict().get("zname"), t.groupdict().get("off"))
         tz = zone or timezone.utc
@@ -171,26 +179,45 @@ def _gregorian_candidates(s: str):
             yield mt.start(), dt
 
 
-def _hijri_to_gregorian(y: int, m: int, d: int) -> datetime | None:
-    """Umm al-Qura Hijri → Gregorian midnight UTC via ``hijridate`` (years 1343–1500 AH)."""
+def _hijri_to_gregorian(y: int, m: int, d: int) -> tuple[int, int, int] | None:
+    """Umm al-Qura Hijri → Gregorian (year, month, day) via ``hijridate`` (1343–1500 AH)."""
     try:
         from hijridate import Hijri
 
         g = Hijri(y, m, d).to_gregorian()
     except (ValueError, OverflowError, ImportError):
         return None
-    return datetime(g.year, g.month, g.day, tzinfo=timezone.utc)
+    return g.year, g.month, g.day
 
 
-def _hijri_candidates(s: str):
-    for mt in _HIJRI.finditer(s):
-        dt = _hijri_to_gregorian(int(mt["y"]), _H_NAMES[mt["m"]], int(mt["d"]))
-        if dt is not None:
-            yield mt.start(), dt
-    for mt in _HIJRI_NUM.finditer(s):
-        dt = _hijri_to_gregorian(int(mt["y"]), int(mt["m"]), int(mt["d"]))
-        if dt is not None:
-            yield mt.start(), dt
+def _jalali_leap(y: int) -> bool:
+    # arithmetic 33-year cycle; matches the official Iranian calendar for 1300–1500 SH
+    return y % 33 in (1, 5, 9, 13, 17, 22, 26, 30)
+
+
+def _jalali_to_gregorian(y: int, m: int, d: int) -> tuple[int, int, int] | None:
+    """Solar Hijri (Iran) → Gregorian (year, month, day), counted from 1 Farvardin 1399 = 2020-03-20."""
+    if not (1300 <= y <= 1500 and 1 <= d <= (31 if m <= 6 else 30)) or (m == 12 and d == 30 and not _jalali_leap(y)):
+        return None
+    days = sum(366 if _jalali_leap(k) else 365 for k in range(1399, y))
+    days -= sum(366 if _jalali_leap(k) else 365 for k in range(y, 1399))
+    days += (m - 1) * 31 if m <= 7 else 186 + (m - 7) * 30
+    g = datetime(2020, 3, 20) + timedelta(days=days + d - 1)
+    return g.year, g.month, g.day
+
+
+def _calendar_candidates(s: str):
+    """(position, datetime) for complete Hijri and Solar Hijri dates in folded text ``s``."""
+    for rx, names, convert in (
+        (_HIJRI, _H_NAMES, _hijri_to_gregorian),
+        (_JALALI, _J_NAMES, _jalali_to_gregorian),
+        (_HIJRI_NUM, None, _hijri_to_gregorian),
+    ):
+        for mt in rx.finditer(s):
+            ymd = convert(int(mt["y"]), names[mt["m"]] if names else int(mt["m"]), int(mt["d"]))
+            dt = _build(*ymd, _time_near(s, mt.start(), mt.end())) if ymd else None
+            if dt is not None:
+                yield mt.start(), dt
 
 
 _DATEPARSER_SETTINGS = {
@@ -212,10 +239,17 @@ def _dateparser(text: str) -> datetime | None:
         return None
     if dt is None or not (_MIN_YEAR <= dt.year <= _MAX_YEAR):
         return None
+    if (dt.month, dt.day) == (1, 1) and not _jan1_evidence(fold(text), dt.year):
+        return None  # dateparser filled a missing day/month in
     return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 _HAS_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+
+
+def _jan1_evidence(folded: str, year: int) -> bool:
+    """True when folded text ``folded`` itself writes 1 January ``year`` as a complete date."""
+    return any((d.year, d.month, d.day) == (year, 1, 1) for _, d in _gregorian_candidates(folded))
 
 
 def parse_date_text(text: str, *, fallback: bool = True) -> datetime | None:
@@ -244,9 +278,143 @@ def parse_date_text(text: str, *, fallback: bool = True) -> datetime | None:
     s = fold(text.strip())
     best = min(_gregorian_candidates(s), default=None, key=lambda c: c[0])
     if best is None:
-        best = min(_hijri_candidates(s), default=None, key=lambda c: c[0])
+        best = min(_calendar_candidates(s), default=None, key=lambda c: c[0])
     if best is not None:
         return best[1]
     if fallback and len(s) <= 80 and _HAS_YEAR.search(s):
         return _dateparser(text)
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing an article's publication date
+
+#: Candidate sources, most trusted first.  ``feed``/``sitemap`` come from the listing entry
+#: (``Article.feed_published_at``); the others from the page (``Article.date_candidates``).
+SOURCES = ("feed", "sitemap", "jsonld", "meta", "page_text", "htmldate")
+_RANK = {s: i for i, s in enumerate(SOURCES)}
+MIN_PUBLISHED = datetime(1995, 1, 1, tzinfo=timezone.utc)
+#: Tolerance for clocks and zones: a date up to this far after ``fetched_at`` is accepted.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def is_plausible(value: datetime, fetched_at: datetime) -> bool:
+    """A publication date is kept only between 1995-01-01 and ``fetched_at`` + 1 day."""
+    return MIN_PUBLISHED <= value <= fetched_at + FUTURE_TOLERANCE
+
+
+def _feed_source(article) -> str:
+    return "sitemap" if article.feed_url and "sitemap" in article.feed_url.lower() else "feed"
+
+
+def resolve_published_at(article, candidates=None):
+    """Set ``published_at``/``published_at_source``/``published_at_reason`` on ``article``.
+
+    Args:
+        article: an :class:`rasd.article.Article`; its ``feed_published_at`` (the feed's or
+            sitemap's date) wins over anything on the page.
+        candidates: ``(source, raw_text)`` pairs with ``source`` in :data:`SOURCES`; default
+            ``article.date_candidates`` (collected by ``pipelines.extract`` from the one parse
+            of the page).  Tried in :data:`SOURCES` order, then in the given order.
+
+    Returns:
+        The same article.  ``published_at`` is an aware UTC datetime between 1995 and
+        ``fetched_at`` + 1 day, or ``None`` with ``published_at_reason`` one of
+        ``no_date_found``, ``only_year_found`` (a year but no complete date, e.g. htmldate's
+        1 January guess was rejected) or ``date_out_of_range`` (only future/pre-1995 dates).
+    """
+    fetched_at = article.fetched_at
+    found: list[tuple[int, str, datetime | None, str]] = []
+    if article.feed_published_at is not None:
+        feed = article.feed_published_at
+        feed = feed if feed.tzinfo else feed.replace(tzinfo=timezone.utc)
+        found.append((0, _feed_source(article), feed.astimezone(timezone.utc), ""))
+    pairs = article.date_candidates if candidates is None else candidates
+    for i, (source, text) in enumerate(pairs):
+        found.append((_RANK.get(source, len(SOURCES)) * 1000 + i, source, None, text))
+    saw_year = saw_out_of_range = False
+    for _, source, value, text in sorted(found, key=lambda c: c[0]):
+        if value is None:
+            value = parse_date_text(text, fallback=source != "htmldate")
+        if value is None:
+            saw_year = saw_year or bool(_HAS_YEAR.search(fold(text)))
+        elif not is_plausible(value, fetched_at):
+            saw_out_of_range = True
+        else:
+            article.published_at, article.published_at_source, article.published_at_reason = value, source, None
+            return article
+    article.published_at = article.published_at_source = None
+    article.published_at_reason = (
+        "only_year_found" if saw_year else "date_out_of_range" if saw_out_of_range else "no_date_found"
+    )
+    return article
+
+
+def has_plausible_date(candidates, fetched_at: datetime) -> bool:
+    """True when one of the ``(source, text)`` candidates parses to a plausible date (used by
+    ``pipelines.extract`` to decide whether the costly htmldate search is needed)."""
+    for _, text in candidates:
+        value = parse_date_text(text, fallback=False)
+        if value is not None and is_plausible(value, fetched_at):
+            return True
+    return False
+
+
+_BOILERPLATE = None
+
+
+def htmldate_candidate(tree, url: str | None, fetched_at: datetime) -> tuple[str, str] | None:
+    """Last resort: htmldate on a copy of the parsed page without scripts, lists and boilerplate.
+
+    htmldate's extensive text search picks dates from "most read" lists, podcast titles and
+    script literals (case 05; the Jawhara FM pages), so it runs in markup-only mode
+    (``extensive_search=False``, ``original_date=True``) on a pruned copy.  A 1 January result
+    is kept only when the page itself writes that day; otherwise the year alone is returned,
+    which :func:`resolve_published_at` turns into ``only_year_found``.
+
+    Returns ``("htmldate", "YYYY-MM-DD")``, ``("htmldate", "YYYY")`` or ``None``.
+    """
+    global _BOILERPLATE
+    from copy import deepcopy
+
+    from htmldate import find_date
+    from lxml import etree
+
+    if _BOILERPLATE is None:
+        _BOILERPLATE = etree.XPath(
+            "//script|//style|//noscript|//ul|//ol|//aside|//nav|//footer|//header|//*[re:test("
+            "concat(@class,' ',@id),'sidebar|widget|related|popular|most|tab|menu|comment|ticker|top','i')]",
+            namespaces={"re": "http://exslt.org/regular-expressions"},
+        )
+    pruned = deepcopy(tree)
+    for el in _BOILERPLATE(pruned):
+        if el.getparent() is not None:
+            el.drop_tree()
+    try:
+        found = find_date(
+            pruned, url=url, original_date=True, extensive_search=False,
+            min_date=MIN_PUBLISHED.date().isoformat(), max_date=(fetched_at + FUTURE_TOLERANCE).date().isoformat(),
+        )
+    except Exception:  # htmldate raises assorted errors on odd pages; a date is optional
+        return None
+    if not found:
+        return None
+    if found.endswith("-01-01") and not _jan1_evidence(fold(pruned.text_content() + " " + (url or "")), int(found[:4])):
+        return ("htmldate", found[:4])
+    return ("htmldate", found)
+
+
+class DatesPipeline(StagePipeline):
+    """Scrapy wrapper of :func:`resolve_published_at`.
+
+    Never drops: an undated article is archived with ``published_at_reason``.  Counts
+    ``rasd/dates/source/<source>`` (``none`` when undated) and ``rasd/dates/reason/<reason>``;
+    these are stage counters, not outcomes.
+    """
+
+    def process_item(self, item, spider):
+        resolve_published_at(item)
+        self.count(f"rasd/dates/source/{item.published_at_source or 'none'}")
+        if item.published_at is None:
+            self.count(f"rasd/dates/reason/{item.published_at_reason}")
+        return item
