@@ -1,0 +1,506 @@
+"""Dedup stage (v1): one archived record per article, syndicated copies linked to the first.
+
+Three pure functions and a store:
+
+* :func:`canonicalize_url` — the identity form of an article URL;
+* :func:`document_id` — the article's stable id, a hash of that form;
+* :func:`content_hash` — a hash of the folded text, equal for trivially different copies;
+* :class:`SeenStore` — a SQLite file remembering URLs and content hashes across runs.
+
+:func:`dedup` decides, for one article, between
+
+* ``new`` — recorded and kept;
+* ``duplicate`` — its canonical URL is already recorded, or the same text is already recorded
+  *for the same outlet* (republished under a second URL): dropped, the article is archived once;
+* ``syndicated`` — the same text is recorded for *another* outlet (wire copy, aggregator): kept,
+  with ``duplicate_of`` = the original's id, so both are searchable and linked.
+
+The original of a text is the article recorded first, unless a later one was provably published
+earlier (both have ``published_at``, which the dates stage sets before this one): crawl order
+is arbitrary, and an aggregator's copy is often fetched before the outlet it copied.  When the
+original arrives after its copies it is kept as ``new`` and the store re-points the copies to it
+(:attr:`DedupDecision.relinked`); records the archive already wrote keep their old
+``duplicate_of`` — a later stage (index update) has to apply the store's link.
+
+What the store remembers, and why (a second run must never refetch a known article, but must
+retry what failed):
+
+* every article that passes this stage (``new``/``syndicated``), under its canonical URL and
+  the canonical form of the fetched URL (a sitemap may list the long URL of a page whose
+  canonical is short);
+* URLs dropped as ``duplicate``, and URLs dropped by any stage with a ``skipped/<reason>``
+  outcome (too little text, unwanted language …): fetching them again gives the same answer;
+* not URLs dropped with ``failed/<reason>`` (timeouts, extraction or archive errors): they
+  are retried next run.  An article recorded here that a later stage fails (e.g.
+  ``failed/archive_write``) is forgotten again (``item_dropped``/``item_error`` signals), so it
+  too is retried; the archive stage counts the failure.
+
+v1 limits: an updated article (same URL, new text) stays the first version; near-duplicates
+(a changed sentence) are not caught — that is the MinHash stage's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
+
+from courlan import extract_domain
+from scrapy import signals
+from w3lib.url import canonicalize_url as w3lib_canonicalize_url
+
+from pipelines.base import StagePipeline
+from rasd.arabic import normalize
+from rasd.article import Article, isoformat_utc
+from rasd.errors import RasdError
+
+#: Query parameters that only track a visit (compared lower-case).
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "twclid", "igshid", "mc_cid",
+    "mc_eid", "ocid", "ncid", "cmpid", "xtor", "ref_src", "ref_url", "_ga", "_gl", "amp",
+    "__twitter_impression", "wt.mc_id", "s_cid", "ito",
+})
+#: Prefixes of tracking parameters: ``utm_source``, BBC's ``at_medium``/``at_campaign``,
+#: Matomo's ``pk_campaign``, comScore's ``ns_mchannel``.
+TRACKING_PREFIXES = ("utm_", "at_", "pk_", "ns_")
+#: Host prefixes that name the same site: ``www.``, ``www2.``, ``m.``, ``mobile.``, ``amp.``.
+_HOST_PREFIX = re.compile(r"^(?:www\d{0,2}|m|mobile|amp)\.(?=.+\.)")
+#: Normalised texts shorter than this are not matched by content (boilerplate collides).
+MIN_CONTENT_CHARS = 100
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+# --- URLs ------------------------------------------------------------------------------------
+
+def canonicalize_url(url: str) -> str:
+    """The identity form of an article URL: equal strings for the same article.
+
+    Built on ``w3lib.url.canonicalize_url`` (percent-encoding normalised, so raw Arabic and
+    ``%D8%A3…`` spellings are equal — case 13; query sorted; fragment dropped; IDN host in
+    punycode), then:
+
+    * scheme ``https`` for http and https (outlets moved to https; the same article is linked
+      both ways).  The result is an identity key; ``article.url`` keeps the fetched address;
+    * host lower-case, without ``www.``/``www2.``/``m.``/``mobile.``/``amp.``, userinfo and port
+      80/443;
+    * tracking parameters removed (:data:`TRACKING_PARAMS`, :data:`TRACKING_PREFIXES`) and
+      AMP markers: a leading or trailing ``amp`` path segment, a ``.amp`` suffix, ``?amp=1``,
+      ``?outputType=amp``;
+    * trailing ``/`` removed except for the root path.
+
+    ``https://www.news.example/ar/أخبار/101/amp/?utm_source=x#top`` →
+    ``https://news.example/ar/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/101``
+
+    Raises:
+        ValueError: not an absolute http(s) URL, or an invalid port.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    parts = urlsplit(w3lib_canonicalize_url(url, keep_fragments=False))
+    host = _HOST_PREFIX.sub("", parts.hostname.rstrip("."))
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port not in (None, 80, 443):
+        host = f"{host}:{parts.port}"
+    path = _strip_amp(parts.path)
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+    return urlunsplit(("https", host, path, query, ""))
+
+
+def _is_tracking(pair: str) -> bool:
+    name, _, value = pair.partition("=")
+    name = unquote_plus(name).lower()
+    if name == "outputtype":
+        return value.lower() == "amp"
+    return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
+
+
+def _strip_amp(path: str) -> str:
+    segments = [s for s in path.split("/") if s]
+    if segments and segments[-1].lower() == "amp":
+        segments.pop()
+    if segments and segments[0].lower() == "amp":
+        segments.pop(0)
+    if segments:
+        last = segments[-1]
+        lower = last.lower()
+        if lower.endswith(".amp"):
+            segments[-1] = last[:-4]
+        elif ".amp." in lower:
+            i = lower.rindex(".amp.")
+            segments[-1] = last[:i] + last[i + 4:]
+    return "/" + "/".join(segments)
+
+
+@lru_cache(maxsize=4096)
+def registered_domain(host: str) -> str:
+    """``www.bbc.co.uk`` → ``bbc.co.uk`` (Public Suffix List snapshot bundled with ``tld``, via
+    courlan); an IP address stays itself; an unknown suffix (``news.example``) → the host
+    without ``www.``/``m.``/``amp.``."""
+    host = host.lower().rstrip(".").strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    return extract_domain(f"http://{host}/") or _HOST_PREFIX.sub("", host)
+
+
+def document_id(canonical_url: str) -> str:
+    """Stable article id: BLAKE2b-128 of the canonical URL, 32 lower-case hex digits."""
+    return hashlib.blake2b(canonical_url.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def content_key(text: str) -> str:
+    """The text as compared for duplicates: Arabic-folded (:func:`rasd.arabic.normalize`),
+    lower-cased, every run of punctuation, symbols and spaces made one space."""
+    return _NOT_WORD.sub(" ", normalize(text).lower()).strip()
+
+
+def content_hash(text: str) -> str:
+    """BLAKE2b-128 hex of :func:`content_key`: copies that differ only in hamza seats,
+    tashkeel, digits, punctuation or spacing hash equal."""
+    return hashlib.blake2b(content_key(text).encode("utf-8"), digest_size=16).hexdigest()
+
+
+# --- the store -------------------------------------------------------------------------------
+
+class SeenStoreError(RasdError):
+    """The seen-store file is unreadable or was written by an incompatible version."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContentMatch:
+    """An article already recorded: its ``id``, ``outlet``, canonical ``url`` and
+    ``published_at`` (ISO 8601 UTC string, or None)."""
+
+    id: str
+    outlet: str
+    url: str
+    published_at: str | None = None
+
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, outlet TEXT NOT NULL, url TEXT NOT NULL, content_hash TEXT,
+    content_chars INTEGER NOT NULL, published_at TEXT, duplicate_of TEXT, added_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS articles_by_content ON articles (content_hash);
+CREATE TABLE IF NOT EXISTS urls (
+    url TEXT PRIMARY KEY, outlet TEXT NOT NULL, outcome TEXT NOT NULL, article_id TEXT,
+    seen_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS urls_by_article ON urls (article_id);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class SeenStore:
+    """URLs and content hashes already seen, in one SQLite file (``":memory:"`` for tests).
+
+    One connection, autocommit, WAL journal: the spider (reading, :meth:`is_known_url`) and
+    the dedup pipeline (writing) may each hold one in the same Scrapy process.  Not for use from
+    several threads.  URLs passed to :meth:`seen_url`, :meth:`find_url` and :meth:`mark_url` are
+    canonical (:func:`canonicalize_url`); :meth:`is_known_url` takes a raw one.
+
+    Raises:
+        SeenStoreError: the file is not a SQLite database or has another schema version.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            (version,) = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise SeenStoreError(f"{self.path}: cannot open seen store: {exc}") from exc
+        if version != str(SCHEMA_VERSION):
+            self._db.close()
+            raise SeenStoreError(f"{self.path}: seen store schema version {version}, "
+                                 f"this Rasd reads version {SCHEMA_VERSION}")
+
+    def seen_url(self, canonical: str) -> bool:
+        """True when the URL was recorded with any outcome (article, duplicate or skipped)."""
+        return self._db.execute("SELECT 1 FROM urls WHERE url = ?", (canonical,)).fetchone() is not None
+
+    def is_known_url(self, url: str) -> bool:
+        """:meth:`seen_url` for a raw URL (a link found in a feed, before fetching it);
+        False for a URL that cannot be canonicalised."""
+        try:
+            return self.seen_url(canonicalize_url(url))
+        except ValueError:
+            return False
+
+    def find_url(self, canonical: str) -> ContentMatch | None:
+        """The recorded article this URL led to (None if unknown or only skipped)."""
+        row = self._db.execute(
+            "SELECT a.id, a.outlet, a.url, a.published_at FROM urls u JOIN articles a "
+            "ON a.id = u.article_id WHERE u.url = ?", (canonical,)).fetchone()
+        return ContentMatch(*row) if row else None
+
+    def find_content(self, content_hash: str, outlet: str | None = None) -> ContentMatch | None:
+        """A recorded article with this content hash: one of ``outlet`` if there is one, else
+        the original (the one that is no copy)."""
+        rows = self._db.execute(
+            "SELECT id, outlet, url, published_at FROM articles WHERE content_hash = ? "
+            "AND content_chars >= ? ORDER BY duplicate_of IS NOT NULL, rowid",
+            (content_hash, MIN_CONTENT_CHARS)).fetchall()
+        if not rows:
+            return None
+        same = [r for r in rows if r[1] == outlet]
+        return ContentMatch(*(same or rows)[0])
+
+    def relink(self, content_hash: str, original_id: str) -> list[str]:
+        """Make ``original_id`` the original of every other article with this content hash;
+        returns the ids re-pointed."""
+        with self._transaction():
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM articles WHERE content_hash = ? AND id != ? ORDER BY rowid",
+                (content_hash, original_id))]
+            self._db.execute("UPDATE articles SET duplicate_of = ? WHERE content_hash = ? AND id != ?",
+                             (original_id, content_hash, original_id))
+        return ids
+
+    def add(self, article: Article, outcome: str = "new") -> None:
+        """Record a kept article under its canonical URL and its fetched URL's canonical form.
+
+        Raises:
+            ValueError: ``id`` or ``canonical_url`` is not set (run :func:`dedup` first).
+        """
+        if not article.id or not article.canonical_url:
+            raise ValueError("article has no id/canonical_url: run dedup() before SeenStore.add()")
+        urls = {article.canonical_url, _canonical_or_none(article.url)} - {None}
+        now = _now()
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (article.id, article.outlet, article.canonical_url, article.content_hash,
+                 len(content_key(article.text)), _iso(article.published_at), article.duplicate_of, now))
+            # a URL remembered as skipped earlier now leads to this article
+            self._db.executemany(
+                "INSERT INTO urls VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
+                "outcome = excluded.outcome, article_id = excluded.article_id, seen_at = excluded.seen_at "
+                "WHERE urls.article_id IS NULL",
+                [(u, article.outlet, outcome, article.id, now) for u in urls])
+
+    def mark_url(self, canonical: str, outlet: str, outcome: str, article_id: str | None = None) -> None:
+        """Remember a URL that is not a new article (``duplicate``, ``skipped/<reason>``) so it
+        is not fetched again.  A URL already recorded keeps its first outcome."""
+        self._db.execute("INSERT OR IGNORE INTO urls VALUES (?, ?, ?, ?, ?)",
+                         (canonical, outlet, outcome, article_id, _now()))
+
+    def forget(self, article_id: str) -> None:
+        """Remove an article and every URL that points to it (it will be fetched again)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM urls WHERE article_id = ?", (article_id,))
+            self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+
+    def counts(self) -> dict[str, int]:
+        """``{"articles": n, "urls": m}`` (for reports and tests)."""
+        return {table: self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("articles", "urls")}
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "SeenStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self):
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Seconds-precision ISO 8601 UTC, so stored strings compare in time order."""
+    return isoformat_utc(value.replace(microsecond=0)) if value is not None else None
+
+
+def _canonical_or_none(url: str) -> str | None:
+    try:
+        return canonicalize_url(url)
+    except ValueError:
+        return None
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DedupDecision:
+    """What :func:`dedup` decided: ``outcome``, the article's ``article_id``, the id of the
+    article it repeats (``duplicate_of``, None when new), how it matched (``"url"``,
+    ``"content"`` or None) and, for an original that arrived after its copies, the ids of the
+    copies re-pointed to it (``relinked``)."""
+
+    outcome: Literal["new", "duplicate", "syndicated"]
+    article_id: str
+    duplicate_of: str | None = None
+    matched_by: Literal["url", "content"] | None = None
+    relinked: tuple[str, ...] = ()
+
+
+def choose_canonical(url: str, page_canonical: str | None) -> str:
+    """Canonical form of the page's declared canonical URL when it is on the fetched URL's
+    registered domain (relative ones are resolved), else of the fetched URL.
+
+    Pages are not trusted further: almadenahnews.com's og:url points to a raw IP, aryanews.com's
+    is relative, and a canonical on another site would merge two outlets' articles.
+
+    Raises:
+        ValueError: ``url`` is not an absolute http(s) URL.
+    """
+    fetched = canonicalize_url(url)
+    if page_canonical:
+        candidate = _canonical_or_none(urljoin(url, page_canonical.strip()))
+        if candidate and registered_domain(urlsplit(candidate).hostname or "") == \
+                registered_domain(urlsplit(fetched).hostname or ""):
+            return candidate
+    return fetched
+
+
+def dedup(article: Article, store: SeenStore) -> DedupDecision:
+    """Set ``canonical_url``, ``id``, ``content_hash`` (and ``duplicate_of``) on ``article``,
+    decide new / duplicate / syndicated, and record the outcome in ``store``.
+
+    Raises:
+        ValueError: ``article.url`` is not an absolute http(s) URL.
+    """
+    canonical = choose_canonical(article.url, article.canonical_url)
+    fetched = canonicalize_url(article.url)
+    article.canonical_url = canonical
+    article.id = document_id(canonical)
+    article.content_hash = content_hash(article.text)
+
+    match = store.find_url(canonical) or store.find_url(fetched)
+    matched_by: Literal["url", "content"] = "url"
+    if match is None and len(content_key(article.text)) >= MIN_CONTENT_CHARS:
+        match, matched_by = store.find_content(article.content_hash, article.outlet), "content"
+    if match is None:
+        store.add(article, "new")
+        return DedupDecision("new", article.id)
+    if matched_by == "url" or match.outlet == article.outlet:
+        article.duplicate_of = match.id
+        for url in {canonical, fetched}:
+            store.mark_url(url, article.outlet, "duplicate", match.id)
+        return DedupDecision("duplicate", article.id, match.id, matched_by)
+    mine = _iso(article.published_at)
+    if mine is not None and match.published_at is not None and mine < match.published_at:
+        store.add(article, "new")  # published before the recorded "original": it is the original
+        relinked = store.relink(article.content_hash, article.id)
+        return DedupDecision("new", article.id, None, "content", tuple(relinked))
+    article.duplicate_of = match.id
+    store.add(article, "syndicated")
+    return DedupDecision("syndicated", article.id, match.id, "content")
+
+
+class DedupPipeline(StagePipeline):
+    """Scrapy wrapper of :func:`dedup` over the store ``<RASD_DATA_DIR>/seen.sqlite``.
+
+    Drops duplicates with outcome ``duplicate``; counts ``rasd/dedup/syndicated``,
+    ``rasd/dedup/relinked`` and ``rasd/dedup/duplicate_<url|content>``.  Listens to ``item_dropped``/``item_error`` so that
+    URLs skipped by any stage are remembered and articles failed after this stage forgotten
+    (see the module docstring).  :meth:`is_known_url` answers for a raw URL.
+    """
+
+    def __init__(self, stats=None, store_path: str | Path = "data/seen.sqlite"):
+        super().__init__(stats)
+        self.store_path = store_path
+        self.store: SeenStore | None = None
+        self._recorded: set[str] = set()  # ids recorded in this run (to forget on failure)
+
+    @classmethod
+    def options_from_settings(cls, settings):
+        return {"store_path": Path(settings.get("RASD_DATA_DIR", "data")) / "seen.sqlite"}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        pipeline = super().from_crawler(crawler)
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(pipeline.item_error, signal=signals.item_error)
+        return pipeline
+
+    def open_spider(self, spider=None) -> None:
+        if self.store is None:
+            self.store = SeenStore(self.store_path)
+
+    def close_spider(self, spider=None) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def is_known_url(self, url: str) -> bool:
+        """True when ``url`` (raw, as listed in a feed) needs no fetching."""
+        self.open_spider()
+        return self.store.is_known_url(url)
+
+    def process_item(self, item: Article, spider=None) -> Article:
+        self.open_spider()
+        try:
+            decision = dedup(item, self.store)
+        except ValueError as exc:
+            raise self.drop(item, "failed/bad_url", str(exc)) from exc
+        if decision.outcome == "duplicate":
+            self.count(f"rasd/dedup/duplicate_{decision.matched_by}")
+            raise self.drop(item, "duplicate", f"{item.url} repeats {decision.duplicate_of} "
+                                               f"(same {decision.matched_by})")
+        self._recorded.add(decision.article_id)
+        if decision.outcome == "syndicated":
+            self.count("rasd/dedup/syndicated")
+        if decision.relinked:
+            self.count("rasd/dedup/relinked", len(decision.relinked))
+        return item
+
+    def item_dropped(self, item, exception, **kwargs) -> None:
+        """Remember URLs of ``skipped/*`` items; forget articles a later stage failed."""
+        outcome = getattr(exception, "outcome", "") or ""
+        if self.store is None or not outcome.startswith(("skipped/", "failed/")):
+            return
+        self._forget(item)
+        if outcome.startswith("skipped/"):
+            canonical = _canonical_or_none(getattr(item, "url", "") or "")
+            if canonical:
+                self.store.mark_url(canonical, getattr(item, "outlet", ""), outcome)
+
+    def item_error(self, item, **kwargs) -> None:
+        """An unexpected exception in a later stage: forget the article so it is retried."""
+        if self.store is not None:
+            self._forget(item)
+
+    def _forget(self, item) -> None:
+        article_id = getattr(item, "id", None)
+        if article_id in self._recorded:
+            self.store.forget(article_id)
+            self._recorded.discard(article_id)
