@@ -80,6 +80,7 @@ _NOT_WORD = re.compile(r"[\W_]+")
 
 # --- URLs ------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
 def canonicalize_url(url: str) -> str:
     """The identity form of an article URL: equal strings for the same article.
 
@@ -98,6 +99,8 @@ def canonicalize_url(url: str) -> str:
 
     ``https://www.news.example/ar/أخبار/101/amp/?utm_source=x#top`` →
     ``https://news.example/ar/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/101``
+
+    Pure, so results are cached (a stage asks for one URL several times; w3lib takes ~100 µs).
 
     Raises:
         ValueError: not an absolute http(s) URL, or an invalid port.
@@ -170,7 +173,11 @@ def content_key(text: str) -> str:
 def content_hash(text: str) -> str:
     """BLAKE2b-128 hex of :func:`content_key`: copies that differ only in hamza seats,
     tashkeel, digits, punctuation or spacing hash equal."""
-    return hashlib.blake2b(content_key(text).encode("utf-8"), digest_size=16).hexdigest()
+    return _hash_key(content_key(text))
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -282,8 +289,10 @@ class SeenStore:
                              (original_id, content_hash, original_id))
         return ids
 
-    def add(self, article: Article, outcome: str = "new") -> None:
+    def add(self, article: Article, outcome: str = "new", content_chars: int | None = None) -> None:
         """Record a kept article under its canonical URL and its fetched URL's canonical form.
+
+        ``content_chars``: length of :func:`content_key` of its text, if already computed.
 
         Raises:
             ValueError: ``id`` or ``canonical_url`` is not set (run :func:`dedup` first).
@@ -296,7 +305,8 @@ class SeenStore:
             self._db.execute(
                 "INSERT OR IGNORE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (article.id, article.outlet, article.canonical_url, article.content_hash,
-                 len(content_key(article.text)), _iso(article.published_at), article.duplicate_of, now))
+                 len(content_key(article.text)) if content_chars is None else content_chars,
+                 _iso(article.published_at), article.duplicate_of, now))
             # a URL remembered as skipped earlier now leads to this article
             self._db.executemany(
                 "INSERT INTO urls VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
@@ -402,14 +412,15 @@ def dedup(article: Article, store: SeenStore) -> DedupDecision:
     fetched = canonicalize_url(article.url)
     article.canonical_url = canonical
     article.id = document_id(canonical)
-    article.content_hash = content_hash(article.text)
+    key = content_key(article.text)
+    article.content_hash = _hash_key(key)
 
     match = store.find_url(canonical) or store.find_url(fetched)
     matched_by: Literal["url", "content"] = "url"
-    if match is None and len(content_key(article.text)) >= MIN_CONTENT_CHARS:
+    if match is None and len(key) >= MIN_CONTENT_CHARS:
         match, matched_by = store.find_content(article.content_hash, article.outlet), "content"
     if match is None:
-        store.add(article, "new")
+        store.add(article, "new", len(key))
         return DedupDecision("new", article.id)
     if matched_by == "url" or match.outlet == article.outlet:
         article.duplicate_of = match.id
@@ -418,11 +429,11 @@ def dedup(article: Article, store: SeenStore) -> DedupDecision:
         return DedupDecision("duplicate", article.id, match.id, matched_by)
     mine = _iso(article.published_at)
     if mine is not None and match.published_at is not None and mine < match.published_at:
-        store.add(article, "new")  # published before the recorded "original": it is the original
+        store.add(article, "new", len(key))  # published before the recorded "original"
         relinked = store.relink(article.content_hash, article.id)
         return DedupDecision("new", article.id, None, "content", tuple(relinked))
     article.duplicate_of = match.id
-    store.add(article, "syndicated")
+    store.add(article, "syndicated", len(key))
     return DedupDecision("syndicated", article.id, match.id, "content")
 
 
