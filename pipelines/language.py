@@ -140,7 +140,7 @@ def _arabic_script_guess(sample: str, arabic: int, prior: str | None) -> Languag
         return LanguageGuess("ar", round((1 - share) * length_factor, 3), "letters")
     if share >= DECISIVE_SHARE:
         # Persian or Urdu: Urdu-only letters are frequent in Urdu (ہے، کے، لیے) and absent in Persian
-        if ur_strong >= 2 or (ur_strong and short):
+        if ur_strong >= max(2.0, 0.01 * arabic) or (ur_strong and short):  # not one quoted word
             return LanguageGuess("ur", round(share * length_factor, 3), "letters")
         if prior == "ur":
             return LanguageGuess("ur", round(0.5 * share * length_factor, 3), "declared")
