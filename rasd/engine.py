@@ -154,9 +154,11 @@ class Engine:
         self.url = url
 
     # --- raw access (percolator, admin calls) -------------------------------------------------
-    def request(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
-        """One REST call: ``request("GET", "/_cluster/health")`` → the decoded JSON answer."""
-        return self._backend.request(method, path, body=body, params=params)
+    def request(self, method: str, path: str, body: Any = None, params: dict | None = None,
+                missing_ok: bool = False) -> Any:
+        """One REST call: ``request("GET", "/_cluster/health")`` → the decoded JSON answer;
+        with ``missing_ok``, ``None`` for a 404 instead of an error."""
+        return self._backend.request(method, path, body=body, params=params, missing_ok=missing_ok)
 
     # --- templates, indices, aliases ----------------------------------------------------------
     def put_index_template(self, name: str, body: dict) -> None:
@@ -165,13 +167,8 @@ class Engine:
 
     def get_index_template(self, name: str) -> dict | None:
         """The stored template body (``index_patterns``, ``version``, ``_meta`` …) or ``None``."""
-        try:
-            doc = self.request("GET", f"/_index_template/{_q(name)}")
-        except EngineError as exc:
-            if getattr(exc, "status", None) == 404:
-                return None
-            raise
-        items = doc.get("index_templates") or []
+        doc = self.request("GET", f"/_index_template/{_q(name)}", missing_ok=True)
+        items = (doc or {}).get("index_templates") or []
         return items[0]["index_template"] if items else None
 
     def exists(self, name: str) -> bool:
@@ -184,22 +181,11 @@ class Engine:
 
     def delete_index(self, name: str) -> bool:
         """Delete index ``name``; ``False`` if it did not exist."""
-        try:
-            self.request("DELETE", f"/{_q(name)}")
-        except EngineError as exc:
-            if getattr(exc, "status", None) == 404:
-                return False
-            raise
-        return True
+        return self.request("DELETE", f"/{_q(name)}", missing_ok=True) is not None
 
     def alias_indices(self, alias: str) -> dict[str, bool]:
         """``{index: is_write_index}`` for every index behind ``alias`` (``{}`` if none)."""
-        try:
-            doc = self.request("GET", f"/_alias/{_q(alias)}")
-        except EngineError as exc:
-            if getattr(exc, "status", None) == 404:
-                return {}
-            raise
+        doc = self.request("GET", f"/_alias/{_q(alias)}", missing_ok=True) or {}
         return {index: bool(v.get("aliases", {}).get(alias, {}).get("is_write_index", False))
                 for index, v in doc.items()}
 
@@ -296,7 +282,9 @@ def _api_error(where: str, method: str, path: str, status: int | None, body: Any
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
-            reason = f"{err.get('type', '')}: {err.get('reason', '')}"
+            causes = err.get("root_cause") or []
+            cause = causes[0] if causes and isinstance(causes[0], dict) else err
+            reason = f"{cause.get('type', '')}: {cause.get('reason', '')}"
         elif err:
             reason = str(err)
     reason = reason or str(body)[:200]
@@ -313,20 +301,15 @@ class _Backend:
 
     where: str
 
-    def request(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, params: dict | None = None,
+                missing_ok: bool = False) -> Any:
         raise NotImplementedError
 
     def bulk(self, payload: bytes) -> dict:
         raise NotImplementedError
 
     def exists(self, path: str) -> bool:
-        try:
-            self.request("HEAD", path)
-        except EngineError as exc:
-            if getattr(exc, "status", None) == 404:
-                return False
-            raise
-        return True
+        return self.request("HEAD", path, missing_ok=True) is not None
 
     def close(self) -> None:
         pass
@@ -356,15 +339,17 @@ class _OpenSearchBackend(_Backend):
             status = exc.status_code if isinstance(exc.status_code, int) else None
             raise _api_error(self.where, method, path, status, exc.info) from None
 
-    def request(self, method, path, body=None, params=None):
-        return self._call(method, path, lambda: self.client.transport.perform_request(
-            method, path, params=params, body=body))
+    def request(self, method, path, body=None, params=None, missing_ok=False):
+        answer = self._call(method, path, lambda: self.client.transport.perform_request(
+            method, path, params=params, body=body, ignore=(404,) if missing_ok else ()))
+        if method == "HEAD":
+            return True if answer else None
+        if missing_ok and isinstance(answer, dict) and answer.get("status") == 404 and "error" in answer:
+            return None
+        return answer
 
     def bulk(self, payload: bytes) -> dict:
         return self._call("POST", "/_bulk", lambda: self.client.bulk(body=payload))
-
-    def exists(self, path: str) -> bool:
-        return bool(self._call("HEAD", path, lambda: self.client.transport.perform_request("HEAD", path)))
 
     def close(self) -> None:
         self.client.close()
@@ -401,10 +386,13 @@ class _ElasticsearchBackend(_Backend):
             raise EngineUnavailable(f"cannot reach search engine at {self.where}: "
                                     f"{type(exc).__name__}") from None
 
-    def request(self, method, path, body=None, params=None):
+    def request(self, method, path, body=None, params=None, missing_ok=False):
         headers = self._JSON if body is not None else {"accept": "application/json"}
-        resp = self._call(method, path, lambda: self.client.perform_request(
+        client = self.client.options(ignore_status=404) if missing_ok else self.client
+        resp = self._call(method, path, lambda: client.perform_request(
             method, path, params=params, headers=headers, body=body))
+        if resp.meta.status == 404:
+            return None
         return resp.body if method != "HEAD" else True
 
     def bulk(self, payload: bytes) -> dict:

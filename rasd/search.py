@@ -138,12 +138,7 @@ def index_name(prefix: str, generation: int) -> str:
 
 def generations(engine: Engine, prefix: str) -> list[str]:
     """Existing ``<prefix>-NNNNNN`` indices, oldest first."""
-    try:
-        doc = engine.request("GET", f"/{prefix}-*/_settings/index.creation_date")
-    except EngineError as exc:
-        if getattr(exc, "status", None) == 404:
-            return []
-        raise
+    doc = engine.request("GET", f"/{prefix}-*/_settings/index.creation_date", missing_ok=True) or {}
     return sorted(name for name in doc if _GENERATION.search(name) and name.startswith(prefix + "-"))
 
 

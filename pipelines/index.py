@@ -1,0 +1,492 @@
+"""Index stage: archived articles → the search engine, with a durable spool in between.
+
+* :func:`index_articles` — the indexing path used by the crawl, ``rasd index`` and the benchmark:
+  bulk requests of ``chunk_size`` documents with ``op_type: create`` and ``_id`` = the article id
+  (hash of the canonical URL), so indexing the same records twice leaves the count unchanged
+  (the engine answers 409 → ``already_indexed``).  Documents the engine cannot take now
+  (no answer, 429, 5xx, after ``retries`` quick retries) go to the spool; documents it rejects
+  for good (4xx, e.g. a mapping error) are counted by reason and kept in the spool's
+  ``rejected.jsonl``.  Nothing is dropped silently.
+* :class:`Spool` — ``<data-dir>/spool/``: JSON Lines segment files (``*.jsonl.part`` while being
+  written, then sealed as ``*.jsonl``); :meth:`Spool.replay` sends the sealed segments and deletes
+  each one only after every document in it has a definite answer.  Lines are written with one
+  ``write(2)`` each on ``O_APPEND`` files and fsynced when a segment is sealed.
+* :class:`IndexPipeline` — the Scrapy stage (priority 800, after the archive): appends every item
+  to the spool and returns at once; a background thread seals and replays the spool every
+  ``RASD_INDEX_BATCH`` items or ``RASD_INDEX_FLUSH_SECONDS``, and once more at close.  With the
+  engine down the crawl goes on and the documents wait in the spool (``rasd/index/spooled``).
+  Off unless ``RASD_INDEX_ENABLED`` is true.
+
+Stats (``crawler.stats``): ``rasd/index/queued`` per item; per delivered document exactly one of
+``rasd/index/indexed``, ``rasd/index/already_indexed``, ``rasd/index/failed/<reason>``; and at
+close the gauge ``rasd/index/spooled`` = documents still waiting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from pipelines.base import StagePipeline
+from rasd.engine import RETRYABLE_STATUSES, Engine, EngineUnavailable
+from rasd.errors import EngineError
+from rasd.search import init_index, load_template
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def document_fields() -> frozenset[str]:
+    """Top-level fields of the index mapping (``config/index_template.yaml``)."""
+    return frozenset(load_template()["mappings"]["properties"])
+
+
+@dataclass
+class IndexReport:
+    """Per-document outcomes of an indexing run; ``total`` = documents handled.
+
+    ``failed`` maps a reason (the engine's error type, ``missing_id`` …) to a count;
+    ``unmapped_fields`` counts record keys left out because the mapping has no such field.
+    """
+
+    indexed: int = 0
+    already_indexed: int = 0
+    spooled: int = 0
+    failed: Counter = field(default_factory=Counter)
+    unmapped_fields: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.indexed + self.already_indexed + self.spooled + sum(self.failed.values())
+
+    def add(self, other: "IndexReport") -> None:
+        self.indexed += other.indexed
+        self.already_indexed += other.already_indexed
+        self.spooled += other.spooled
+        self.failed.update(other.failed)
+        self.unmapped_fields.update(other.unmapped_fields)
+        self.seconds += other.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"indexed": self.indexed, "already_indexed": self.already_indexed,
+                "spooled": self.spooled, "failed": dict(self.failed), "total": self.total,
+                "unmapped_fields": dict(self.unmapped_fields), "seconds": round(self.seconds, 3)}
+
+
+def to_document(record: dict, fields: frozenset[str], unmapped: Counter) -> dict:
+    """The index document of an archive record: the mapped fields only (the mapping is strict)."""
+    doc = {}
+    for key, value in record.items():
+        if key in fields:
+            doc[key] = value
+        else:
+            unmapped[key] += 1
+    return doc
+
+
+def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool: Any = None,
+                   chunk_size: int = 500, retries: int = 2, backoff_seconds: float = 0.5,
+                   check_existing: bool = False, progress: Callable[[int], None] | None = None,
+                   sleep: Callable[[float], None] = time.sleep) -> IndexReport:
+    """Index ``records`` (:meth:`Article.to_record` dicts) into ``index`` (the alias, or one
+    index) and return the per-document outcomes.
+
+    ``spool``: where documents go that the engine cannot take now — a :class:`Spool` or any
+    object with ``append_many(records)`` and ``reject(record, reason)``.  Once a request fails
+    for want of an engine, the remaining records go straight to the spool (no hammering).
+    ``check_existing``: before each bulk request, ask which ids already exist behind ``index``
+    (needed when the alias spans several indices, where ``create`` only sees the write index).
+    ``progress(n)`` is called after each chunk with the number of records handled.
+
+    Raises:
+        EngineUnavailable: the engine is down and ``spool`` is ``None``.
+        EngineError: a request failed with a non-retryable error (e.g. 401, missing index).
+    """
+    report, fields, t0 = IndexReport(), document_fields(), time.perf_counter()
+    down: EngineUnavailable | None = None
+    it = iter(records)
+    while chunk := list(islice(it, chunk_size)):
+        if down is not None:
+            spool.append_many(chunk)
+            report.spooled += len(chunk)
+        else:
+            down = _index_chunk(engine, chunk, index, spool, report, fields, retries,
+                                backoff_seconds, check_existing, sleep)
+            if down is not None and spool is None:
+                down.report = report  # type: ignore[attr-defined]
+                raise down
+        if progress is not None:
+            progress(len(chunk))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _index_chunk(engine, chunk, index, spool, report, fields, retries, backoff, check_existing,
+                 sleep) -> EngineUnavailable | None:
+    pending: list[tuple[dict, str, dict]] = []
+    for rec in chunk:
+        doc_id = rec.get("id")
+        if not doc_id or not isinstance(doc_id, str):
+            report.failed["missing_id"] += 1
+            if spool is not None:
+                spool.reject(rec, "missing_id")
+            continue
+        pending.append((rec, doc_id, to_document(rec, fields, report.unmapped_fields)))
+    attempt = 0
+    try:
+        if check_existing and pending:
+            present = engine.ids_present(index, [d for _, d, _ in pending])
+            report.already_indexed += sum(1 for _, d, _ in pending if d in present)
+            pending = [p for p in pending if p[1] not in present]
+        while pending:
+            items = engine.bulk_create(index, [(d, doc) for _, d, doc in pending])
+            retry = []
+            for entry, item in zip(pending, items):
+                if item.status in (200, 201):
+                    report.indexed += 1
+                elif item.status == 409:
+                    report.already_indexed += 1
+                elif item.status in RETRYABLE_STATUSES:
+                    retry.append(entry)
+                else:
+                    reason = item.error_type or f"http_{item.status}"
+                    report.failed[reason] += 1
+                    if spool is not None:
+                        spool.reject(entry[0], f"{reason}: {item.reason}")
+            pending = retry
+            if pending:
+                attempt += 1
+                if attempt > retries:
+                    raise EngineUnavailable(f"{len(pending)} documents still refused (429/5xx) "
+                                            f"after {retries} retries", 429)
+                sleep(backoff * 2 ** (attempt - 1))
+    except EngineUnavailable as exc:
+        if spool is not None and pending:
+            spool.append_many([rec for rec, _, _ in pending])
+            report.spooled += len(pending)
+        return exc
+    return None
+
+
+class Spool:
+    """A directory of JSON Lines segments holding documents not yet in the index.
+
+    Layout: ``<seq>-<pid>.jsonl.part`` (being appended to by process ``pid``), ``<seq>-<pid>.jsonl``
+    (sealed, waiting for :meth:`replay`), ``rejected.jsonl`` (``{"reason", "record"}`` lines the
+    engine refused for good).  Parts left by dead processes are sealed when a spool is opened.
+    Thread-safe; replays from several processes are serialised by ``flock`` on ``.replay.lock``.
+
+    Raises:
+        OSError: the directory cannot be created or written.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._fd: int | None = None
+        self._part: Path | None = None
+        for part in sorted(self.directory.glob("*.jsonl.part")):
+            pid = part.name.split("-")[-1].split(".")[0]
+            if not (pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid()):
+                part.rename(part.with_suffix(""))
+
+    # --- writing ------------------------------------------------------------------------------
+    def append(self, record: dict) -> None:
+        self.append_many([record])
+
+    def append_many(self, records: list[dict]) -> None:
+        """Append records (one ``write(2)`` per record) to this process's open segment."""
+        if not records:
+            return
+        with self._lock:
+            if self._fd is None:
+                self._part = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl.part"
+                self._fd = os.open(self._part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            for rec in records:
+                os.write(self._fd, _line(rec))
+
+    def seal(self) -> Path | None:
+        """Fsync and close the open segment, making it replayable; returns it (or ``None``)."""
+        with self._lock:
+            if self._fd is None:
+                return None
+            os.fsync(self._fd)
+            os.close(self._fd)
+            sealed = self._part.with_suffix("")
+            self._part.rename(sealed)
+            self._fd, self._part = None, None
+            return sealed
+
+    def reject(self, record: dict, reason: str) -> None:
+        """Keep a record the engine refused for good, with the reason."""
+        with self._lock:
+            fd = os.open(self.directory / "rejected.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, _line({"reason": reason, "record": record}))
+            finally:
+                os.close(fd)
+
+    # --- reading ------------------------------------------------------------------------------
+    def segments(self) -> list[Path]:
+        """Sealed segments, oldest first."""
+        return sorted(self.directory.glob("*-*.jsonl"))
+
+    def pending(self) -> int:
+        """Documents waiting: lines in the sealed segments and in open parts."""
+        paths = self.segments() + sorted(self.directory.glob("*.jsonl.part"))
+        return sum(_count_lines(p) for p in paths)
+
+    def rejected(self) -> int:
+        path = self.directory / "rejected.jsonl"
+        return _count_lines(path) if path.exists() else 0
+
+    def replay(self, engine: Engine, index: str, **options: Any) -> IndexReport:
+        """Seal the open segment, then send every sealed segment through :func:`index_articles`
+        (``options`` are passed on).  A segment is deleted once all its documents have a
+        definite answer; documents the engine could not take are rewritten to a new segment
+        (or the segment is kept untouched if none went through), and replay stops there.
+
+        Returns an empty report if another process is replaying this spool right now.
+        """
+        report = IndexReport()
+        self.seal()
+        lock_fd = os.open(self.directory / ".replay.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return report
+            for segment in self.segments():
+                records, torn = _read_segment(segment)
+                if records is None:
+                    continue  # replayed meanwhile by another process
+                report.failed["torn_spool_line"] += torn
+                leftovers = _Leftovers(self)
+                part = index_articles(engine, records, index=index, spool=leftovers, **options)
+                report.add(part)
+                if len(leftovers.records) == len(records):
+                    break  # nothing went through: keep the segment as it is
+                if leftovers.records:
+                    self._write_sealed(leftovers.records)
+                segment.unlink(missing_ok=True)
+                if leftovers.records:
+                    break
+            report.spooled = sum(_count_lines(s) for s in self.segments())  # still waiting
+            return report
+        finally:
+            os.close(lock_fd)
+
+    def _write_sealed(self, records: list[dict]) -> None:
+        with self._lock:
+            final = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl"
+            tmp = final.with_name(final.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, b"".join(_line(r) for r in records))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            tmp.rename(final)
+
+    def _next_seq(self) -> int:
+        names = [p.name for p in self.directory.iterdir() if p.name[:12].isdigit()]
+        return max((int(n[:12]) for n in names), default=0) + 1
+
+    def close(self) -> None:
+        self.seal()
+
+
+class _Leftovers:
+    """Collects what :func:`index_articles` could not deliver during a replay."""
+
+    def __init__(self, spool: Spool):
+        self.records: list[dict] = []
+        self.reject = spool.reject
+
+    def append_many(self, records: list[dict]) -> None:
+        self.records.extend(records)
+
+
+def _line(record: dict) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _read_segment(path: Path) -> tuple[list[dict] | None, int]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, 0
+    records, torn = [], 0
+    for line in raw.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            torn += 1
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+        else:
+            torn += 1
+    return records, torn
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class IndexPipeline(StagePipeline):
+    """Scrapy stage: spool every item, deliver in the background (see the module docstring).
+
+    ``connect`` builds an :class:`Engine` (called again after ``retry_seconds`` while the
+    engine is down); ``index`` is the alias (``engine.index_prefix``), installed with
+    :func:`rasd.search.init_index` on first contact.  A test builds it with
+    ``IndexPipeline(enabled=True, spool_dir=tmp, connect=lambda: engine, background=False)``.
+    """
+
+    def __init__(self, stats=None, *, enabled: bool = False, spool_dir: str | Path = "data/spool",
+                 connect: Callable[[], Engine] | None = None, index: str = "rasd-articles",
+                 batch_size: int = 200, flush_seconds: float = 10.0, retry_seconds: float = 30.0,
+                 background: bool = True):
+        super().__init__(stats)
+        self.enabled = enabled and connect is not None
+        self.index, self.batch_size = index, batch_size
+        self.flush_seconds, self.retry_seconds = flush_seconds, retry_seconds
+        self._connect, self._engine = connect, None
+        self._next_contact = 0.0
+        self._queued_since_flush = 0
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._flush_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._background = background
+        self.spool = Spool(Path(spool_dir)) if self.enabled else None
+
+    @classmethod
+    def options_from_settings(cls, settings) -> dict[str, Any]:
+        if not settings.getbool("RASD_INDEX_ENABLED", False):
+            return {"enabled": False}
+        from rasd.engine import connect
+        from rasd.settings import load_settings
+
+        rasd = load_settings()
+        return {"enabled": True, "spool_dir": Path(settings.get("RASD_DATA_DIR", "data")) / "spool",
+                "connect": lambda: connect(rasd.engine, rasd.secret), "index": rasd.engine.index_prefix,
+                "batch_size": settings.getint("RASD_INDEX_BATCH", 200),
+                "flush_seconds": settings.getfloat("RASD_INDEX_FLUSH_SECONDS", 10.0)}
+
+    def open_spider(self, spider=None) -> None:
+        if not self.enabled:
+            log.info("index stage off (RASD_INDEX_ENABLED is not true): articles are archived "
+                     "but not indexed; `rasd index` backfills from the archive later")
+            return
+        if self._background:
+            self._thread = threading.Thread(target=self._run, name="rasd-index", daemon=True)
+            self._thread.start()
+
+    def process_item(self, item, spider=None):
+        if not self.enabled:
+            return item
+        self.spool.append(item.to_record())
+        self.count("rasd/index/queued")
+        self._queued_since_flush += 1
+        if self._queued_since_flush >= self.batch_size:
+            self._queued_since_flush = 0
+            if self._background:
+                self._wake.set()
+            else:
+                self.flush()
+        return item
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.flush()
+
+    def flush(self, force: bool = False) -> IndexReport | None:
+        """Seal the spool and replay it; ``None`` if the engine is known down and ``retry_seconds``
+        have not passed (``force`` tries anyway)."""
+        with self._flush_lock:
+            if not force and time.monotonic() < self._next_contact:
+                self.spool.seal()
+                return None
+            try:
+                if self._engine is None:
+                    engine = self._connect()
+                    init_index(engine, self.index)
+                    self._engine = engine
+                multi = len(self._engine.alias_indices(self.index)) > 1
+                report = self.spool.replay(self._engine, self.index, check_existing=multi)
+            except (EngineError, OSError) as exc:
+                self._down(exc)
+                return None
+            self._count(report)
+            if report.spooled:
+                self._down(None)
+            return report
+
+    def _down(self, exc: Exception | None) -> None:
+        self.spool.seal()
+        self.count("rasd/index/engine_unavailable")
+        self._next_contact = time.monotonic() + self.retry_seconds
+        if exc is not None:
+            log.warning("index engine unavailable, documents stay in the spool: %s", exc)
+
+    def _count(self, report: IndexReport) -> None:
+        self.count("rasd/index/indexed", report.indexed)
+        self.count("rasd/index/already_indexed", report.already_indexed)
+        for reason, n in report.failed.items():
+            if n:
+                self.count(f"rasd/index/failed/{reason}", n)
+
+    def close(self) -> None:
+        """Stop the background thread, deliver what is left (one forced attempt), record the
+        ``rasd/index/spooled`` gauge."""
+        if not self.enabled:
+            return
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush(force=True)
+        self.spool.close()
+        waiting = self.spool.pending()
+        if self.stats is not None:
+            self.stats.set_value("rasd/index/spooled", waiting)
+        if waiting:
+            log.warning("index: %d documents wait in %s; `rasd index` replays them", waiting,
+                        self.spool.directory)
+        if self._engine is not None:
+            self._engine.close()
+
+    async def close_spider(self, spider=None) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.close)
