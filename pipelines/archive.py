@@ -4,6 +4,11 @@ Layout: ``<data-dir>/archive/<YYYY-MM-DD>.jsonl``, one file per UTC day of ``fet
 JSON object per line (:meth:`rasd.article.Article.to_record`, with ``schema_version``).  Each
 line is written with a single ``write(2)`` on a file opened with ``O_APPEND``, so a crash or a
 signal leaves whole lines only; :func:`read_archive` still skips (and counts) a torn last line.
+
+Links found later are *amendments*, not rewrites: when dedup learns that an article archived
+earlier is a copy of one that arrived after it (an aggregator fetched before the outlet it
+copied), ``archive/amendments/links.jsonl`` gets ``{"id": copy, "duplicate_of": original}``
+and :func:`read_archive` applies it, so every article keeps exactly one archive line.
 """
 
 from __future__ import annotations
@@ -30,18 +35,26 @@ class ArchiveWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._fds: dict[str, int] = {}
 
+    def _append(self, path: Path, record: dict) -> None:
+        fd = self._fds.get(str(path))
+        if fd is None:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fds[str(path)] = fd
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        os.write(fd, line.encode("utf-8"))
+
     def path_for(self, article: Article) -> Path:
         return self.directory / f"{article.fetched_at:%Y-%m-%d}.jsonl"
 
     def write(self, article: Article) -> Path:
         """Append one article as one line; returns the file written."""
         path = self.path_for(article)
-        fd = self._fds.get(path.name)
-        if fd is None:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._fds[path.name] = fd
-        line = json.dumps(article.to_record(), ensure_ascii=False, separators=(",", ":")) + "\n"
-        os.write(fd, line.encode("utf-8"))
+        self._append(path, article.to_record())
+        if article.relinked:
+            amendments = self.directory / "amendments"
+            amendments.mkdir(exist_ok=True)
+            for copy_id in article.relinked:
+                self._append(amendments / "links.jsonl", {"id": copy_id, "duplicate_of": article.id})
         return path
 
     def close(self) -> None:
@@ -62,10 +75,20 @@ class ArchiveReadStats:
 def read_archive(directory: Path, stats: ArchiveReadStats | None = None) -> Iterator[dict]:
     """Yield every archived record under ``directory``, oldest file first.
 
-    Lines that are not valid JSON objects (a torn last line after a crash) are skipped and
-    counted in ``stats.invalid``.
+    Amendments (``amendments/links.jsonl``, see the module docstring) are applied.  Lines that
+    are not valid JSON objects (a torn last line after a crash) are skipped and counted in
+    ``stats.invalid``.
     """
     stats = stats if stats is not None else ArchiveReadStats()
+    links: dict[str, str] = {}
+    amendments = Path(directory) / "amendments" / "links.jsonl"
+    if amendments.is_file():
+        for line in amendments.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                amendment = json.loads(line)
+                links[amendment["id"]] = amendment["duplicate_of"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                stats.invalid += 1
     for path in sorted(Path(directory).glob("*.jsonl")):
         with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -78,6 +101,8 @@ def read_archive(directory: Path, stats: ArchiveReadStats | None = None) -> Iter
                     stats.invalid += 1
                     continue
                 stats.lines += 1
+                if record.get("id") in links:
+                    record["duplicate_of"] = links[record["id"]]
                 yield record
 
 

@@ -19,8 +19,8 @@ The original of a text is the article recorded first, unless a later one was pro
 earlier (both have ``published_at``, which the dates stage sets before this one): crawl order
 is arbitrary, and an aggregator's copy is often fetched before the outlet it copied.  When the
 original arrives after its copies it is kept as ``new`` and the store re-points the copies to it
-(:attr:`DedupDecision.relinked`); records the archive already wrote keep their old
-``duplicate_of`` — a later stage (index update) has to apply the store's link.
+(:attr:`DedupDecision.relinked`, copied to ``Article.relinked``); the archive stage records
+the new links as amendments that :func:`pipelines.archive.read_archive` applies.
 
 What the store remembers, and why (a second run must never refetch a known article, but must
 retry what failed):
@@ -491,6 +491,7 @@ class DedupPipeline(StagePipeline):
         if decision.outcome == "syndicated":
             self.count("rasd/dedup/syndicated")
         if decision.relinked:
+            item.relinked = decision.relinked
             self.count("rasd/dedup/relinked", len(decision.relinked))
         return item
 

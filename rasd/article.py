@@ -20,7 +20,7 @@ SCHEMA_VERSION = 1
 
 #: Fields that exist only while a page is being processed and are never archived.
 TRANSIENT_FIELDS = frozenset(
-    {"html", "feed_title", "feed_published_at", "declared_language", "date_candidates"}
+    {"html", "feed_title", "feed_published_at", "declared_language", "date_candidates", "relinked"}
 )
 
 
@@ -80,6 +80,8 @@ class Article:
     duplicate_of: str | None = None
     story_id: str | None = None
     topics: list[str] = field(default_factory=list)
+    # ids of earlier-archived copies that dedup re-pointed to this article (see pipelines.dedup)
+    relinked: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def to_record(self) -> dict[str, Any]:

@@ -94,8 +94,14 @@ class OutletSpider(scrapy.Spider):
     def _count(self, key: str, n: int = 1) -> None:
         self.crawler.stats.inc_value(key, n)
 
-    def _outcome(self, outlet: str, outcome: str) -> None:
+    def _outcome(self, outlet: str, outcome: str, url: str | None = None) -> None:
+        """Count a page's outcome; a ``skipped/*`` page is remembered so it is not refetched."""
         self._count(outcome_key(outlet, outcome))
+        if url and outcome.startswith("skipped/") and self.seen is not None:
+            try:
+                self.seen.mark_url(canonicalize_url(url), outlet, outcome)
+            except ValueError:
+                pass
 
     # ---- listings -------------------------------------------------------------------------
     def _listing(self, url: str, outlet: Outlet, callback) -> scrapy.Request:
@@ -171,20 +177,20 @@ class OutletSpider(scrapy.Spider):
     def article_failed(self, failure):
         slug = failure.request.meta["rasd_outlet"]
         self._count("rasd/pages/fetched_failed")
-        self._outcome(slug, failure_outcome(failure))
+        self._outcome(slug, failure_outcome(failure), failure.request.url)
 
     def parse_article(self, response: Response):
         meta = response.meta
         outlet = self.outlets[meta["rasd_outlet"]]
         self._count(f"rasd/pages/{outlet.slug}/fetched")
         if not response.body:
-            self._outcome(outlet.slug, "skipped/empty_body")
+            self._outcome(outlet.slug, "skipped/empty_body", response.url)
             return
         if not isinstance(response, TextResponse) or b"\x00" in response.body[:4096]:
-            self._outcome(outlet.slug, "skipped/not_html")
+            self._outcome(outlet.slug, "skipped/not_html", response.url)
             return
         if not outlet.owns(urlsplit(response.url).hostname or ""):  # redirected off-site
-            self._outcome(outlet.slug, "skipped/off_domain")
+            self._outcome(outlet.slug, "skipped/off_domain", response.url)
             return
         content_language = response.headers.get(b"Content-Language")
         yield Article(

@@ -55,3 +55,19 @@ def test_pipeline_counts_archived_outcome(tmp_path):
     assert stats.get_value("rasd/outcome/news_example/archived") == 1
     assert stats.get_value("rasd/archived_syndicated/news_example") == 1
     assert len(list(read_archive(tmp_path / "archive"))) == 1
+
+
+def test_relinked_copies_are_amended_not_rewritten(tmp_path):
+    writer = ArchiveWriter(tmp_path)
+    copy = _article(1)
+    copy.id = "copy"
+    writer.write(copy)
+    original = _article(2)
+    original.id, original.relinked = "orig", ("copy",)
+    writer.write(original)
+    writer.close()
+    assert len((tmp_path / "2024-01-28.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+    by_id = {r["id"]: r for r in read_archive(tmp_path)}
+    assert by_id["copy"]["duplicate_of"] == "orig"
+    assert by_id["orig"]["duplicate_of"] is None
+    assert "relinked" not in by_id["orig"]
