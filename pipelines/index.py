@@ -273,7 +273,8 @@ class Spool:
                 records, torn = _read_segment(segment)
                 if records is None:
                     continue  # replayed meanwhile by another process
-                report.failed["torn_spool_line"] += torn
+                if torn:
+                    report.failed["torn_spool_line"] += torn
                 leftovers = _Leftovers(self)
                 part = index_articles(engine, records, index=index, spool=leftovers, **options)
                 report.add(part)

@@ -36,6 +36,12 @@ from rasd.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
+# The client libraries log every failed request as a WARNING with a traceback; Rasd reports
+# failures itself (one line, or a spool count), so they are turned down unless configured.
+for _name in ("opensearch", "elastic_transport.transport", "elastic_transport.node_pool"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.ERROR)
+
 #: HTTP statuses after which a request may succeed later (the engine is busy or restarting).
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504, 500})
 
@@ -251,12 +257,16 @@ class Engine:
         return self.request("POST", f"/{_q(index)}/_search", body)
 
     def ids_present(self, index: str, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` exist anywhere behind ``index`` (an alias over several indices)."""
+        """Which of ``ids`` exist in ``index`` or, for an alias, in any index behind it.
+
+        Uses ``_mget`` (real-time: sees documents written since the last refresh).
+        """
         if not ids:
             return set()
-        answer = self.search(index, {"query": {"ids": {"values": list(ids)}}, "_source": False,
-                                     "size": len(ids)})
-        return {hit["_id"] for hit in answer["hits"]["hits"]}
+        targets = list(self.alias_indices(index)) or [index]
+        docs = [{"_index": t, "_id": i} for t in targets for i in ids]
+        answer = self.request("POST", "/_mget", {"docs": docs}, params={"_source": "false"})
+        return {d["_id"] for d in answer["docs"] if d.get("found")}
 
     def analyze(self, index: str, text: str, analyzer: str | None = None,
                 field: str | None = None) -> list[str]:

@@ -46,6 +46,10 @@ class TcpProxy:
         """Stop listening and reset every open connection."""
         lst, self._listener = self._listener, None
         if lst is not None:
+            try:
+                lst.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            except OSError:
+                pass
             lst.close()
         with self._lock:
             conns, self._conns = self._conns, []
