@@ -84,6 +84,21 @@ class OutletSpider(scrapy.Spider):
         data_dir.mkdir(parents=True, exist_ok=True)
         spider.seen = SeenStore(data_dir / "seen.sqlite")
         crawler.signals.connect(spider._closed, signal=scrapy.signals.spider_closed)
+        # Conditional GET of listings (opt-in; the scheduler's runs turn it on): see
+        # crawler/feedstate.py.  State is committed only when the crawl finished.
+        spider.feedstate = None
+        if settings.getbool("RASD_CONDITIONAL_GET", False):
+            from crawler.feedstate import FeedState
+
+            spider.feedstate = FeedState(data_dir / "feedstate.sqlite")
+
+            def _commit_feedstate(spider, reason):
+                if reason == "finished":
+                    spider.feedstate.commit()
+                else:
+                    spider.feedstate.discard()
+
+            crawler.signals.connect(_commit_feedstate, signal=scrapy.signals.spider_closed, weak=False)
         return spider
 
     def _closed(self, spider):
@@ -105,9 +120,14 @@ class OutletSpider(scrapy.Spider):
 
     # ---- listings -------------------------------------------------------------------------
     def _listing(self, url: str, outlet: Outlet, callback) -> scrapy.Request:
-        return scrapy.Request(url, callback=callback, errback=self.listing_failed,
-                              meta={"rasd_outlet": outlet.slug, "download_slot": outlet.slug},
-                              dont_filter=True)
+        meta = {"rasd_outlet": outlet.slug, "download_slot": outlet.slug}
+        headers = {}
+        feedstate = getattr(self, "feedstate", None)
+        if feedstate is not None:
+            headers = feedstate.conditional_headers(url)
+            meta["handle_httpstatus_list"] = [304]  # a 304 must reach the callback
+        return scrapy.Request(url, callback=callback, errback=self.listing_failed, meta=meta,
+                              headers=headers, dont_filter=True)
 
     async def start(self):
         for outlet in self.outlets.values():
@@ -126,13 +146,29 @@ class OutletSpider(scrapy.Spider):
 
     def parse_feed(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
+        verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
+        if verdict != "changed":  # 304, or the same body again: nothing new to follow
+            self._count(f"rasd/listings/{outlet.slug}/not_modified")
+            self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
+            return
         ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         result = parse_feed(response.body, response.url, ctype)
         yield from self._follow(result, response, outlet, kind="feed")
 
     def parse_sitemap(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
+        verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
+        if verdict != "changed":
+            self._count(f"rasd/listings/{outlet.slug}/not_modified")
+            self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
+            # an unchanged sitemap index says nothing about its children: poll them anyway
+            for child in self.feedstate.children(response.url):
+                yield self._listing(child, outlet, self.parse_sitemap)
+            return
         result = parse_sitemap(response.body, response.url)
+        if not result.error and getattr(self, "feedstate", None) is not None and result.sitemaps:
+            self.feedstate.set_children(response.url, [c for c in result.sitemaps
+                                                       if outlet.owns(urlsplit(c).hostname or "")])
         if not result.error:
             for child in result.sitemaps:
                 if outlet.owns(urlsplit(child).hostname or ""):

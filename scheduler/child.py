@@ -1,0 +1,86 @@
+"""One scheduled crawl of one outlet, in its own process (``python -m scheduler.child``).
+
+Why a child process per run: Scrapy's Twisted reactor cannot be restarted within a process
+(see :mod:`crawler.run`), and a crashing or hanging crawl must not take the scheduler or the
+other outlets with it; a child can be killed on its deadline.  The scheduler
+(:mod:`scheduler.runner`) starts::
+
+    python -m scheduler.child SLUG --data-dir D --outlets-file F [--replay-url URL]
+
+``F`` is a JSON file ``{slug: Outlet fields}`` written by the scheduler (the seeds, or the
+replay outlets).  Listings are fetched with conditional GET (:mod:`crawler.feedstate`).
+An exclusive ``flock`` on ``<data-dir>/locks/<slug>.lock`` keeps two crawls of one outlet from
+overlapping even across a scheduler restart (an orphaned child finishes first).
+
+Output: one JSON line on stdout, the outlet's summary ``{"listings_ok", "listings_failed",
+"not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated"}``.  Exit codes:
+0 done (also after SIGTERM, which Scrapy handles by closing at an item boundary), 2 usage or
+configuration error, anything else a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import sys
+from pathlib import Path
+
+
+def summary_of(stats: dict, slug: str) -> dict:
+    """The one-line summary of ``slug`` from a crawl's stats dict."""
+    from crawler.extensions import summarize
+
+    s = summarize(stats).get(slug)
+    prefix = f"rasd/listings/{slug}/not_modified"
+    out = {"listings_ok": 0, "listings_failed": 0, "links": {}, "outcomes": {}, "syndicated": 0}
+    if s is not None:
+        out = {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
+               "links": dict(s.links), "outcomes": dict(s.outcomes), "syndicated": s.syndicated}
+    out["not_modified"] = int(stats.get(prefix, 0))
+    out["pages"] = sum(out["outcomes"].values())
+    out["finish_reason"] = stats.get("finish_reason")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scheduler.child")
+    parser.add_argument("slug")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--outlets-file", type=Path, required=True)
+    parser.add_argument("--replay-url")
+    args = parser.parse_args(argv)
+
+    from crawler.run import replay_overrides, run_crawl
+    from rasd.errors import RasdError
+    from rasd.seeds import Outlet
+    from rasd.settings import load_settings
+
+    try:
+        settings = load_settings(data_dir=args.data_dir)
+        raw = json.loads(args.outlets_file.read_text(encoding="utf-8"))
+        if args.slug not in raw:
+            print(f"unknown outlet {args.slug!r} in {args.outlets_file}", file=sys.stderr)
+            return 2
+        outlet = Outlet.model_validate(raw[args.slug])
+    except (RasdError, OSError, ValueError) as exc:
+        print(f"rasd: {exc}", file=sys.stderr)
+        return 2
+    extra: dict = {"RASD_CONDITIONAL_GET": True}
+    if args.replay_url:
+        extra.update(replay_overrides(args.replay_url))
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    extra["LOG_FILE"] = str(logs / f"crawl-{args.slug}.log")
+    locks = settings.data_dir / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{args.slug}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stats = run_crawl(settings, {args.slug: outlet}, **extra)
+    sys.stdout.write(json.dumps(summary_of(stats, args.slug), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

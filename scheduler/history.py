@@ -1,0 +1,194 @@
+"""Run history of the scheduler: one row per scheduled run, in ``<data-dir>/runs.sqlite``.
+
+Table ``runs``: ``id``, ``outlet``, ``scheduled_at``, ``started_at``, ``ended_at`` (POSIX
+seconds, UTC), ``outcome`` (``running`` while a run is in flight, then ``ok`` / ``failed`` /
+``timeout`` / ``interrupted`` / ``missed``), ``pages`` (article pages fetched), ``archived``,
+``duplicates``, ``not_modified`` (listings answered 304 or unchanged), ``listed``, ``skips``
+(JSON ``{reason: count}``), ``errors`` (text: failure reasons or the child's stderr tail) and
+``interval_after`` (seconds; the adaptive interval set after the run, NULL for cron outlets).
+
+Table ``outlets``: the current adaptive interval and the consecutive-failure count per outlet.
+
+A connection is opened per call (SQLite serialises writers; ``timeout=30`` s), so the
+scheduler's worker threads can share one :class:`RunHistory`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    outlet TEXT NOT NULL,
+    scheduled_at REAL,
+    started_at REAL,
+    ended_at REAL,
+    outcome TEXT NOT NULL,
+    pages INTEGER NOT NULL DEFAULT 0,
+    archived INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    not_modified INTEGER NOT NULL DEFAULT 0,
+    listed INTEGER NOT NULL DEFAULT 0,
+    skips TEXT NOT NULL DEFAULT '{}',
+    errors TEXT,
+    interval_after REAL
+);
+CREATE INDEX IF NOT EXISTS runs_outlet ON runs (outlet, id);
+CREATE TABLE IF NOT EXISTS outlets (
+    outlet TEXT PRIMARY KEY,
+    interval_seconds REAL,
+    failures INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+OUTCOMES = ("ok", "failed", "timeout", "interrupted", "missed")
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """What a finished run did (from the child's summary JSON, see :func:`counts_from_summary`)."""
+
+    pages: int = 0
+    archived: int = 0
+    duplicates: int = 0
+    not_modified: int = 0
+    listed: int = 0
+    new: int = 0
+    skips: dict[str, int] | None = None
+    failures: dict[str, int] | None = None
+
+
+def counts_from_summary(summary: dict[str, Any]) -> RunCounts:
+    """Counts of one outlet's summary ``{listings_ok, links, outcomes, not_modified, …}``."""
+    outcomes: dict[str, int] = summary.get("outcomes", {})
+    links: dict[str, int] = summary.get("links", {})
+    listed = links.get("listed", 0)
+    new = listed - sum(links.get(k, 0) for k in ("known", "listed_twice", "too_old"))
+    return RunCounts(
+        pages=summary.get("pages", sum(outcomes.values())),
+        archived=outcomes.get("archived", 0),
+        duplicates=sum(v for k, v in outcomes.items() if k.startswith("duplicate")),
+        not_modified=summary.get("not_modified", 0),
+        listed=listed, new=max(new, 0),
+        skips={k.split("/", 1)[1]: v for k, v in outcomes.items() if k.startswith("skipped/")},
+        failures={k.split("/", 1)[1]: v for k, v in outcomes.items() if k.startswith("failed/")},
+    )
+
+
+class RunHistory:
+    """The run history in ``path`` (created if missing)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def _write(self, sql: str, args: tuple) -> int:
+        db = self._connect()
+        try:
+            with db:
+                return db.execute(sql, args).lastrowid
+        finally:
+            db.close()
+
+    def start(self, outlet: str, scheduled_at: float | None = None) -> int:
+        """Record a run as ``running``; returns its id."""
+        return self._write("INSERT INTO runs (outlet, scheduled_at, started_at, outcome) "
+                           "VALUES (?, ?, ?, 'running')", (outlet, scheduled_at, time.time()))
+
+    def finish(self, run_id: int, outcome: str, counts: RunCounts | None = None,
+               errors: str | None = None, interval_after: float | None = None,
+               scheduled_at: float | None = None) -> None:
+        """Close run ``run_id`` with ``outcome`` (one of :data:`OUTCOMES`)."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        c = counts or RunCounts()
+        self._write(
+            "UPDATE runs SET ended_at=?, outcome=?, pages=?, archived=?, duplicates=?, "
+            "not_modified=?, listed=?, skips=?, errors=?, interval_after=?, "
+            "scheduled_at=COALESCE(?, scheduled_at) WHERE id=?",
+            (time.time(), outcome, c.pages, c.archived, c.duplicates, c.not_modified, c.listed,
+             json.dumps(c.skips or {}, sort_keys=True), errors, interval_after, scheduled_at,
+             run_id))
+
+    def missed(self, outlet: str, scheduled_at: float | None) -> int:
+        """Record a run APScheduler did not start (``EVENT_JOB_MISSED``)."""
+        now = time.time()
+        return self._write("INSERT INTO runs (outlet, scheduled_at, started_at, ended_at, outcome)"
+                           " VALUES (?, ?, NULL, ?, 'missed')", (outlet, scheduled_at, now))
+
+    def close_dangling(self) -> int:
+        """Mark runs left ``running`` by a killed scheduler as ``interrupted``; returns how many."""
+        db = self._connect()
+        try:
+            with db:
+                return db.execute("UPDATE runs SET outcome='interrupted', ended_at=? "
+                                  "WHERE outcome='running'", (time.time(),)).rowcount
+        finally:
+            db.close()
+
+    def runs(self, outlet: str | None = None) -> list[dict[str, Any]]:
+        """All runs (of ``outlet``), oldest first, as dicts (``skips`` decoded)."""
+        db = self._connect()
+        try:
+            sql, args = "SELECT * FROM runs", ()
+            if outlet is not None:
+                sql, args = sql + " WHERE outlet = ?", (outlet,)
+            rows = db.execute(sql + " ORDER BY id", args).fetchall()
+        finally:
+            db.close()
+        return [dict(r, skips=json.loads(r["skips"])) for r in rows]
+
+    # ---- per-outlet adaptive state ---------------------------------------------------------
+    def outlet_state(self, outlet: str) -> tuple[float | None, int]:
+        """``(interval_seconds or None, consecutive_failures)`` of ``outlet``."""
+        db = self._connect()
+        try:
+            row = db.execute("SELECT interval_seconds, failures FROM outlets WHERE outlet=?",
+                             (outlet,)).fetchone()
+        finally:
+            db.close()
+        return (row[0], row[1]) if row else (None, 0)
+
+    def set_outlet_state(self, outlet: str, interval_seconds: float | None, failures: int) -> None:
+        self._write("INSERT INTO outlets (outlet, interval_seconds, failures) VALUES (?, ?, ?) "
+                    "ON CONFLICT(outlet) DO UPDATE SET interval_seconds=excluded.interval_seconds, "
+                    "failures=excluded.failures", (outlet, interval_seconds, failures))
+
+    def status(self, since_seconds: float = 86400.0) -> dict[str, dict[str, Any]]:
+        """Per outlet: ``last_run`` (dict or None), ``interval_seconds``, ``failures``,
+        ``health`` (``ok`` / ``failing N`` / ``never run``) and ``archived_24h``."""
+        db = self._connect()
+        try:
+            names = [r[0] for r in db.execute(
+                "SELECT outlet FROM runs UNION SELECT outlet FROM outlets ORDER BY 1")]
+            out = {}
+            for name in names:
+                last = db.execute("SELECT * FROM runs WHERE outlet=? AND outcome != 'running' "
+                                  "ORDER BY id DESC LIMIT 1", (name,)).fetchone()
+                archived = db.execute("SELECT COALESCE(SUM(archived), 0) FROM runs WHERE outlet=? "
+                                      "AND ended_at >= ?", (name, time.time() - since_seconds)
+                                      ).fetchone()[0]
+                srow = db.execute("SELECT interval_seconds, failures FROM outlets WHERE outlet=?",
+                                  (name,)).fetchone()
+                failures = srow[1] if srow else 0
+                health = ("never run" if last is None else
+                          f"failing {failures}" if failures else "ok")
+                out[name] = {"last_run": dict(last, skips=json.loads(last["skips"])) if last else None,
+                             "interval_seconds": srow[0] if srow else None,
+                             "failures": failures, "health": health, "archived_24h": archived}
+        finally:
+            db.close()
+        return out
