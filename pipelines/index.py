@@ -15,7 +15,8 @@
   to the spool and returns at once; a background thread seals and replays the spool every
   ``RASD_INDEX_BATCH`` items or ``RASD_INDEX_FLUSH_SECONDS``, and once more at close.  With the
   engine down the crawl goes on and the documents wait in the spool (``rasd/index/spooled``).
-  Off unless ``RASD_INDEX_ENABLED`` is true.
+  Off unless the Scrapy setting ``RASD_INDEX_ENABLED`` (or, when unset, the environment
+  variable of that name) is true.
 
 Stats (``crawler.stats``): ``rasd/index/queued`` per item; per delivered document exactly one of
 ``rasd/index/indexed``, ``rasd/index/already_indexed``, ``rasd/index/failed/<reason>``; and at
@@ -390,7 +391,8 @@ class IndexPipeline(StagePipeline):
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:
-        if not settings.getbool("RASD_INDEX_ENABLED", False):
+        env = os.environ.get("RASD_INDEX_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
+        if not settings.getbool("RASD_INDEX_ENABLED", env):
             return {"enabled": False}
         from rasd.engine import connect
         from rasd.settings import load_settings

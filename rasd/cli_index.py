@@ -37,7 +37,7 @@ RLI, PDI = "\u2067", "\u2069"  # right-to-left isolate … pop directional isola
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
-    err.print(f"[red]rasd:[/red] {escape(str(exc))}", highlight=False)
+    err.print(f"[red]rasd:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -143,7 +143,7 @@ def _backfill(from_archive: Optional[Path], reindex: bool, data_dir: Optional[Pa
                       f"{reading.invalid} unreadable archive lines")
     if summary["spool_waiting"]:
         err.print(f"rasd: the engine went away: {summary['spool_waiting']} documents wait in "
-                  f"{spool.directory}; run `rasd index` again", highlight=False)
+                  f"{spool.directory}; run `rasd index` again", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -43,6 +43,10 @@ FOLDING_PLACEHOLDER = "@arabic_folding"
 HL_PRE, HL_POST = "\ue000", "\ue001"
 #: fields searched by default, with boosts (Kibana users get the same with a saved query)
 SEARCH_FIELDS = ["title^3", "title.exact^3", "text", "text.exact", "description", "description.exact"]
+#: fields for queries with wildcards: a stemmed prefix is no prefix (وزي* would become وز*)
+WILDCARD_FIELDS = ["title.exact^3", "text.exact", "description.exact"]
+_WILDCARD = re.compile(r'(?<!\\)[*?]')
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _GENERATION = re.compile(r"-(\d{6})$")
 _BAD_PREFIX = re.compile(r'[A-Z\\/*?"<>| ,#:]|^[-_+.]')
 _DATE_MATH = re.compile(r"^now(?:[-+]\d+[smhdwMy])*(?:/[smhdwMy])?$")
@@ -227,6 +231,8 @@ def build_query(query: str, *, outlets: list[str] | None = None, languages: list
 
     ``query``: Lucene syntax (``مسئول AND (العراق OR سوريا) NOT "قوات التحالف"``, ``وزي*``,
     ``outlet:bbc_arabic``), every term required unless OR is written; ``*`` or empty matches all.
+    A query with a wildcard searches the unstemmed ``exact`` subfields only (the stemmer would
+    cut the prefix: وزي → وز).
     Filters are exact (keyword) and do not affect scoring; ``since``/``until`` are inclusive on
     ``published_at`` (ISO dates or date math like ``now-7d``).  ``sort``: ``relevance`` or
     ``newest``.
@@ -237,8 +243,9 @@ def build_query(query: str, *, outlets: list[str] | None = None, languages: list
     if not 1 <= limit <= 10000:
         raise ConfigError(f"--limit: {limit} is not between 1 and 10000")
     text = query.strip()
+    fields = WILDCARD_FIELDS if _WILDCARD.search(_QUOTED.sub("", text)) else SEARCH_FIELDS
     must: dict = ({"match_all": {}} if text in ("", "*") else
-                  {"query_string": {"query": text, "fields": SEARCH_FIELDS, "default_operator": "AND",
+                  {"query_string": {"query": text, "fields": fields, "default_operator": "AND",
                                     "type": "most_fields", "analyze_wildcard": True}})
     filters: list[dict] = []
     if outlets:

@@ -1,0 +1,92 @@
+"""Tests for pipelines/index.py's Scrapy stage, IndexPipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from scrapy.settings import Settings
+from scrapy.statscollectors import MemoryStatsCollector
+
+from pipelines.index import IndexPipeline
+from rasd.article import Article
+from rasd.engine import connect
+from tests.search.conftest import ENGINE_URL, engine_settings, no_secret
+from tests.search.shims import TcpProxy
+
+
+class _Crawler:
+    def __init__(self, **settings):
+        self.settings = Settings(settings)
+        self.stats = MemoryStatsCollector(self)
+        self.spider = None
+
+
+def test_off_by_default_is_a_noop_with_a_log_line(tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv("RASD_INDEX_ENABLED", raising=False)
+    crawler = _Crawler(RASD_DATA_DIR=str(tmp_path))
+    pipe = IndexPipeline.from_crawler(crawler)
+    with caplog.at_level(logging.INFO):
+        pipe.open_spider()
+    item = Article(url="https://x.test/1", outlet="x")
+    assert pipe.process_item(item) is item
+    asyncio.run(pipe.close_spider())
+    assert "index stage off" in caplog.text
+    assert not (tmp_path / "spool").exists() and crawler.stats.get_stats() == {}
+
+
+def test_enabled_from_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("RASD_ENGINE__INDEX_PREFIX", "rasd-test-x")
+    pipe = IndexPipeline.from_crawler(_Crawler(RASD_DATA_DIR=str(tmp_path), RASD_INDEX_ENABLED=True,
+                                               RASD_INDEX_BATCH=50))
+    assert pipe.enabled and pipe.index == "rasd-test-x" and pipe.batch_size == 50
+    assert pipe.spool.directory == tmp_path / "spool"
+
+
+@pytest.mark.search
+def test_crawl_goes_on_while_engine_is_down_then_delivers(engine, make_prefix, records, tmp_path):
+    """Engine unreachable at the start: items are spooled (crawl not blocked), counted; when the
+    engine is back, the next flush delivers them all; the counters add up."""
+    prefix = make_prefix(init=False)
+    proxy = TcpProxy(ENGINE_URL)
+    proxy.kill()
+    crawler = _Crawler()
+    pipe = IndexPipeline(crawler.stats, enabled=True, spool_dir=tmp_path / "spool",
+                         connect=lambda: connect(engine_settings(proxy.url, timeout_seconds=3), no_secret),
+                         index=prefix, batch_size=3, retry_seconds=0, background=False)
+    try:
+        pipe.open_spider()
+        items = [Article.from_record(r) for r in records]
+        for item in items:
+            assert pipe.process_item(item) is item
+        assert crawler.stats.get_value("rasd/index/engine_unavailable") >= 2
+        assert pipe.spool.pending() == len(items)
+        proxy.revive()
+        pipe.close()
+    finally:
+        proxy.close()
+    engine.refresh(prefix)
+    stats = crawler.stats.get_stats()
+    assert engine.count(prefix) == len(items)
+    assert stats["rasd/index/queued"] == stats["rasd/index/indexed"] == len(items)
+    assert stats["rasd/index/spooled"] == 0
+
+
+@pytest.mark.search
+def test_background_flush_in_batches_and_at_close(engine, make_prefix, records, tmp_path):
+    prefix = make_prefix()
+    crawler = _Crawler()
+    pipe = IndexPipeline(crawler.stats, enabled=True, spool_dir=tmp_path / "spool",
+                         connect=lambda: connect(engine_settings(), no_secret), index=prefix,
+                         batch_size=2, flush_seconds=0.2)
+    pipe.open_spider()
+    for rec in records * 2:  # the second copy: already indexed
+        pipe.process_item(Article.from_record(rec))
+    asyncio.run(pipe.close_spider())
+    engine.refresh(prefix)
+    stats = crawler.stats.get_stats()
+    assert engine.count(prefix) == len(records)
+    assert stats["rasd/index/indexed"] == len(records)
+    assert stats["rasd/index/already_indexed"] == len(records)
+    assert stats["rasd/index/spooled"] == 0 and pipe.spool.pending() == 0
