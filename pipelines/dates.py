@@ -4,7 +4,8 @@
 Arabic outlets write dates in many ways: RFC 822 with Arabic weekday and month names in RSS
 (case 14), "نشر في 12 مارس 2023" on the page (case 05), the Levantine month names (كانون الثاني …
 كانون الأول), the Maghreb ones (جانفي، فيفري، أفريل …), Arabic-Indic or Persian digits, and a Hijri
-date followed by "الموافق" and its Gregorian equivalent (case 07).  htmldate and dateparser miss
+date followed by "الموافق" and its Gregorian equivalent (case 07); Persian pages use Solar Hijri
+month names (فروردین … اسفند).  htmldate and dateparser miss
 most of these and, worse, turn a bare year into 1 January.  So Rasd reads dates with its own
 small tables and regular expressions, searching a string for the *first complete* date
 (day, month and year) rather than matching the whole string, which makes prefixes such as
@@ -20,6 +21,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+
+from htmldate import find_date
+from lxml import etree
 
 from pipelines.base import StagePipeline
 
@@ -220,14 +224,9 @@ def _calendar_candidates(s: str):
                 yield mt.start(), dt
 
 
-_DATEPARSER_SETTINGS = {
-    "REQUIRE_PARTS": ["day", "month", "year"],
-    "RETURN_AS_TIMEZONE_AWARE": True,
-    "TIMEZONE": "UTC",
-    "TO_TIMEZONE": "UTC",
-    "PREFER_DAY_OF_MONTH": "first",
-    "PARSERS": ["timestamp", "custom-formats", "absolute-time"],  # no "3 hours ago"
-}
+_DATEPARSER_SETTINGS = {  # a complete date or nothing; no relative dates ("منذ ساعتين")
+    "REQUIRE_PARTS": ["day", "month", "year"], "RETURN_AS_TIMEZONE_AWARE": True, "TIMEZONE": "UTC",
+    "TO_TIMEZONE": "UTC", "PARSERS": ["timestamp", "custom-formats", "absolute-time"]}
 
 
 def _dateparser(text: str) -> datetime | None:
@@ -268,7 +267,8 @@ def parse_date_text(text: str, *, fallback: bool = True) -> datetime | None:
 
     Rules: the earliest complete Gregorian date wins (so "نشر في X آخر تحديث Y" gives X); a Hijri
     date is used only when no Gregorian date is present (case 07: the Gregorian date after
-    "الموافق" wins) and is converted with ``hijridate`` (Umm al-Qura, 1343–1500 AH).  Numeric
+    "الموافق" wins) and is converted with ``hijridate`` (Umm al-Qura, 1343–1500 AH); Solar Hijri
+    (Iranian) month names are converted arithmetically (1300–1500 SH).  Numeric
     dates are read day first (``12/03/2023`` = 12 March) unless that is impossible.  A time
     without an offset or zone name is taken as UTC, because nothing in the string says otherwise;
     callers that know the outlet's zone may correct it.
@@ -360,46 +360,40 @@ def has_plausible_date(candidates, fetched_at: datetime) -> bool:
     return False
 
 
-_BOILERPLATE = None
+#: Removed before htmldate looks at a page: scripts, lists, navigation and sidebar-like blocks
+#: (plain contains() on lower-case class/id: EXSLT regex in XPath calls Python per element).
+_BOILERPLATE = etree.XPath(
+    "//script|//style|//noscript|//ul|//ol|//aside|//nav|//footer|//header|//*[" + " or ".join(
+        f"contains(@class,'{w}') or contains(@id,'{w}')"
+        for w in ("sidebar", "widget", "related", "popular", "most", "tab", "menu", "comment", "ticker", "top")
+    ) + "]"
+)
 
 
 def htmldate_candidate(tree, url: str | None, fetched_at: datetime) -> tuple[str, str] | None:
-    """Last resort: htmldate on a copy of the parsed page without scripts, lists and boilerplate.
+    """Last resort: htmldate on the parsed page stripped of scripts, lists and boilerplate.
 
-    htmldate's extensive text search picks dates from "most read" lists, podcast titles and
+    The stripping happens *in place*: call this last, when nothing else needs ``tree``.
+    htmldate's extensive text search takes dates from "most read" lists, podcast titles and
     script literals (case 05; the Jawhara FM pages), so it runs in markup-only mode
-    (``extensive_search=False``, ``original_date=True``) on a pruned copy.  A 1 January result
-    is kept only when the page itself writes that day; otherwise the year alone is returned,
-    which :func:`resolve_published_at` turns into ``only_year_found``.
+    (``extensive_search=False``, ``original_date=True``, the URL as a source).  A 1 January
+    result is kept only when the page writes that day in full; otherwise only the year is
+    returned, which :func:`resolve_published_at` reports as ``only_year_found``.
 
     Returns ``("htmldate", "YYYY-MM-DD")``, ``("htmldate", "YYYY")`` or ``None``.
     """
-    global _BOILERPLATE
-    from copy import deepcopy
-
-    from htmldate import find_date
-    from lxml import etree
-
-    if _BOILERPLATE is None:
-        _BOILERPLATE = etree.XPath(
-            "//script|//style|//noscript|//ul|//ol|//aside|//nav|//footer|//header|//*[re:test("
-            "concat(@class,' ',@id),'sidebar|widget|related|popular|most|tab|menu|comment|ticker|top','i')]",
-            namespaces={"re": "http://exslt.org/regular-expressions"},
-        )
-    pruned = deepcopy(tree)
-    for el in _BOILERPLATE(pruned):
+    for el in _BOILERPLATE(tree):
         if el.getparent() is not None:
             el.drop_tree()
     try:
-        found = find_date(
-            pruned, url=url, original_date=True, extensive_search=False,
-            min_date=MIN_PUBLISHED.date().isoformat(), max_date=(fetched_at + FUTURE_TOLERANCE).date().isoformat(),
-        )
+        found = find_date(tree, url=url, original_date=True, extensive_search=False,
+                          min_date=MIN_PUBLISHED.date().isoformat(),
+                          max_date=(fetched_at + FUTURE_TOLERANCE).date().isoformat())
     except Exception:  # htmldate raises assorted errors on odd pages; a date is optional
         return None
     if not found:
         return None
-    if found.endswith("-01-01") and not _jan1_evidence(fold(pruned.text_content() + " " + (url or "")), int(found[:4])):
+    if found.endswith("-01-01") and not _jan1_evidence(fold(f"{tree.text_content()} {url or ''}"), int(found[:4])):
         return ("htmldate", found[:4])
     return ("htmldate", found)
 

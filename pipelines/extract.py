@@ -24,6 +24,7 @@ from lxml import etree
 
 from pipelines import dates
 from pipelines.base import StagePipeline
+from pipelines.clean import clean_author
 from rasd.article import Article
 from rasd.errors import RasdError
 from rasd.seeds import ExtractionHints
@@ -39,14 +40,11 @@ _PUNCT = re.compile(r"[^\w\s]+")
 _TITLE_SEP = re.compile(r"\s+(?:[|\-–—•·»«]|::)\s+")
 #: Containers whose headings, bylines and dates belong to navigation, not to the article.
 _NAVISH = re.compile(r"lang|menu|nav|sidebar|widget|related|footer|comment|breadcrumb|logo|share|ticker", re.I)
-_DATE_NAVISH = re.compile(r"header|top|today|current|menu|nav|sidebar|widget|related|most|popular|footer|comment|ticker|tab", re.I)
+_DATE_NAVISH = re.compile(
+    r"header|top|today|current|menu|nav|sidebar|widget|related|most|popular|footer|comment|ticker|tab", re.I)
 _DATE_TAGS = ("nav", "aside", "script", "style")  # an article's own <footer> often holds its date
 _ARTICLE_TYPES = {"newsarticle", "article", "reportagenews", "blogposting", "analysisnewsarticle",
                   "opinionnewsarticle", "backgroundnewsarticle", "liveblogposting", "report", "webpage"}
-_BYLINE_PREFIX = re.compile(r"^(?:بقلم|كتبت|كتب|بواسطة|إعداد|اعداد|تقرير|تحرير|by)\s*[:：\-–—]?\s+|^[:：\-–—]\s*", re.I)
-_GENERIC_AUTHORS = {"المحرر", "محرر", "محرر الموقع", "فريق التحرير", "هيئة التحرير", "admin", "administrator",
-                    "editor", "staff", "مدير الموقع", "الادارة", "غير معروف", "unknown"}
-_NOT_A_NAME = re.compile(r"develop|design|powered|copyright|©|حقوق|تصميم|تطوير|برمجة", re.I)
 _DATE_META_KEYS = (
     "article:published_time", "og:article:published_time", "og:published_time", "article.published",
     "datepublished", "pubdate", "publishdate", "publish-date", "publish_date", "publication_date",
@@ -57,22 +55,56 @@ _PUBLISHED_PREFIX = re.compile(
     r"(?:^|\s)(?:نشر|تم نشره|تم النشر|تاريخ النشر|تاريخ انتشار|published|posted)(?=[\s:：])[^\d]{0,30}\d",
     re.I,
 )
-_X = {"re": "http://exslt.org/regular-expressions"}
-_JSONLD = etree.XPath("//script[@type='application/ld+json']")
-_H1 = etree.XPath("//h1")
+_IMAGE_KEYS = ("og:image", "og:image:secure_url", "og:image:url", "twitter:image", "twitter:image:src", "thumbnailurl")
 _ARTICLE_HEADINGS = etree.XPath("//article//h1|//article//h2|//main//h2|//*[@itemprop='headline']|//h2|//h3")
-_BYLINES = etree.XPath(
-    "//*[@itemprop='author' or @rel='author' or re:test(concat(@class,' ',@id),'author|byline|writer|kateb','i')]",
-    namespaces=_X,
-)
-_ITEMPROP_DATE = etree.XPath("//*[@itemprop='datePublished' and not(self::meta)]|//time[@pubdate or @datetime]")
-_PREFIX_TEXT = etree.XPath(
-    "//text()[contains(.,'نشر') or contains(.,'نُشر') or contains(.,'انتشار')"
-    " or contains(.,'ublished') or contains(.,'osted')][string-length(.) < 200]"
-)
-_DATE_CLASS = etree.XPath(
-    "//*[re:test(concat(@class,' ',@id,' ',@itemprop),'date|(^|[^a-z])dat([^a-z]|$)|time|publish|created|posted','i')]", namespaces=_X
-)
+_BYLINE_MARK = re.compile(r"author|byline|writer|kateb", re.I)
+_DATE_MARK = re.compile(r"date|time|publish|created|posted|(?:^|[\s_])dat(?:[\s_]|$)", re.I)
+
+
+class _ArticleRegion:
+    """Bylines and date elements of the article's container, found in one pass on first use.
+
+    Scanning the whole page (XPath per kind, or a Python loop) cost 4–10 % of an extraction on
+    large pages.  The container of the main ``<h1>`` (nearest ``<article>``/``<main>``, at most
+    four levels up) is small, holds byline and date on nearly every news page and keeps out
+    sidebars whose dates belong to other articles.  No usable ``<h1>``: first ``<article>``,
+    else the whole page."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self._found: list[tuple[str, object]] | None = None
+
+    def _root(self):
+        h1 = next((h for h in self.tree.iter("h1") if not _navish(h)), None)
+        if h1 is None:
+            return next(self.tree.iter("article"), self.tree)
+        node = h1
+        for _ in range(4):
+            parent = node.getparent()
+            if parent is None or parent.tag in ("body", "html"):
+                break
+            node = parent
+            if node.tag in ("article", "main"):
+                break
+        return node
+
+    def found(self, kind: str):
+        """Elements of ``kind`` (``"byline"``, ``"marked_date"``: ``<time>``/itemprop, ``"date"``:
+        date-classed), in document order."""
+        if self._found is None:
+            self._found = []
+            for el in self._root().iter():
+                attrib = el.attrib
+                if el.tag == "time" or attrib.get("itemprop") == "datePublished":
+                    self._found.append(("marked_date", el))
+                if not attrib or not isinstance(el.tag, str):
+                    continue
+                marks = f"{attrib.get('class', '')} {attrib.get('id', '')}"
+                if attrib.get("rel") == "author" or attrib.get("itemprop") == "author" or _BYLINE_MARK.search(marks):
+                    self._found.append(("byline", el))
+                elif _DATE_MARK.search(marks):
+                    self._found.append(("date", el))
+        return [el for k, el in self._found if k == kind]
 
 
 class ExtractError(RasdError):
@@ -113,7 +145,9 @@ def _read_jsonld(tree) -> list[dict]:
     """Article-like JSON-LD objects (``@graph`` and lists flattened); broken JSON is skipped."""
     found: list[dict] = []
     stack: list = []
-    for script in _JSONLD(tree):
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
         try:
             stack.append(json.loads(script.text or "", strict=False))
         except ValueError:
@@ -170,7 +204,8 @@ def _is_site_part(part: str, sites: list[str], host: str) -> bool:
     )
 
 
-def choose_title(meta, objs, tree, hints: ExtractionHints, sites: list[str], host: str) -> tuple[str | None, list[str]]:
+def choose_title(meta, objs, tree, hints: ExtractionHints, sites: list[str],
+                 host: str) -> tuple[str | None, list[str]]:
     """Headline of the page, and the affixes cut from the declared title (site names).
 
     The first of og:title, JSON-LD headline, twitter:title, dc.title and ``<title>`` is the
@@ -182,9 +217,10 @@ def choose_title(meta, objs, tree, hints: ExtractionHints, sites: list[str], hos
     menus and navigation never count (case 02).
     """
     titles = list(tree.iter("title"))
-    raw = _first(meta, "og:title") or next((_clean(h) for h in _ld(objs, "headline", "headLine") if isinstance(h, str)), None) \
-        or _first(meta, "twitter:title", "dc.title") or (_clean(titles[0].text_content()) if titles else None)
-    h1s = [t for t in (_clean(h.text_content()) for h in _H1(tree) if not _navish(h)) if t]
+    headline = next((_clean(h) for h in _ld(objs, "headline", "headLine") if isinstance(h, str)), None)
+    raw = _first(meta, "og:title") or headline or _first(meta, "twitter:title", "dc.title") or (
+        _clean(titles[0].text_content()) if titles else None)
+    h1s = [t for t in (_clean(h.text_content()) for h in tree.iter("h1") if not _navish(h)) if t]
     if not raw:
         if h1s:
             return h1s[0], []
@@ -213,38 +249,20 @@ def choose_title(meta, objs, tree, hints: ExtractionHints, sites: list[str], hos
     return title, [p for p in _TITLE_SEP.split(raw) if _key(p) and _key(p) not in kept]
 
 
-def clean_author(raw: str | None, hints: ExtractionHints, sites: list[str]) -> str | None:
-    """A person's name from a byline: prefixes ("بقلم:", "كتب", "By", the outlet's
-    ``author_prefixes``) and colons stripped; None for URLs, site names, generic staff names
-    ("المحرر") and strings that look like a whole sentence or a date."""
-    text = _clean(raw)
-    extra = [p for p in hints.author_prefixes if p.strip()]
-    for _ in range(3):
-        before = text
-        text = _BYLINE_PREFIX.sub("", text).strip()
-        for p in extra:
-            if text.startswith(p.strip()):
-                text = text[len(p.strip()):].lstrip(" :：-–—")
-        if text == before:
-            break
-    text = text.strip(" :：-–—|،,")
-    if not text or "://" in text or "@" in text or any(c.isdigit() for c in text) or len(text.split()) > 8 \
-            or _NOT_A_NAME.search(text):
-        return None
-    k = _key(text)
-    if k in {_key(g) for g in _GENERIC_AUTHORS} or any(k == _key(s) for s in sites):
-        return None
-    return text
+def _author(meta, objs, region: _ArticleRegion, hints, sites) -> str | None:
+    """First usable name: JSON-LD Person authors, author ``<meta>``s, then visible bylines."""
+    def raws():
+        for a in _ld(objs, "author"):
+            for item in a if isinstance(a, list) else [a]:
+                if not (isinstance(item, dict) and str(item.get("@type", "Person")).lower() != "person"):
+                    yield from _names(item)
+        for k in ("author", "article:author", "dc.creator", "byl"):
+            yield from meta.get(k, ())
+        for el in region.found("byline"):
+            if el.tag not in ("meta", "link", "script", "style") and not _navish(el):
+                yield el.text_content()
 
-
-def _author(meta, objs, tree, hints, sites) -> str | None:
-    raws = [n for a in _ld(objs, "author") for a in (a if isinstance(a, list) else [a])
-            if not (isinstance(a, dict) and str(a.get("@type", "Person")).lower() != "person") for n in _names(a)]
-    raws += [v for k in ("author", "article:author", "dc.creator", "byl") for v in meta.get(k, ())]
-    for el in _BYLINES(tree):
-        if el.tag not in ("meta", "link", "script", "style") and not _navish(el):
-            raws.append(el.text_content())
-    for raw in raws:
+    for raw in raws():
         if raw and len(raw) < 120 and (name := clean_author(raw, hints, sites)):
             return name
     return None
@@ -272,42 +290,55 @@ def _absolute(base: str, value) -> str | None:
     return url
 
 
-def date_candidates(meta, objs, tree, article: Article) -> list[tuple[str, str]]:
+def _text_date_lines(text: str):
+    """Short lines at the head and tail of the extracted text that may be its date line
+    ("ثقافة 2017/02/25 13:39", "نشر في 12 مارس 2023"): trafilatura already left out sidebars,
+    scripts and menus, whose dates belong to other pages (case 05)."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    for line in lines[:4] + lines[-2:]:
+        if any(c.isdigit() for c in line) and (
+                len(line) <= 60 or (len(line) <= 120 and _PUBLISHED_PREFIX.search(dates.fold(line)))):
+            yield line
+
+
+def date_candidates(meta, objs, tree, article: Article, text: str = "",
+                    region: _ArticleRegion | None = None) -> list[tuple[str, str]]:
     """Raw date evidence as ``(source, text)`` in preference order (see :mod:`pipelines.dates`).
 
     JSON-LD ``datePublished``; publication-date ``<meta>``s; ``itemprop=datePublished`` and
-    ``<time datetime>`` outside navigation.  Only when these give no plausible date: short
-    visible texts with a "published" word ("نشر في", "تاريخ النشر", …; never script text,
-    case 05), then short texts of date-classed elements outside headers/sidebars (the date in a
-    site header is today's, not the article's).  Last, and only without a feed date, htmldate.
+    ``<time datetime>`` outside navigation.  When the feed gave a date nothing else is read.
+    Only when these give no plausible date: the date line of the extracted ``text`` (a short
+    line, or one with a "published" word: "نشر في", "تاريخ النشر", …), then the short texts of
+    date-classed elements outside headers and sidebars (the date in a site header is today's),
+    and last htmldate.
     """
     out = [("jsonld", v) for v in _ld(objs, "datePublished", "dateCreated") if isinstance(v, str)]
     out += [("meta", v) for k in _DATE_META_KEYS for v in meta.get(k, ())]
-    for el in _ITEMPROP_DATE(tree):
+    fetched = article.fetched_at
+    if article.feed_published_at is not None or dates.has_plausible_date(out, fetched):
+        return out
+    region = region or _ArticleRegion(tree)
+    for el in region.found("marked_date"):
         value = el.get("content") or el.get("datetime") or el.text_content()
         if value and not _navish(el, _DATE_NAVISH, _DATE_TAGS):
             out.append(("meta", _clean(value)))
-    fetched = article.fetched_at
+    out += [("page_text", line) for line in _text_date_lines(text)]
     if dates.has_plausible_date(out, fetched):
         return out
-    for node in _PREFIX_TEXT(tree):
-        parent = node.getparent()
-        if (parent is not None and parent.tag not in ("script", "style", "title")
-                and not _navish(parent, _DATE_NAVISH, _DATE_TAGS) and _PUBLISHED_PREFIX.search(dates.fold(node))):
-            out.append(("page_text", _clean(node)))
-    for el in _DATE_CLASS(tree):
+    for el in region.found("date"):
         if el.tag not in ("script", "style", "meta", "input") and not _navish(el, _DATE_NAVISH, _DATE_TAGS):
-            text = _clean(el.text_content())
-            if text and len(text) < 200 and any(c.isdigit() for c in text):
-                out.append(("page_text", text))
-    if article.feed_published_at is None and not dates.has_plausible_date(out, fetched):
+            value = _clean(el.text_content())
+            if value and len(value) < 200 and any(c.isdigit() for c in value):
+                out.append(("page_text", value))
+    if not dates.has_plausible_date(out, fetched):
         found = dates.htmldate_candidate(tree, article.url, fetched)
         if found:
             out.append(found)
     return out
 
 
-def extract_article(article: Article, hints: ExtractionHints | None = None, *, min_chars: int = MIN_TEXT_CHARS) -> Article:
+def extract_article(article: Article, hints: ExtractionHints | None = None, *,
+                    min_chars: int = MIN_TEXT_CHARS) -> Article:
     """Fill ``article``'s text and metadata from ``article.html``; returns the same object.
 
     Sets ``title``, ``text`` (paragraphs separated by ``\\n``), ``description``, ``author``,
@@ -343,21 +374,22 @@ def extract_article(article: Article, hints: ExtractionHints | None = None, *, m
 
     article.text, article.extractor = text, extractor
     article.title, affixes = choose_title(meta, objs, tree, hints, sites, host)
-    if article.title and text.split("\n", 1)[0].strip() and _key(text.split("\n", 1)[0]) == _key(article.title):
-        article.text = text.split("\n", 1)[1] if "\n" in text else ""  # the headline repeated as first line
+    first_line, _, rest = text.partition("\n")
+    if article.title and first_line.strip() and _key(first_line) == _key(article.title):
+        article.text = rest  # the headline repeated as the first line
     article.description = _first(meta, "og:description", "description", "twitter:description") or next(
         (_clean(d) for d in _ld(objs, "description") if isinstance(d, str)), None)
     handles = [v.lstrip("@") for v in meta.get("twitter:site", ()) if "://" not in v]
     article.site_name = next(iter([*sites, *affixes, *handles]), None)
-    article.author = _author(meta, objs, tree, hints, [*sites, *affixes, *handles, host.split(".")[0]])
-    article.image = next((u for v in [*(meta.get(k, [None])[0] for k in ("og:image", "og:image:secure_url", "og:image:url",
-                          "twitter:image", "twitter:image:src", "thumbnailurl")), *_ld(objs, "image", "thumbnailUrl")]
-                          if v and (u := _absolute(base, v))), None)
+    region = _ArticleRegion(tree)
+    article.author = _author(meta, objs, region, hints, [*sites, *affixes, *handles, host.split(".")[0]])
+    images = [v for k in _IMAGE_KEYS for v in meta.get(k, ())] + _ld(objs, "image", "thumbnailUrl")
+    article.image = next((u for v in images if (u := _absolute(base, v))), None)
     canonical = next((link.get("href") for link in tree.iter("link") if (link.get("rel") or "").lower() == "canonical"), None)
     article.canonical_url = _absolute(base, canonical) or _absolute(base, _first(meta, "og:url")) or base
     if article.declared_language is None:
         article.declared_language = _declared_language(tree, meta)
-    article.date_candidates = date_candidates(meta, objs, tree, article)
+    article.date_candidates = date_candidates(meta, objs, tree, article, text, region)
     return article
 
 
