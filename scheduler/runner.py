@@ -1,0 +1,347 @@
+"""The ``rasd schedule`` daemon: APScheduler 3.x, one persistent job per outlet, one child per run.
+
+Design (APScheduler 3.x user guide, "Configuring the scheduler", "Missed job executions and
+coalescing", "Limiting the number of concurrently executing instances of a job"):
+
+* :class:`Daemon` runs a ``BackgroundScheduler`` with a ``SQLAlchemyJobStore`` (SQLite
+  ``<data-dir>/jobs.sqlite``, or ``RASD_SCHEDULER_JOBSTORE_URL``, e.g. a PostgreSQL URL) and a
+  thread-pool executor with a worker per outlet.  Job options go in ``job_defaults``
+  (:data:`JOB_DEFAULTS`) — passed as constructor keywords they are silently ignored (case 18),
+  so :func:`check_job_options` asserts the *effective* options of every job at start-up.
+  ``misfire_grace_time`` is minutes, not APScheduler's 1 s default, so a run a few seconds
+  late still runs (case 17); ``coalesce`` folds runs piled up while down into one;
+  ``max_instances=1`` keeps two runs of one outlet from overlapping.
+* Job id ``crawl:<slug>``, function :func:`run_outlet` (module level: the job store pickles a
+  reference to it, and only the slug as argument).  It reaches the running :class:`Daemon`
+  through a module-level registry, so a restarted daemon with another replay port or data
+  directory serves the stored jobs without rewriting them.
+* Every run is a child process (:mod:`scheduler.child`): Scrapy's reactor cannot restart, and a
+  crashing or hanging outlet must not stop the others.  Past its deadline (the outlet's
+  ``timeout_minutes``, or ``timeout_seconds``) a child gets SIGTERM, then SIGKILL after
+  ``stop_grace_seconds``, and the run is recorded ``timeout``; a non-zero exit is ``failed``
+  with the stderr tail.
+* Restart: stored jobs whose trigger kind still matches the seeds are *kept* (their
+  ``next_run_time`` with them — ``add_job(replace_existing=True)`` would recompute it from now
+  and lose or shift a due run); new or changed outlets are (re)added to run at once; jobs of
+  outlets no longer scheduled are removed.  Runs a killed daemon left ``running`` are marked
+  ``interrupted``.
+* Adaptive intervals (:mod:`scheduler.adaptive`, after Media Cloud's rss-fetcher): after each
+  run of an interval-scheduled outlet the job is rescheduled with the new interval, which is
+  also stored in the run history (``rasd status`` shows it).
+* :meth:`Daemon.stop` (SIGINT/SIGTERM): pause scheduling, SIGTERM the running children (Scrapy
+  closes at an item boundary; the archive appends whole lines), wait for them up to
+  ``stop_grace_seconds`` (then SIGKILL), record their runs ``interrupted``, and shut the
+  scheduler down with ``wait=True``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from rasd.errors import RasdError
+from rasd.seeds import Outlet
+from scheduler.adaptive import Bounds, bounds, next_interval
+from scheduler.history import RunHistory, counts_from_summary
+
+log = logging.getLogger("rasd.scheduler")
+
+#: Effective options of every crawl job (case 17: grace; case 18: must go in job_defaults).
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+JOBSTORE_ENV = "RASD_SCHEDULER_JOBSTORE_URL"
+
+
+class SchedulerError(RasdError):
+    """The scheduler cannot start as configured."""
+
+
+def jobstore_url(data_dir: Path, url: str | None = None) -> str:
+    """The job store's SQLAlchemy URL: ``url``, else ``$RASD_SCHEDULER_JOBSTORE_URL``, else
+    ``sqlite:///<data-dir>/jobs.sqlite``."""
+    return url or os.environ.get(JOBSTORE_ENV) or f"sqlite:///{Path(data_dir).resolve() / 'jobs.sqlite'}"
+
+
+def job_id(slug: str) -> str:
+    return f"crawl:{slug}"
+
+
+def check_job_options(jobs, expected: dict = JOB_DEFAULTS) -> None:
+    """Raise :class:`SchedulerError` unless every job's effective options equal ``expected``
+    (the guard of case 18: misplaced options are silently ignored by APScheduler)."""
+    for job in jobs:
+        got = {k: getattr(job, k) for k in expected}
+        if got != expected:
+            raise SchedulerError(f"job {job.id}: effective options {got}, expected {expected}")
+
+
+@dataclass
+class ScheduleConfig:
+    """What ``rasd schedule`` runs.  Times in seconds; ``None`` means "from the seeds"."""
+
+    data_dir: Path
+    outlets: dict[str, Outlet]
+    replay_url: str | None = None
+    jobstore_url: str | None = None
+    interval_seconds: float | None = None  # replaces each outlet's interval_minutes
+    max_interval_seconds: float | None = None
+    timeout_seconds: float | None = None  # replaces each outlet's timeout_minutes
+    misfire_grace_seconds: int = JOB_DEFAULTS["misfire_grace_time"]
+    stop_grace_seconds: float = 20.0
+    adapt: bool = True
+
+
+_ACTIVE: "Daemon | None" = None
+
+
+def run_outlet(slug: str) -> None:
+    """The job function: one crawl of ``slug`` by the running :class:`Daemon`."""
+    daemon = _ACTIVE
+    if daemon is None:
+        raise SchedulerError("no scheduler daemon is running in this process")
+    daemon.run_once(slug)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: SIGTERM the child if the scheduler dies (PR_SET_PDEATHSIG), so a SIGKILLed
+    daemon leaves no crawl running unattended for long."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+class Daemon:
+    """The scheduler daemon for one :class:`ScheduleConfig` (see the module docstring)."""
+
+    def __init__(self, config: ScheduleConfig):
+        self.config = config
+        self.data_dir = Path(config.data_dir).resolve()
+        self.history = RunHistory(self.data_dir / "runs.sqlite")
+        self.outlets_file = self.data_dir / "scheduler" / "outlets.json"
+        self.job_defaults = dict(JOB_DEFAULTS, misfire_grace_time=config.misfire_grace_seconds)
+        self.scheduler: BackgroundScheduler | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._children: dict[str, subprocess.Popen] = {}
+        self._scheduled: dict[str, float] = {}
+
+    # ---- start -----------------------------------------------------------------------------
+    def build_scheduler(self) -> BackgroundScheduler:
+        """The configured (not started) scheduler; options only through ``job_defaults``."""
+        workers = max(4, len(self.config.outlets) + 1)
+        return BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(self.data_dir, self.config.jobstore_url))},
+            executors={"default": ThreadPoolExecutor(workers)},
+            job_defaults=self.job_defaults, timezone=timezone.utc)
+
+    def start(self) -> "Daemon":
+        """Start scheduling.  Raises :class:`SchedulerError` if job options are not effective."""
+        global _ACTIVE
+        if _ACTIVE is not None and _ACTIVE is not self:
+            raise SchedulerError("another scheduler daemon is running in this process")
+        _ACTIVE = self
+        self.outlets_file.parent.mkdir(parents=True, exist_ok=True)
+        self.outlets_file.write_text(json.dumps(
+            {s: o.model_dump(mode="json") for s, o in self.config.outlets.items()}, ensure_ascii=False),
+            encoding="utf-8")
+        dangling = self.history.close_dangling()
+        if dangling:
+            log.warning("runs_interrupted count=%d (left running by a previous daemon)", dangling)
+        self.scheduler = self.build_scheduler()
+        self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        self.scheduler.start(paused=True)
+        try:
+            self._reconcile()
+            check_job_options(self.scheduler.get_jobs(), self.job_defaults)
+        except Exception:
+            self.scheduler.shutdown(wait=False)
+            _ACTIVE = None
+            raise
+        self.scheduler.resume()
+        log.info("scheduler_started outlets=%d jobstore=%s", len(self.config.outlets),
+                 jobstore_url(self.data_dir, self.config.jobstore_url).split("@")[-1])
+        return self
+
+    def bounds(self, outlet: Outlet) -> Bounds | None:
+        if outlet.schedule.interval_minutes is None:
+            return None
+        return bounds(outlet.schedule, self.config.interval_seconds, self.config.max_interval_seconds)
+
+    def _trigger(self, outlet: Outlet):
+        b = self.bounds(outlet)
+        if b is None:
+            return CronTrigger.from_crontab(outlet.schedule.cron, timezone=timezone.utc)
+        stored, _ = self.history.outlet_state(outlet.slug)
+        current = stored if stored is not None and b.min_seconds <= stored <= b.max_seconds else b.base
+        return IntervalTrigger(seconds=current, timezone=timezone.utc)
+
+    def _reconcile(self) -> None:
+        existing = {job.id: job for job in self.scheduler.get_jobs()}
+        for slug, outlet in self.config.outlets.items():
+            trigger = self._trigger(outlet)
+            old = existing.pop(job_id(slug), None)
+            if old is not None and self._same_kind(old.trigger, trigger, outlet):
+                log.info("job_kept outlet=%s next_run=%s", slug, old.next_run_time)
+                continue
+            self.scheduler.add_job(run_outlet, trigger=trigger, args=[slug], id=job_id(slug),
+                                   name=slug, replace_existing=True,
+                                   next_run_time=datetime.now(timezone.utc))
+            log.info("job_added outlet=%s trigger=%s", slug, trigger)
+        for stale in existing:
+            self.scheduler.remove_job(stale)
+            log.info("job_removed id=%s (outlet not scheduled now)", stale)
+
+    def _same_kind(self, old, new, outlet: Outlet) -> bool:
+        if isinstance(new, CronTrigger):
+            return isinstance(old, CronTrigger) and str(old) == str(new)
+        b = self.bounds(outlet)
+        return (isinstance(old, IntervalTrigger)
+                and b.min_seconds <= old.interval.total_seconds() <= b.max_seconds)
+
+    # ---- events ----------------------------------------------------------------------------
+    def _on_missed(self, event) -> None:
+        slug = event.job_id.removeprefix("crawl:")
+        log.warning("run_missed outlet=%s scheduled_at=%s", slug, event.scheduled_run_time)
+        self.history.missed(slug, event.scheduled_run_time.timestamp())
+
+    def _on_submitted(self, event) -> None:
+        if event.scheduled_run_times:
+            self._scheduled[event.job_id] = event.scheduled_run_times[-1].timestamp()
+
+    # ---- one run ---------------------------------------------------------------------------
+    def run_once(self, slug: str) -> str:
+        """Crawl ``slug`` once in a child process and record the run; returns its outcome."""
+        if self._stopping.is_set():
+            return "interrupted"
+        outlet = self.config.outlets.get(slug)
+        if outlet is None:
+            raise SchedulerError(f"outlet {slug!r} is not scheduled by this daemon")
+        run_id = self.history.start(slug)
+        timeout = self.config.timeout_seconds or outlet.schedule.timeout_minutes * 60
+        cmd = [sys.executable, "-m", "scheduler.child", slug, "--data-dir", str(self.data_dir),
+               "--outlets-file", str(self.outlets_file)]
+        if self.config.replay_url:
+            cmd += ["--replay-url", self.config.replay_url]
+        log.info("run_started outlet=%s run=%d", slug, run_id)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+        with self._lock:
+            self._children[slug] = proc
+        try:
+            outcome, out, errs = self._wait(proc, time.monotonic() + timeout)
+        finally:
+            with self._lock:
+                self._children.pop(slug, None)
+        counts, errors = None, None
+        lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
+        if lines:
+            try:
+                counts = counts_from_summary(json.loads(lines[-1]))
+            except ValueError:
+                pass
+        if outcome == "ok" and (proc.returncode != 0 or counts is None):
+            # a child SIGTERMed by stop() before Scrapy took the signal is cut, not broken
+            outcome = "interrupted" if self._stopping.is_set() else "failed"
+        if outcome != "ok":
+            errors = f"exit={proc.returncode} " + (errs or "").strip()[-2000:]
+        elif counts and counts.failures:
+            errors = json.dumps(counts.failures, sort_keys=True)
+        interval = self._adapt(outlet, outcome, counts)
+        scheduled = self._scheduled.get(job_id(slug))
+        self.history.finish(run_id, outcome, counts, errors, interval, scheduled_at=scheduled)
+        log.info("run_finished outlet=%s run=%d outcome=%s archived=%s interval=%s", slug, run_id,
+                 outcome, counts.archived if counts else 0, interval)
+        return outcome
+
+    def _wait(self, proc: subprocess.Popen, deadline: float) -> tuple[str, str, str]:
+        """Wait for ``proc``; SIGTERM it past ``deadline`` or on stop, SIGKILL after the grace."""
+        outcome, kill_at = "ok", None
+        out_parts, err_parts = [], []
+        while True:
+            try:
+                out, errs = proc.communicate(timeout=0.25)
+                return outcome, out, errs
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if kill_at is None and (now > deadline or self._stopping.is_set()):
+                outcome = "timeout" if now > deadline else "interrupted"
+                proc.terminate()
+                kill_at = now + self.config.stop_grace_seconds
+            elif kill_at is not None and now > kill_at:
+                proc.kill()
+        return outcome, "".join(out_parts), "".join(err_parts)  # pragma: no cover
+
+    def _adapt(self, outlet: Outlet, outcome: str, counts) -> float | None:
+        b = self.bounds(outlet)
+        current, failures = self.history.outlet_state(outlet.slug)
+        failures = 0 if outcome == "ok" else failures + (outcome in ("failed", "timeout"))
+        if b is None:
+            self.history.set_outlet_state(outlet.slug, None, failures)
+            return None
+        current = current or b.base
+        new = current
+        if self.config.adapt and outcome != "interrupted":
+            new = next_interval(current, b, ok=outcome == "ok", listed=counts.listed if counts else 0,
+                                new=counts.new if counts else 0, consecutive_failures=failures)
+        self.history.set_outlet_state(outlet.slug, new, failures)
+        if new != current and not self._stopping.is_set() and self.scheduler is not None:
+            try:
+                self.scheduler.reschedule_job(job_id(outlet.slug), trigger="interval", seconds=new,
+                                              timezone=timezone.utc)
+            except Exception as exc:  # the job may be gone during shutdown
+                log.warning("reschedule_failed outlet=%s error=%s", outlet.slug, exc)
+        return new
+
+    # ---- stop ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Graceful stop: no new runs, running children SIGTERMed and awaited, scheduler down."""
+        global _ACTIVE
+        self._stopping.set()
+        if self.scheduler is None:
+            return
+        self.scheduler.pause()
+        with self._lock:
+            children = list(self._children.items())
+        for slug, proc in children:
+            if proc.poll() is None:
+                log.info("run_stopping outlet=%s pid=%d", slug, proc.pid)
+                proc.terminate()
+        self.scheduler.shutdown(wait=True)
+        self.scheduler = None
+        if _ACTIVE is self:
+            _ACTIVE = None
+        log.info("scheduler_stopped")
+
+
+def next_runs(data_dir: Path, url: str | None = None) -> dict[str, float | None]:
+    """``{slug: next run time (POSIX seconds) or None}`` read from the job store's table."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(jobstore_url(data_dir, url))
+    try:
+        if not inspect(engine).has_table("apscheduler_jobs"):
+            return {}
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).fetchall()
+    finally:
+        engine.dispose()
+    return {r[0].removeprefix("crawl:"): r[1] for r in rows if r[0].startswith("crawl:")}
