@@ -141,6 +141,10 @@ class Daemon:
         self._lock = threading.Lock()
         self._children: dict[str, subprocess.Popen] = {}
         self._scheduled: dict[str, float] = {}
+        self.outlets_file.parent.mkdir(parents=True, exist_ok=True)
+        self.outlets_file.write_text(json.dumps(
+            {s: o.model_dump(mode="json") for s, o in config.outlets.items()}, ensure_ascii=False),
+            encoding="utf-8")
 
     # ---- start -----------------------------------------------------------------------------
     def build_scheduler(self) -> BackgroundScheduler:
@@ -157,10 +161,6 @@ class Daemon:
         if _ACTIVE is not None and _ACTIVE is not self:
             raise SchedulerError("another scheduler daemon is running in this process")
         _ACTIVE = self
-        self.outlets_file.parent.mkdir(parents=True, exist_ok=True)
-        self.outlets_file.write_text(json.dumps(
-            {s: o.model_dump(mode="json") for s, o in self.config.outlets.items()}, ensure_ascii=False),
-            encoding="utf-8")
         dangling = self.history.close_dangling()
         if dangling:
             log.warning("runs_interrupted count=%d (left running by a previous daemon)", dangling)

@@ -1,0 +1,189 @@
+"""scheduler/runner.py with a real APScheduler, real child crawls and the real replay server.
+
+Cases 17 and 18 (``../shared/cases``) run against the scheduler the daemon builds; the rest runs
+``rasd schedule`` as a subprocess on second-scale intervals against a replay server owned by
+the test, so the test can publish a new article and count what the crawler fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from pipelines.archive import read_archive
+from pipelines.dedup import canonicalize_url
+from rasd.replay import ReplayServer, Resource, host_root, load_recording, publish_listings, replay_outlets
+from rasd.seeds import load_outlets
+from rasd.settings import load_settings
+from scheduler.history import RunHistory
+from scheduler.runner import Daemon, ScheduleConfig, SchedulerError, check_job_options, next_runs
+
+pytestmark = pytest.mark.integration
+
+REPLAY = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
+OUTLETS = ("jawharafm_net", "youm7")
+INTERVAL = 3.0
+_marks: list[str] = []
+
+
+def _mark() -> None:
+    _marks.append("ran")
+
+
+@pytest.fixture(scope="module")
+def recording():
+    site, pages, _ = load_recording(REPLAY)
+    outlets = replay_outlets(pages, load_outlets(load_settings().seeds_dir))
+    return site, pages, outlets
+
+
+def _daemon(tmp_path, outlets, **kw) -> Daemon:
+    return Daemon(ScheduleConfig(data_dir=tmp_path, outlets=outlets, **kw))
+
+
+def test_case_18_effective_job_options(tmp_path, recording):
+    _, _, outlets = recording
+    sched = _daemon(tmp_path, {"youm7": outlets["youm7"]}).build_scheduler()
+    job = sched.add_job(_mark, "interval", minutes=15, id="x")
+    sched.start(paused=True)
+    try:
+        assert (job.misfire_grace_time, job.max_instances, job.coalesce) == (300, 1, True)
+        check_job_options([job])
+    finally:
+        sched.shutdown()
+    wrong = BackgroundScheduler(misfire_grace_time=300)  # the mistake of case 18
+    job = wrong.add_job(_mark, "interval", minutes=15)
+    wrong.start(paused=True)
+    try:
+        with pytest.raises(SchedulerError, match="misfire_grace_time"):
+            check_job_options([job])
+    finally:
+        wrong.shutdown()
+
+
+def test_case_17_a_run_five_seconds_late_still_runs(tmp_path, recording):
+    _, _, outlets = recording
+    sched = _daemon(tmp_path, {"youm7": outlets["youm7"]}).build_scheduler()
+    events: list[str] = []
+    sched.add_listener(lambda e: events.append("missed" if e.code == EVENT_JOB_MISSED else "executed"),
+                       EVENT_JOB_MISSED | EVENT_JOB_EXECUTED)
+    sched.add_job(_mark, "date", run_date=datetime.now(timezone.utc) - timedelta(seconds=5), id="late")
+    sched.start()
+    time.sleep(1.5)
+    sched.shutdown()
+    assert events == ["executed"]
+
+
+def test_timeout_and_crash_are_recorded(tmp_path, recording):
+    site, _, outlets = recording
+    with ReplayServer(site) as server:
+        d = _daemon(tmp_path / "a", {"youm7": outlets["youm7"]}, replay_url=server.base_url,
+                    timeout_seconds=0.2, stop_grace_seconds=2)
+        assert d.run_once("youm7") == "timeout"
+        broken = tmp_path / "b"
+        broken.mkdir()
+        (broken / "logs").write_text("not a directory")  # the child cannot open its log
+        d2 = _daemon(broken, {"youm7": outlets["youm7"]}, replay_url=server.base_url)
+        assert d2.run_once("youm7") == "failed"
+    assert RunHistory(tmp_path / "a" / "runs.sqlite").runs()[0]["outcome"] == "timeout"
+    run = RunHistory(broken / "runs.sqlite").runs()[0]
+    assert run["outcome"] == "failed" and "exit=1" in run["errors"] and "Error" in run["errors"]
+    assert RunHistory(broken / "runs.sqlite").status()["youm7"]["health"] == "failing 1"
+
+
+# ---- the daemon as users run it ------------------------------------------------------------
+def _start(data_dir: Path, replay_url: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "rasd.cli_schedule", "schedule", "--replay", str(REPLAY),
+           "--replay-url", replay_url, "--data-dir", str(data_dir), "--outlets", ",".join(OUTLETS),
+           "--interval-seconds", str(INTERVAL), "--no-adapt", "--log-level", "WARNING"]
+    log = open(data_dir.parent / f"{data_dir.name}-daemon.log", "a")
+    return subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ))
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _finished(history: RunHistory, outlet: str) -> list[dict]:
+    return [r for r in history.runs(outlet) if r["outcome"] != "running"]
+
+
+def _archived_urls(data_dir: Path) -> list[str]:
+    archive = data_dir / "archive"
+    return [canonicalize_url(r["url"]) for r in read_archive(archive)] if archive.exists() else []
+
+
+def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigkill(tmp_path, recording):
+    site, pages, _ = recording
+    data = tmp_path / "data"
+    data.mkdir()
+    history = RunHistory(data / "runs.sqlite")
+    jawhara = [p.url for p in pages if "jawharafm" in p.url]
+    with ReplayServer(site) as server:
+        proc = _start(data, server.base_url)
+        try:
+            # 1. both outlets run, twice each, never overlapping themselves
+            _wait_for(lambda: all(len(_finished(history, o)) >= 2 for o in OUTLETS), 60, "two runs each")
+            runs = {o: _finished(history, o) for o in OUTLETS}
+            for o, rs in runs.items():
+                assert all(r["outcome"] == "ok" for r in rs), rs
+                spans = sorted((r["started_at"], r["ended_at"]) for r in rs)
+                assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), f"{o} overlapped itself"
+            a, b = runs[OUTLETS[0]][0], runs[OUTLETS[1]][0]
+            assert a["started_at"] < b["ended_at"] and b["started_at"] < a["ended_at"], "not parallel"
+            # 2. the second poll of an unchanged outlet is 304s only: no article refetched
+            first, second = runs["jawharafm_net"][:2]
+            assert first["archived"] == 7 and first["not_modified"] == 0
+            assert (second["not_modified"], second["listed"], second["pages"]) == (3, 0, 0)
+            assert all(site.hits(u) == 1 for u in jawhara)
+            # 3. a new item published while the scheduler runs is archived within one interval
+            new_url = "http://www.jawharafm.net/ar/article/خبر-جديد-للاختبار/99/99999"
+            page = next(p for p in pages if "jawharafm" in p.url)
+            html = page.file.read_text(encoding="utf-8").replace(page.url, new_url)
+            body_start = html.index("<body")
+            html = html[:body_start] + html[body_start:].replace("تونس", "تونس الخضراء")
+            site.put(new_url, Resource(html.encode(), "text/html; charset=utf-8"))
+            published = time.monotonic()
+            publish_listings(site, host_root(new_url), jawhara + [new_url])
+            _wait_for(lambda: canonicalize_url(new_url) in _archived_urls(data), INTERVAL + 10, "new item")
+            assert time.monotonic() - published <= INTERVAL + 6  # one interval + one crawl
+            # 4. SIGKILL the daemon, restart it: runs resume from the stored next run times
+            stored = next_runs(data)
+            before = {o: len(history.runs(o)) for o in OUTLETS}
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            time.sleep(1.0)
+            proc = _start(data, server.base_url)
+            _wait_for(lambda: all(len(_finished(history, o)) >= before[o] + 2 for o in OUTLETS), 60,
+                      "runs after restart")
+            for o in OUTLETS:
+                after = history.runs(o)[before[o]:]
+                resumed = [r for r in after if r["outcome"] != "interrupted"]
+                # the first run after the restart is the one the job store had due, not a new one
+                assert resumed[0]["scheduled_at"] == pytest.approx(stored[o], abs=0.01)
+                assert not [r for r in after if r["outcome"] == "missed"]
+            # 5. graceful stop: SIGTERM ends the daemon with nothing left running
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(40) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    urls = _archived_urls(data)
+    assert len(urls) == len(set(urls)) == 7 + 1 + 1  # jawhara's 7, youm7's 1, the new one
+    assert not [r for r in history.runs() if r["outcome"] in ("running", "failed", "missed")]
