@@ -370,15 +370,19 @@ _BOILERPLATE = etree.XPath(
 )
 
 
+_MARKUP_VALUES = etree.XPath("//meta[@content]|//time[@datetime]|//abbr[@title]|//*[@itemprop][@content]")
+
+
 def htmldate_candidate(tree, url: str | None, fetched_at: datetime) -> tuple[str, str] | None:
     """Last resort: htmldate on the parsed page stripped of scripts, lists and boilerplate.
 
     The stripping happens *in place*: call this last, when nothing else needs ``tree``.
     htmldate's extensive text search takes dates from "most read" lists, podcast titles and
     script literals (case 05; the Jawhara FM pages), so it runs in markup-only mode
-    (``extensive_search=False``, ``original_date=True``, the URL as a source).  A 1 January
-    result is kept only when the page writes that day in full; otherwise only the year is
-    returned, which :func:`resolve_published_at` reports as ``only_year_found``.
+    (``extensive_search=False``, ``original_date=True``, the URL as a source).  Its result is
+    kept only when the page or URL writes that day in full: htmldate turns "2023" into
+    2023-01-01 (cases 05 B, 07) and "2023-01" into a day of its choosing.  Otherwise only the
+    year is returned, which :func:`resolve_published_at` reports as ``only_year_found``.
 
     Returns ``("htmldate", "YYYY-MM-DD")``, ``("htmldate", "YYYY")`` or ``None``.
     """
@@ -393,9 +397,13 @@ def htmldate_candidate(tree, url: str | None, fetched_at: datetime) -> tuple[str
         return None
     if not found:
         return None
-    if found.endswith("-01-01") and not _jan1_evidence(fold(f"{tree.text_content()} {url or ''}"), int(found[:4])):
-        return ("htmldate", found[:4])
-    return ("htmldate", found)
+    day = datetime.fromisoformat(found).date()
+    marked = " ".join(v for el in _MARKUP_VALUES(tree) for v in el.values())
+    evidence = f"{url or ''} {marked} {tree.text_content()}"
+    written = {day.strftime(f) for f in ("%Y%m%d", "%Y/%m/%d", "%Y-%m-%d")} | {f"{day.year}/{day.month}/{day.day}"}
+    if any(w in evidence for w in written) or any(d.date() == day for _, d in _gregorian_candidates(fold(evidence))):
+        return ("htmldate", found)
+    return ("htmldate", found[:4])
 
 
 class DatesPipeline(StagePipeline):

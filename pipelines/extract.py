@@ -67,8 +67,7 @@ class _ArticleRegion:
     Scanning the whole page (XPath per kind, or a Python loop) cost 4–10 % of an extraction on
     large pages.  The container of the main ``<h1>`` (nearest ``<article>``/``<main>``, at most
     four levels up) is small, holds byline and date on nearly every news page and keeps out
-    sidebars whose dates belong to other articles.  No usable ``<h1>``: first ``<article>``,
-    else the whole page."""
+    sidebars whose dates belong to other articles.  No usable ``<h1>``: the whole page."""
 
     def __init__(self, tree):
         self.tree = tree
@@ -77,7 +76,7 @@ class _ArticleRegion:
     def _root(self):
         h1 = next((h for h in self.tree.iter("h1") if not _navish(h)), None)
         if h1 is None:
-            return next(self.tree.iter("article"), self.tree)
+            return self.tree
         node = h1
         for _ in range(4):
             parent = node.getparent()
@@ -411,7 +410,7 @@ class ExtractPipeline(StagePipeline):
         return {"min_chars": settings.getint("RASD_MIN_TEXT_CHARS", MIN_TEXT_CHARS)}
 
     def process_item(self, item, spider):
-        if not (item.html or "").strip():
+        if not item.html or (isinstance(item.html, (str, bytes)) and not item.html.strip()):
             raise self.drop(item, "skipped/empty_body", item.url)
         outlet = (getattr(spider, "outlets", None) or {}).get(item.outlet)
         hints = getattr(outlet, "extraction", None)

@@ -85,3 +85,136 @@ def test_parse_date_text(text, expected):
 def test_parse_date_text_incomplete_is_none(text):
     """No day, no year or an impossible date: None, never 1 January."""
     assert parse_date_text(text) is None
+
+
+# ---------------------------------------------------------------------------- choosing published_at
+
+import trafilatura  # noqa: E402
+from scrapy.statscollectors import MemoryStatsCollector  # noqa: E402
+from scrapy.utils.test import get_crawler  # noqa: E402
+
+from pipelines.dates import DatesPipeline, htmldate_candidate, resolve_published_at  # noqa: E402
+from tests.pipelines._corpus import FETCHED_AT, article_for, case_html, run_stages  # noqa: E402
+
+CASE05 = "case-05-htmldate-arabic-prefix-script-date"
+CASE07 = "case-07-htmldate-hijri-with-gregorian"
+
+
+def case05_variants() -> dict[str, str]:
+    """The four variants of case 05's run.py."""
+    html = case_html(CASE05)
+    noscript = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    return {
+        "A script + Arabic prefix": html,
+        "B no script + Arabic prefix": noscript,
+        "C script, no prefix": html.replace("نشر في ", ""),
+        "D English prefix": noscript.replace("نشر في 12 مارس 2023", "Published on 12 March 2023"),
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(case05_variants()))
+def test_case05_all_variants_through_the_page_path(variant):
+    a = run_stages(article_for(case05_variants()[variant]))
+    assert a.published_at == utc(2023, 3, 12)  # not 2019-05-01 (script), not 2023-01-01 (year guess)
+    assert a.published_at_source == "page_text"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["الثلاثاء 20 رمضان 1444 هـ الموافق 11 أبريل 2023", "الثلاثاء 20 رمضان 1444 هـ"],
+)
+def test_case07_hijri_variants_through_the_page_path(line):
+    html = case_html(CASE07)
+    assert "الثلاثاء 20 رمضان 1444 هـ الموافق 11 أبريل 2023" in html
+    a = run_stages(article_for(html.replace("الثلاثاء 20 رمضان 1444 هـ الموافق 11 أبريل 2023", line)))
+    assert a.published_at == utc(2023, 4, 11)
+    assert a.published_at_source == "page_text"
+
+
+def test_year_only_page_gives_none_with_reason():
+    """Case 05 B with the day removed: htmldate would say 2023-01-01; Rasd says it has no date."""
+    html = case05_variants()["B no script + Arabic prefix"].replace("نشر في 12 مارس 2023", "نشر في مارس 2023")
+    a = run_stages(article_for(html))
+    assert (a.published_at, a.published_at_reason) == (None, "only_year_found")
+
+
+def test_no_date_at_all():
+    a = run_stages(article_for("<html><body><h1>عنوان</h1><p>نص قصير بلا تاريخ.</p></body></html>"))
+    assert (a.published_at, a.published_at_source, a.published_at_reason) == (None, None, "no_date_found")
+
+
+def test_preference_order():
+    cands = [("page_text", "نشر في 10 مارس 2023"), ("meta", "2023-03-11T08:00:00Z"), ("jsonld", "2023-03-12T09:00:00+03:00")]
+    a = resolve_published_at(article_for("", date_candidates=cands))
+    assert (a.published_at, a.published_at_source) == (utc(2023, 3, 12, 6), "jsonld")
+    a = resolve_published_at(article_for("", feed_published_at=utc(2023, 3, 9, 5), date_candidates=cands))
+    assert (a.published_at, a.published_at_source) == (utc(2023, 3, 9, 5), "feed")
+    a = resolve_published_at(article_for("", feed_url="https://x.example/sitemap-news.xml",
+                                         feed_published_at=utc(2023, 3, 9, 5)), cands)
+    assert a.published_at_source == "sitemap"
+
+
+def test_unparseable_higher_source_falls_through():
+    cands = [("meta", "۱۳۹۹/۰۲/۲۱ - ۱۸:۵۹"), ("page_text", "تاریخ انتشار: ۲۱ ارديبهشت ۱۳۹۹ - ۱۸:۵۹")]
+    a = resolve_published_at(article_for("", date_candidates=cands))
+    assert (a.published_at, a.published_at_source) == (utc(2020, 5, 10, 18, 59), "page_text")
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [("2031-01-31", "date_out_of_range"), ("1990-05-01", "date_out_of_range"), ("مارس 2023", "only_year_found")],
+)
+def test_rejected_candidates(text, reason):
+    a = resolve_published_at(article_for("", date_candidates=[("meta", text)]))
+    assert (a.published_at, a.published_at_reason) == (None, reason)
+
+
+def test_future_tolerance_is_one_day():
+    ok = resolve_published_at(article_for("", date_candidates=[("meta", "2025-01-01T20:00:00Z")]))
+    assert ok.published_at == utc(2025, 1, 1, 20)  # FETCHED_AT is 2025-01-01 00:00 UTC
+    late = resolve_published_at(article_for("", date_candidates=[("meta", "2025-01-02T01:00:00Z")]))
+    assert late.published_at is None
+    assert FETCHED_AT == utc(2025, 1, 1)
+
+
+def test_future_feed_date_is_rejected_but_page_date_used():
+    a = resolve_published_at(article_for("", feed_published_at=utc(2031, 1, 31),
+                                         date_candidates=[("meta", "2024-01-27T14:05:00+01:00")]))
+    assert (a.published_at, a.published_at_source) == (utc(2024, 1, 27, 13, 5), "meta")
+
+
+@pytest.mark.parametrize(
+    "head, url, expected",
+    [
+        ('<meta property="article:published_time" content="2023-01-01">', "https://x.example/a", ("htmldate", "2023-01-01")),
+        ('<meta name="date" content="2023-01">', "https://x.example/a", ("htmldate", "2023")),  # htmldate invents a day
+        ("", "https://x.example/2020/08/24/story", ("htmldate", "2020-08-24")),
+        ("", "https://x.example/a", None),
+    ],
+)
+def test_htmldate_results_need_day_evidence(head, url, expected):
+    tree = trafilatura.load_html(f"<html><head>{head}</head><body><p>نص</p></body></html>")
+    assert htmldate_candidate(tree, url, FETCHED_AT) == expected
+
+
+def test_htmldate_ignores_sidebar_lists():
+    """Like the Jawhara FM pages: the only dates are in a "most read" list of other articles."""
+    items = "".join(f'<li><span class="dat_ev">2017/02/{d}</span> <a href="/x{d}">خبر {d}</a></li>' for d in (26, 27, 28))
+    paras = "".join(f"<p>{p}</p>" for p in [
+        "أعلنت وزارة الصحة اليوم عن إطلاق حملة وطنية جديدة للتطعيم تستهدف الأطفال في جميع المحافظات.",
+        "وقال المتحدث باسم الوزارة إن الحملة ستشمل أكثر من مليون طفل وستنفذ بالتعاون مع المنظمات الدولية.",
+        "وأضاف أن الفرق الطبية ستزور المدارس والمراكز الصحية في القرى النائية لضمان وصول اللقاح."])
+    html = (f"<html><body><article><h1>عنوان الخبر</h1>{paras}</article>"
+            f'<div id="articlePlusVu"><h3>الأكثر قراءة</h3><ul class="list_tabinfo">{items}</ul></div></body></html>')
+    a = run_stages(article_for(html))
+    assert a.published_at is None
+
+
+def test_dates_pipeline_counts_sources_and_never_drops():
+    stats = MemoryStatsCollector(get_crawler())
+    stage = DatesPipeline(stats=stats)
+    dated = article_for("", outlet="o", date_candidates=[("jsonld", "2024-01-27T14:05:00+01:00")])
+    undated = article_for("", outlet="o")
+    assert stage.process_item(dated, None) is dated and stage.process_item(undated, None) is undated
+    assert stats.get_stats() == {"rasd/dates/source/jsonld": 1, "rasd/dates/source/none": 1,
+                                 "rasd/dates/reason/no_date_found": 1}

@@ -1,0 +1,64 @@
+"""Shared helpers for the extraction/cleaning/dates tests: fixture paths, the manifest, and the
+three stages run the way the crawl runs them (extract → clean → dates)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+
+from pipelines.clean import CleaningRules, clean_article, load_cleaning_rules
+from pipelines.dates import resolve_published_at
+from pipelines.extract import extract_article
+from rasd.article import Article
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+CORPUS = FIXTURES / "corpus"
+CASES = FIXTURES / "cases"
+#: A fixed crawl time, so "not in the future" checks do not depend on the test date.
+FETCHED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+@cache
+def manifest() -> dict[str, str]:
+    """Corpus file (relative path) → original URL."""
+    with (CORPUS / "MANIFEST.tsv").open(encoding="utf-8", newline="") as fh:
+        return {row["file"]: row["url"] for row in csv.DictReader(fh, delimiter="\t")}
+
+
+@cache
+def rules() -> CleaningRules:
+    return load_cleaning_rules()
+
+
+def read_json(rel: str):
+    return json.loads((CORPUS / rel).read_text(encoding="utf-8"))
+
+
+def article_for(html: str, url: str = "https://news.example/a/1", **fields) -> Article:
+    fields.setdefault("fetched_at", FETCHED_AT)
+    return Article(url=url, outlet=fields.pop("outlet", "test"), html=html, **fields)
+
+
+def run_stages(article: Article, hints=None) -> Article:
+    """extract → clean → dates, as the Scrapy pipelines chain them."""
+    extract_article(article, hints)
+    clean_article(article, rules(), hints)
+    return resolve_published_at(article)
+
+
+def corpus_article(rel: str, **fields) -> Article:
+    """The corpus page ``rel`` through all three stages, with its manifest URL."""
+    html = (CORPUS / rel).read_text(encoding="utf-8")
+    return run_stages(article_for(html, manifest()[rel] or "https://unknown.example/", **fields))
+
+
+def case_html(case: str, name: str = "input.html") -> str:
+    return (CASES / case / name).read_text(encoding="utf-8")
+
+
+def words(text: str | None) -> str:
+    """Whitespace-normalised text for comparisons with ground truth."""
+    return " ".join((text or "").split())
