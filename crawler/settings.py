@@ -24,6 +24,7 @@ ITEM_PIPELINES = {
     "pipelines.language.LanguagePipeline": 400,
     "pipelines.dedup.DedupPipeline": 500,
     "pipelines.archive.ArchivePipeline": 700,
+    "pipelines.index.IndexPipeline": 800,  # on when index_enabled (RASD_INDEX_ENABLED)
 }
 
 DOWNLOADER_MIDDLEWARES = {
@@ -68,6 +69,7 @@ def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
         "RASD_SEEDS_DIR": str(rasd.seeds_dir),
         "RASD_CONFIG_DIR": str(rasd.config_dir),
         "LOG_LEVEL": rasd.log_level,
+        "RASD_INDEX_ENABLED": rasd.index_enabled,
     }
     out.update(extra)
     return out

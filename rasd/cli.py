@@ -36,14 +36,15 @@ def crawl(
     data_dir: Annotated[Optional[Path], typer.Option(help="where the archive, seen-URL store and logs go")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = None,
+    index: Annotated[Optional[bool], typer.Option("--index/--no-index", help="also index into the search engine (default: index_enabled setting)")] = None,
 ) -> None:
-    """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive."""
+    """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index)."""
     from crawler.extensions import summarize, summary_table
     from crawler.run import replay_overrides, run_crawl
     from rasd.replay import ReplayServer, load_recording, replay_outlets
 
     try:
-        settings = load_settings(data_dir=data_dir, log_level=log_level)
+        settings = load_settings(data_dir=data_dir, log_level=log_level, index_enabled=index)
         seeds = load_outlets(settings.seeds_dir)
         server = None
         extra: dict = {}
@@ -101,6 +102,12 @@ def list_outlets() -> None:
         table.add_row(o.slug, o.name, o.country, ",".join(o.languages), str(len(o.feeds)),
                       str(len(o.sitemaps)), sched, "yes" if o.enabled else "no")
     console.print(table)
+
+
+from rasd import cli_index, cli_schedule  # noqa: E402  (command groups in their own modules)
+
+cli_index.register(app)
+cli_schedule.register(app)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

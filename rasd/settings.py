@@ -72,6 +72,7 @@ class RasdSettings(BaseSettings):
     seeds_dir: Path = SEEDS_DIR
     config_dir: Path = CONFIG_DIR
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    index_enabled: bool = False  # index articles into the engine during crawls (else archive only)
     crawl: CrawlSettings = CrawlSettings()
     engine: EngineSettings = EngineSettings()
 
