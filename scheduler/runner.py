@@ -53,6 +53,7 @@ from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -107,6 +108,22 @@ class ScheduleConfig:
     adapt: bool = True
 
 
+class _Scheduler(BackgroundScheduler):
+    """``BackgroundScheduler`` that runs no job processing once shutdown has begun.
+
+    APScheduler 3.11's ``shutdown()`` sets ``STATE_STOPPED``, shuts the executors down and then
+    wakes the scheduler thread, which processes jobs once more before it sees the state: a job
+    due at that moment fails to submit ("cannot schedule new futures after shutdown") but its
+    ``next_run_time`` is still advanced in the job store — a silently lost run after every
+    restart (found by ``test_restart_keeps_stored_jobs_and_their_next_run``).
+    """
+
+    def _process_jobs(self):
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()
+
+
 _ACTIVE: "Daemon | None" = None
 
 
@@ -150,13 +167,17 @@ class Daemon:
     def build_scheduler(self) -> BackgroundScheduler:
         """The configured (not started) scheduler; options only through ``job_defaults``."""
         workers = max(4, len(self.config.outlets) + 1)
-        return BackgroundScheduler(
+        return _Scheduler(
             jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(self.data_dir, self.config.jobstore_url))},
             executors={"default": ThreadPoolExecutor(workers)},
             job_defaults=self.job_defaults, timezone=timezone.utc)
 
-    def start(self) -> "Daemon":
-        """Start scheduling.  Raises :class:`SchedulerError` if job options are not effective."""
+    def start(self, paused: bool = False) -> "Daemon":
+        """Start scheduling (``paused``: load and reconcile the jobs but run nothing yet).
+
+        Raises:
+            SchedulerError: the job options are not the effective ones (case 18).
+        """
         global _ACTIVE
         if _ACTIVE is not None and _ACTIVE is not self:
             raise SchedulerError("another scheduler daemon is running in this process")
@@ -175,7 +196,8 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
             _ACTIVE = None
             raise
-        self.scheduler.resume()
+        if not paused:
+            self.scheduler.resume()
         log.info("scheduler_started outlets=%d jobstore=%s", len(self.config.outlets),
                  jobstore_url(self.data_dir, self.config.jobstore_url).split("@")[-1])
         return self
@@ -201,9 +223,10 @@ class Daemon:
             if old is not None and self._same_kind(old.trigger, trigger, outlet):
                 log.info("job_kept outlet=%s next_run=%s", slug, old.next_run_time)
                 continue
+            # a new interval job polls at once; a cron job waits for its first fire time
+            first = {"next_run_time": datetime.now(timezone.utc)} if isinstance(trigger, IntervalTrigger) else {}
             self.scheduler.add_job(run_outlet, trigger=trigger, args=[slug], id=job_id(slug),
-                                   name=slug, replace_existing=True,
-                                   next_run_time=datetime.now(timezone.utc))
+                                   name=slug, replace_existing=True, **first)
             log.info("job_added outlet=%s trigger=%s", slug, trigger)
         for stale in existing:
             self.scheduler.remove_job(stale)

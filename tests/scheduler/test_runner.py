@@ -83,6 +83,40 @@ def test_case_17_a_run_five_seconds_late_still_runs(tmp_path, recording):
     assert events == ["executed"]
 
 
+def test_a_missed_run_is_recorded(tmp_path, recording):
+    _, _, outlets = recording
+    d = _daemon(tmp_path, {"youm7": outlets["youm7"]}, misfire_grace_seconds=1)
+    sched = d.build_scheduler()
+    sched.add_listener(d._on_missed, EVENT_JOB_MISSED)
+    late = datetime.now(timezone.utc) - timedelta(seconds=5)
+    sched.add_job(_mark, "date", run_date=late, id="crawl:youm7")
+    sched.start()
+    time.sleep(1.0)
+    sched.shutdown()
+    [run] = d.history.runs("youm7")
+    assert run["outcome"] == "missed" and run["scheduled_at"] == pytest.approx(late.timestamp())
+
+
+def test_restart_keeps_stored_jobs_and_their_next_run(tmp_path, recording):
+    _, _, outlets = recording
+    cron = outlets["youm7"].model_copy(update={"schedule": outlets["youm7"].schedule.model_copy(
+        update={"interval_minutes": None, "cron": "0 3 * * *"})})
+    chosen = {"youm7": cron, "jawharafm_net": outlets["jawharafm_net"]}
+    nowhere = "http://127.0.0.1:9"  # nothing may reach a live site even if a run started
+    d = _daemon(tmp_path, chosen, replay_url=nowhere).start(paused=True)
+    first = {j.id: j.next_run_time for j in d.scheduler.get_jobs()}
+    assert first["crawl:youm7"].hour == 3 and first["crawl:youm7"].minute == 0
+    d.stop()
+    time.sleep(0.1)
+    d2 = _daemon(tmp_path, chosen, replay_url=nowhere).start(paused=True)
+    try:
+        assert {j.id: j.next_run_time for j in d2.scheduler.get_jobs()} == first
+    finally:
+        d2.stop()
+    assert next_runs(tmp_path) == {k.removeprefix("crawl:"): v.timestamp() for k, v in first.items()}
+    assert d2.history.runs() == []
+
+
 def test_timeout_and_crash_are_recorded(tmp_path, recording):
     site, _, outlets = recording
     with ReplayServer(site) as server:
