@@ -26,28 +26,15 @@ from htmldate import find_date
 from lxml import etree
 
 from pipelines.base import StagePipeline
+from rasd.arabic import normalize
 
-# --------------------------------------------------------------------------------------------
-# Normalisation: ASCII digits, folded Arabic letters, lower case.  One character in, at most one
-# character out, so the folded text reads like the original.
-
-_DIGITS = {ord(c): str(i) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")}
-_DIGITS.update({ord(c): str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")})
-_FOLD = {
-    **_DIGITS,
-    **{ord(c): "ا" for c in "أإآٱ"},
-    ord("ى"): "ي", ord("ی"): "ي", ord("ة"): "ه", ord("ک"): "ك", ord("ؤ"): "و",
-    ord("،"): ",", ord("٫"): ".", ord("\u00a0"): " ", ord("\u202f"): " ",
-    **{cp: None for cp in range(0x064B, 0x0653)},  # harakat
-    ord("\u0640"): None,  # tatweel
-    **{cp: None for cp in (0x200E, 0x200F, 0x200B, 0x200C, 0x200D, 0x061C, 0x202A, 0x202B, 0x202C)},
-}
 
 
 def fold(text: str) -> str:
-    """Fold a date string for matching: Arabic-Indic/Persian digits → ASCII, alef forms → ا,
-    ى/ی → ي, ة → ه, no harakat/tatweel/bidi marks, Arabic comma → ``,``, lower case."""
-    return text.translate(_FOLD).lower()
+    """Fold a date string for matching: the project's Arabic folding (:func:`rasd.arabic.normalize`:
+    ASCII digits, one alef, ي for ى/ی, ه for ة, no harakat/tatweel/bidi marks), Arabic comma →
+    ``,``, lower case."""
+    return normalize(text).replace("،", ",").lower()
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
@@ -70,36 +71,29 @@ class _ArticleRegion:
     sidebars whose dates belong to other articles.  No usable ``<h1>``: the whole page."""
 
     def __init__(self, tree):
-        self.tree = tree
-        self._found: list[tuple[str, object]] | None = None
+        self.tree, self._found = tree, None
 
     def _root(self):
-        h1 = next((h for h in self.tree.iter("h1") if not _navish(h)), None)
-        if h1 is None:
-            return self.tree
-        node = h1
-        for _ in range(4):
-            parent = node.getparent()
-            if parent is None or parent.tag in ("body", "html"):
+        node = next((h for h in self.tree.iter("h1") if not _navish(h)), None)
+        for _ in range(4 if node is not None else 0):
+            if node.getparent() is None or node.getparent().tag in ("body", "html"):
                 break
-            node = parent
+            node = node.getparent()
             if node.tag in ("article", "main"):
                 break
-        return node
+        return self.tree if node is None else node
 
-    def found(self, kind: str):
-        """Elements of ``kind`` (``"byline"``, ``"marked_date"``: ``<time>``/itemprop, ``"date"``:
-        date-classed), in document order."""
+    def found(self, kind: str) -> list:
+        """Elements of ``kind`` in document order: ``"byline"``, ``"marked_date"`` (``<time>``,
+        ``itemprop=datePublished``) or ``"date"`` (date-like class/id)."""
         if self._found is None:
             self._found = []
-            for el in self._root().iter():
-                attrib = el.attrib
-                if el.tag == "time" or attrib.get("itemprop") == "datePublished":
+            for el in self._root().iter(etree.Element):
+                a = el.attrib
+                marks = f"{a.get('class', '')} {a.get('id', '')}"
+                if el.tag == "time" or a.get("itemprop") == "datePublished":
                     self._found.append(("marked_date", el))
-                if not attrib or not isinstance(el.tag, str):
-                    continue
-                marks = f"{attrib.get('class', '')} {attrib.get('id', '')}"
-                if attrib.get("rel") == "author" or attrib.get("itemprop") == "author" or _BYLINE_MARK.search(marks):
+                if a.get("rel") == "author" or a.get("itemprop") == "author" or _BYLINE_MARK.search(marks):
                     self._found.append(("byline", el))
                 elif _DATE_MARK.search(marks):
                     self._found.append(("date", el))
@@ -147,10 +141,8 @@ def _read_jsonld(tree) -> list[dict]:
     for script in tree.iter("script"):
         if (script.get("type") or "").strip().lower() != "application/ld+json":
             continue
-        try:
+        with suppress(ValueError):
             stack.append(json.loads(script.text or "", strict=False))
-        except ValueError:
-            continue
     while stack:
         obj = stack.pop()
         if isinstance(obj, list):
