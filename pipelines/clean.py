@@ -9,6 +9,10 @@ sees the same text for the original and the copy and analysts can facet by wire 
 
 The rules are data (:class:`CleaningRules`, ``config/cleaning.yaml``), plus each outlet's
 ``extraction.junk_lines`` and ``default_credit`` from its seed file.
+
+Ideas from: WordPress's shortcode grammar (``get_shortcode_regex``: ``[name attrs]…[/name]``),
+line-level boilerplate lists as in jusText, and wire-agency credit conventions of Arabic papers
+(the agency's abbreviation in parentheses closing the text).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ and dateparser's ``REQUIRE_PARTS`` setting.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from htmldate import find_date
@@ -27,6 +28,7 @@ from lxml import etree
 
 from pipelines.base import StagePipeline
 from rasd.arabic import normalize
+from rasd.article import Article
 
 
 
@@ -290,11 +292,11 @@ def is_plausible(value: datetime, fetched_at: datetime) -> bool:
     return MIN_PUBLISHED <= value <= fetched_at + FUTURE_TOLERANCE
 
 
-def _feed_source(article) -> str:
+def _feed_source(article: Article) -> str:
     return "sitemap" if article.feed_url and "sitemap" in article.feed_url.lower() else "feed"
 
 
-def resolve_published_at(article, candidates=None):
+def resolve_published_at(article: Article, candidates: Iterable[tuple[str, str]] | None = None) -> Article:
     """Set ``published_at``/``published_at_source``/``published_at_reason`` on ``article``.
 
     Args:
@@ -337,7 +339,7 @@ def resolve_published_at(article, candidates=None):
     return article
 
 
-def has_plausible_date(candidates, fetched_at: datetime) -> bool:
+def has_plausible_date(candidates: Iterable[tuple[str, str]], fetched_at: datetime) -> bool:
     """True when one of the ``(source, text)`` candidates parses to a plausible date (used by
     ``pipelines.extract`` to decide whether the costly htmldate search is needed)."""
     for _, text in candidates:

@@ -11,6 +11,9 @@ page has no cheaper date and the feed gave none.
 
 Own rules where trafilatura goes wrong on Arabic pages: titles lose site-name affixes and never
 come from a language menu (case 02); bylines lose "بقلم:"/"كتب"/… (case 04).
+
+Ideas from: trafilatura's metadata module (meta/JSON-LD field lists, the h1-vs-title check),
+newspaper/goose title splitting on separators, and htmldate's preference for markup over text.
 """
 
 from __future__ import annotations

@@ -233,7 +233,7 @@ def test_missing_config_file(tmp_path):
 # ---------------------------------------------------------------------------- wrapper
 
 
-def test_wrapper_counts_credits_and_uses_outlet_hints(tmp_path):
+def test_wrapper_counts_credits_and_uses_outlet_hints():
     stats = MemoryStatsCollector(get_crawler())
     stage = CleanPipeline(stats=stats, rules=rules())
     spider = SimpleNamespace(outlets={"agg": SimpleNamespace(extraction=ExtractionHints(junk_lines=["^للاشتراك"]))})

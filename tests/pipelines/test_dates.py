@@ -1,16 +1,18 @@
-"""Tests for pipelines/dates.py: date strings from feeds, sitemaps and pages."""
+"""Tests for pipelines/dates.py: date strings from feeds, sitemaps and pages (parse_date_text),
+and the choice of an article's published_at (resolve_published_at, DatesPipeline)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
+import trafilatura
+from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.test import get_crawler
 
-from pipelines.dates import parse_date_text
-
-CASES = Path(__file__).resolve().parent.parent / "fixtures" / "cases"
+from pipelines.dates import DatesPipeline, htmldate_candidate, parse_date_text, resolve_published_at
+from tests.pipelines._corpus import CASES, FETCHED_AT, article_for, case_html, run_stages
 
 
 def utc(*args) -> datetime:
@@ -89,12 +91,6 @@ def test_parse_date_text_incomplete_is_none(text):
 
 # ---------------------------------------------------------------------------- choosing published_at
 
-import trafilatura  # noqa: E402
-from scrapy.statscollectors import MemoryStatsCollector  # noqa: E402
-from scrapy.utils.test import get_crawler  # noqa: E402
-
-from pipelines.dates import DatesPipeline, htmldate_candidate, resolve_published_at  # noqa: E402
-from tests.pipelines._corpus import FETCHED_AT, article_for, case_html, run_stages  # noqa: E402
 
 CASE05 = "case-05-htmldate-arabic-prefix-script-date"
 CASE07 = "case-07-htmldate-hijri-with-gregorian"
