@@ -7,6 +7,7 @@ the test, so the test can publish a new article and count what the crawler fetch
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -196,7 +197,12 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
             publish_listings(site, host_root(new_url), jawhara + [new_url])
             _wait_for(lambda: canonicalize_url(new_url) in _archived_urls(data), INTERVAL + 10, "new item")
             assert time.monotonic() - published <= INTERVAL + 6  # one interval + one crawl
-            # 4. SIGKILL the daemon, restart it: runs resume from the stored next run times
+            _wait_for(lambda: [r for r in _finished(history, "jawharafm_net") if r["archived"] == 1],
+                      10, "the new item's run recorded")
+            # 4. SIGKILL the daemon in the middle of a run, restart it: the cut run is recorded
+            #    ``interrupted`` and the others resume from the stored next run times
+            _wait_for(lambda: any(r["outcome"] == "running" for r in history.runs("jawharafm_net")),
+                      INTERVAL + 10, "a run in flight")
             stored = next_runs(data)
             before = {o: len(history.runs(o)) for o in OUTLETS}
             proc.send_signal(signal.SIGKILL)
@@ -211,6 +217,14 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
                 # the first run after the restart is the one the job store had due, not a new one
                 assert resumed[0]["scheduled_at"] == pytest.approx(stored[o], abs=0.01)
                 assert not [r for r in after if r["outcome"] == "missed"]
+            assert history.runs("jawharafm_net")[before["jawharafm_net"] - 1]["outcome"] == "interrupted"
+            status = json.loads(subprocess.run(
+                [sys.executable, "-m", "rasd.cli_schedule", "status", "--data-dir", str(data), "--json"],
+                capture_output=True, text=True, check=True, timeout=60).stdout)
+            assert set(status) == set(OUTLETS)
+            assert status["jawharafm_net"]["archived_24h"] == 8
+            assert status["youm7"]["health"] == "ok" and status["youm7"]["interval_seconds"] == INTERVAL
+            assert status["youm7"]["next_run"] > time.time() - INTERVAL
             # 5. graceful stop: SIGTERM ends the daemon with nothing left running
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(40) == 0
@@ -220,4 +234,5 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
                 proc.wait()
     urls = _archived_urls(data)
     assert len(urls) == len(set(urls)) == 7 + 1 + 1  # jawhara's 7, youm7's 1, the new one
-    assert not [r for r in history.runs() if r["outcome"] in ("running", "failed", "missed")]
+    outcomes = [r["outcome"] for r in history.runs()]
+    assert "running" not in outcomes and "failed" not in outcomes and "missed" not in outcomes
