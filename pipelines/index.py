@@ -1,26 +1,24 @@
 """Index stage: archived articles → the search engine, with a durable spool in between.
 
-* :func:`index_articles` — the indexing path used by the crawl, ``rasd index`` and the benchmark:
-  bulk requests of ``chunk_size`` documents with ``op_type: create`` and ``_id`` = the article id
-  (hash of the canonical URL), so indexing the same records twice leaves the count unchanged
-  (the engine answers 409 → ``already_indexed``).  Documents the engine cannot take now
-  (no answer, 429, 5xx, after ``retries`` quick retries) go to the spool; documents it rejects
-  for good (4xx, e.g. a mapping error) are counted by reason and kept in the spool's
-  ``rejected.jsonl``.  Nothing is dropped silently.
-* :class:`Spool` — ``<data-dir>/spool/``: JSON Lines segment files (``*.jsonl.part`` while being
-  written, then sealed as ``*.jsonl``); :meth:`Spool.replay` sends the sealed segments and deletes
-  each one only after every document in it has a definite answer.  Lines are written with one
-  ``write(2)`` each on ``O_APPEND`` files and fsynced when a segment is sealed.
-* :class:`IndexPipeline` — the Scrapy stage (priority 800, after the archive): appends every item
-  to the spool and returns at once; a background thread seals and replays the spool every
-  ``RASD_INDEX_BATCH`` items or ``RASD_INDEX_FLUSH_SECONDS``, and once more at close.  With the
-  engine down the crawl goes on and the documents wait in the spool (``rasd/index/spooled``).
-  Off unless the Scrapy setting ``RASD_INDEX_ENABLED`` (or, when unset, the environment
-  variable of that name) is true.
+* :func:`index_articles` — the indexing path of the crawl, ``rasd index`` and the benchmark: bulk
+  requests with ``op_type: create`` and ``_id`` = the article id (hash of the canonical URL), so
+  indexing the same records twice leaves the count unchanged (409 → ``already_indexed``).
+  Documents the engine cannot take now (no answer, 429, 5xx after quick retries) go to the
+  spool; documents it rejects for good (4xx, e.g. a mapping error) are counted by reason and
+  kept in ``rejected.jsonl``.  Nothing is dropped silently.
+* :class:`Spool` — ``<data-dir>/spool/``: JSON Lines segments, one ``write(2)`` per line on
+  ``O_APPEND`` files, fsynced when sealed; :meth:`Spool.replay` deletes a segment only once every
+  document in it has a definite answer.
+* :class:`IndexPipeline` — the Scrapy stage (priority 800, after the archive): appends each item
+  to the spool and returns at once; a background thread replays the spool every
+  ``RASD_INDEX_BATCH`` items or ``RASD_INDEX_FLUSH_SECONDS`` and at close.  With the engine down
+  the crawl goes on and documents wait in the spool.  Off unless the Scrapy setting (or, when
+  unset, the environment variable) ``RASD_INDEX_ENABLED`` is true.
 
-Stats (``crawler.stats``): ``rasd/index/queued`` per item; per delivered document exactly one of
-``rasd/index/indexed``, ``rasd/index/already_indexed``, ``rasd/index/failed/<reason>``; and at
-close the gauge ``rasd/index/spooled`` = documents still waiting.
+Stats: ``rasd/index/queued`` per item; per delivered document one of ``rasd/index/indexed``,
+``rasd/index/already_indexed``, ``rasd/index/failed/<reason>``; at close the gauge
+``rasd/index/spooled`` (documents still waiting) and ``rasd/index/engine_unavailable`` per failed
+delivery attempt.
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pipelines.base import StagePipeline
@@ -73,12 +72,10 @@ class IndexReport:
         return self.indexed + self.already_indexed + self.spooled + sum(self.failed.values())
 
     def add(self, other: "IndexReport") -> None:
-        self.indexed += other.indexed
-        self.already_indexed += other.already_indexed
-        self.spooled += other.spooled
+        for name in ("indexed", "already_indexed", "spooled", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failed.update(other.failed)
         self.unmapped_fields.update(other.unmapped_fields)
-        self.seconds += other.seconds
 
     def as_dict(self) -> dict[str, Any]:
         return {"indexed": self.indexed, "already_indexed": self.already_indexed,
@@ -88,18 +85,16 @@ class IndexReport:
 
 def to_document(record: dict, fields: frozenset[str], unmapped: Counter) -> dict:
     """The index document of an archive record: the mapped fields only (the mapping is strict)."""
-    doc = {}
-    for key, value in record.items():
-        if key in fields:
-            doc[key] = value
-        else:
-            unmapped[key] += 1
+    doc = {k: v for k, v in record.items() if k in fields}
+    if len(doc) != len(record):
+        unmapped.update(k for k in record if k not in fields)
     return doc
 
 
 def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool: Any = None,
                    chunk_size: int = 500, retries: int = 2, backoff_seconds: float = 0.5,
-                   check_existing: bool = False, progress: Callable[[int], None] | None = None,
+                   check_existing: bool = False, require_alias: bool = False,
+                   progress: Callable[[int], None] | None = None,
                    sleep: Callable[[float], None] = time.sleep) -> IndexReport:
     """Index ``records`` (:meth:`Article.to_record` dicts) into ``index`` (the alias, or one
     index) and return the per-document outcomes.
@@ -109,6 +104,8 @@ def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool
     for want of an engine, the remaining records go straight to the spool (no hammering).
     ``check_existing``: before each bulk request, ask which ids already exist behind ``index``
     (needed when the alias spans several indices, where ``create`` only sees the write index).
+    ``require_alias``: ``index`` must be an alias; if it is missing the documents are spooled
+    (writing would auto-create an index without Rasd's mapping).
     ``progress(n)`` is called after each chunk with the number of records handled.
 
     Raises:
@@ -124,7 +121,7 @@ def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool
             report.spooled += len(chunk)
         else:
             down = _index_chunk(engine, chunk, index, spool, report, fields, retries,
-                                backoff_seconds, check_existing, sleep)
+                                backoff_seconds, check_existing, require_alias, sleep)
             if down is not None and spool is None:
                 down.report = report  # type: ignore[attr-defined]
                 raise down
@@ -135,7 +132,7 @@ def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool
 
 
 def _index_chunk(engine, chunk, index, spool, report, fields, retries, backoff, check_existing,
-                 sleep) -> EngineUnavailable | None:
+                 require_alias, sleep) -> EngineUnavailable | None:
     pending: list[tuple[dict, str, dict]] = []
     for rec in chunk:
         doc_id = rec.get("id")
@@ -152,7 +149,9 @@ def _index_chunk(engine, chunk, index, spool, report, fields, retries, backoff, 
             report.already_indexed += sum(1 for _, d, _ in pending if d in present)
             pending = [p for p in pending if p[1] not in present]
         while pending:
-            items = engine.bulk_create(index, [(d, doc) for _, d, doc in pending])
+            items = engine.bulk_create(index, [(d, doc) for _, d, doc in pending], require_alias)
+            if require_alias and any(i.status == 404 for i in items):
+                raise EngineUnavailable(f"alias {index} is missing (`rasd index init` makes it)", 404)
             retry = []
             for entry, item in zip(pending, items):
                 if item.status in (200, 201):
@@ -184,10 +183,10 @@ def _index_chunk(engine, chunk, index, spool, report, fields, retries, backoff, 
 class Spool:
     """A directory of JSON Lines segments holding documents not yet in the index.
 
-    Layout: ``<seq>-<pid>.jsonl.part`` (being appended to by process ``pid``), ``<seq>-<pid>.jsonl``
-    (sealed, waiting for :meth:`replay`), ``rejected.jsonl`` (``{"reason", "record"}`` lines the
-    engine refused for good).  Parts left by dead processes are sealed when a spool is opened.
-    Thread-safe; replays from several processes are serialised by ``flock`` on ``.replay.lock``.
+    Files: ``<seq>-<pid>.jsonl.part`` (being appended to by process ``pid``; sealed on open if that
+    process is gone), ``<seq>-<pid>.jsonl`` (sealed, waiting for :meth:`replay`),
+    ``rejected.jsonl`` (``{"reason", "record"}`` lines refused for good).  Thread-safe; replays
+    from several processes are serialised by ``flock`` on ``.replay.lock``.
 
     Raises:
         OSError: the directory cannot be created or written.
@@ -201,19 +200,16 @@ class Spool:
         self._part: Path | None = None
         for part in sorted(self.directory.glob("*.jsonl.part")):
             pid = part.name.split("-")[-1].split(".")[0]
-            if not (pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid()):
+            if not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
                 part.rename(part.with_suffix(""))
 
-    # --- writing ------------------------------------------------------------------------------
     def append(self, record: dict) -> None:
         self.append_many([record])
 
     def append_many(self, records: list[dict]) -> None:
-        """Append records (one ``write(2)`` per record) to this process's open segment."""
-        if not records:
-            return
+        """Append records (one ``write(2)`` each) to this process's open segment."""
         with self._lock:
-            if self._fd is None:
+            if self._fd is None and records:
                 self._part = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl.part"
                 self._fd = os.open(self._part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             for rec in records:
@@ -226,41 +222,35 @@ class Spool:
                 return None
             os.fsync(self._fd)
             os.close(self._fd)
-            sealed = self._part.with_suffix("")
-            self._part.rename(sealed)
-            self._fd, self._part = None, None
-            return sealed
+            part, self._fd, self._part = self._part, None, None
+            part.rename(part.with_suffix(""))
+            return part.with_suffix("")
+
+    close = seal
 
     def reject(self, record: dict, reason: str) -> None:
         """Keep a record the engine refused for good, with the reason."""
-        with self._lock:
-            fd = os.open(self.directory / "rejected.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, _line({"reason": reason, "record": record}))
-            finally:
-                os.close(fd)
+        with self._lock, open(self.directory / "rejected.jsonl", "ab") as fh:
+            fh.write(_line({"reason": reason, "record": record}))
 
-    # --- reading ------------------------------------------------------------------------------
     def segments(self) -> list[Path]:
         """Sealed segments, oldest first."""
         return sorted(self.directory.glob("*-*.jsonl"))
 
     def pending(self) -> int:
         """Documents waiting: lines in the sealed segments and in open parts."""
-        paths = self.segments() + sorted(self.directory.glob("*.jsonl.part"))
-        return sum(_count_lines(p) for p in paths)
+        return sum(_count_lines(p) for p in self.segments() + sorted(self.directory.glob("*.jsonl.part")))
 
     def rejected(self) -> int:
-        path = self.directory / "rejected.jsonl"
-        return _count_lines(path) if path.exists() else 0
+        return _count_lines(self.directory / "rejected.jsonl")
 
     def replay(self, engine: Engine, index: str, **options: Any) -> IndexReport:
-        """Seal the open segment, then send every sealed segment through :func:`index_articles`
-        (``options`` are passed on).  A segment is deleted once all its documents have a
-        definite answer; documents the engine could not take are rewritten to a new segment
-        (or the segment is kept untouched if none went through), and replay stops there.
-
-        Returns an empty report if another process is replaying this spool right now.
+        """Seal the open segment, then send each sealed segment through :func:`index_articles`
+        (``options`` passed on).  A segment is deleted once every document in it has a definite
+        answer; what the engine could not take is rewritten to a new segment (the segment is
+        kept as it is if nothing went through) and the replay stops there.  The report's
+        ``spooled`` is what still waits in sealed segments; it is empty if another process is
+        replaying this spool right now.
         """
         report = IndexReport()
         self.seal()
@@ -276,17 +266,17 @@ class Spool:
                     continue  # replayed meanwhile by another process
                 if torn:
                     report.failed["torn_spool_line"] += torn
-                leftovers = _Leftovers(self)
-                part = index_articles(engine, records, index=index, spool=leftovers, **options)
-                report.add(part)
-                if len(leftovers.records) == len(records):
+                left: list[dict] = []  # what the engine could not take during this replay
+                sink = SimpleNamespace(append_many=left.extend, reject=self.reject)
+                report.add(index_articles(engine, records, index=index, spool=sink, **options))
+                if len(left) == len(records):
                     break  # nothing went through: keep the segment as it is
-                if leftovers.records:
-                    self._write_sealed(leftovers.records)
+                if left:
+                    self._write_sealed(left)
                 segment.unlink(missing_ok=True)
-                if leftovers.records:
+                if left:
                     break
-            report.spooled = sum(_count_lines(s) for s in self.segments())  # still waiting
+            report.spooled = sum(_count_lines(s) for s in self.segments())
             return report
         finally:
             os.close(lock_fd)
@@ -295,31 +285,15 @@ class Spool:
         with self._lock:
             final = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl"
             tmp = final.with_name(final.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, b"".join(_line(r) for r in records))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with open(tmp, "wb") as fh:
+                fh.write(b"".join(_line(r) for r in records))
+                fh.flush()
+                os.fsync(fh.fileno())
             tmp.rename(final)
 
     def _next_seq(self) -> int:
-        names = [p.name for p in self.directory.iterdir() if p.name[:12].isdigit()]
-        return max((int(n[:12]) for n in names), default=0) + 1
-
-    def close(self) -> None:
-        self.seal()
-
-
-class _Leftovers:
-    """Collects what :func:`index_articles` could not deliver during a replay."""
-
-    def __init__(self, spool: Spool):
-        self.records: list[dict] = []
-        self.reject = spool.reject
-
-    def append_many(self, records: list[dict]) -> None:
-        self.records.extend(records)
+        return max((int(p.name[:12]) for p in self.directory.iterdir() if p.name[:12].isdigit()),
+                   default=0) + 1
 
 
 def _line(record: dict) -> bytes:
@@ -327,28 +301,24 @@ def _line(record: dict) -> bytes:
 
 
 def _read_segment(path: Path) -> tuple[list[dict] | None, int]:
+    """``(records, torn lines)`` of a segment; ``(None, 0)`` if it is gone."""
     try:
-        raw = path.read_bytes()
+        lines = path.read_bytes().splitlines()
     except FileNotFoundError:
         return None, 0
-    records, torn = [], 0
-    for line in raw.splitlines():
+    records = []
+    for line in lines:
         try:
-            rec = json.loads(line)
+            records.append(json.loads(line))
         except ValueError:
-            torn += 1
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-        else:
-            torn += 1
-    return records, torn
+            pass  # a torn last line after a crash
+    records = [r for r in records if isinstance(r, dict)]
+    return records, len(lines) - len(records)
 
 
 def _count_lines(path: Path) -> int:
     try:
-        with path.open("rb") as fh:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        return path.read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
 
@@ -359,7 +329,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -380,13 +350,10 @@ class IndexPipeline(StagePipeline):
         self.enabled = enabled and connect is not None
         self.index, self.batch_size = index, batch_size
         self.flush_seconds, self.retry_seconds = flush_seconds, retry_seconds
-        self._connect, self._engine = connect, None
-        self._next_contact = 0.0
-        self._queued_since_flush = 0
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._flush_lock = threading.Lock()
+        self._connect, self._engine, self._background = connect, None, background
+        self._next_contact, self._queued_since_flush = 0.0, 0
+        self._wake, self._stop, self._flush_lock = threading.Event(), threading.Event(), threading.Lock()
         self._thread: threading.Thread | None = None
-        self._background = background
         self.spool = Spool(Path(spool_dir)) if self.enabled else None
 
     @classmethod
@@ -446,7 +413,8 @@ class IndexPipeline(StagePipeline):
                     init_index(engine, self.index)
                     self._engine = engine
                 multi = len(self._engine.alias_indices(self.index)) > 1
-                report = self.spool.replay(self._engine, self.index, check_existing=multi)
+                report = self.spool.replay(self._engine, self.index, check_existing=multi,
+                                           require_alias=True)
             except (EngineError, OSError) as exc:
                 self._down(exc)
                 return None
@@ -459,15 +427,17 @@ class IndexPipeline(StagePipeline):
         self.spool.seal()
         self.count("rasd/index/engine_unavailable")
         self._next_contact = time.monotonic() + self.retry_seconds
-        if exc is not None:
-            log.warning("index engine unavailable, documents stay in the spool: %s", exc)
+        if self._engine is not None:  # reconnect and re-check template/alias next time
+            self._engine.close()
+            self._engine = None
+        log.warning("index engine unavailable, documents stay in %s: %s", self.spool.directory,
+                    exc or "engine went away during the flush")
 
     def _count(self, report: IndexReport) -> None:
         self.count("rasd/index/indexed", report.indexed)
         self.count("rasd/index/already_indexed", report.already_indexed)
         for reason, n in report.failed.items():
-            if n:
-                self.count(f"rasd/index/failed/{reason}", n)
+            self.count(f"rasd/index/failed/{reason}", n)
 
     def close(self) -> None:
         """Stop the background thread, deliver what is left (one forced attempt), record the

@@ -100,7 +100,7 @@ def _backfill(from_archive: Optional[Path], reindex: bool, data_dir: Optional[Pa
             waiting = spool.pending()
             if waiting:
                 task = progress.add_task("spool", total=waiting)
-                replayed = spool.replay(engine, alias)
+                replayed = spool.replay(engine, alias, require_alias=True)
                 progress.update(task, completed=waiting)
             task = progress.add_task("archive", total=total)
             advance = lambda n: progress.advance(task, n)  # noqa: E731
@@ -115,7 +115,8 @@ def _backfill(from_archive: Optional[Path], reindex: bool, data_dir: Optional[Pa
             else:
                 multi = len(engine.alias_indices(alias)) > 1
                 report = index_articles(engine, read_archive(archive, reading), index=alias,
-                                        spool=spool, check_existing=multi, progress=advance)
+                                        spool=spool, check_existing=multi, require_alias=True,
+                                        progress=advance)
                 spool.seal()
                 engine.refresh(alias)
         count = engine.count(alias)

@@ -27,7 +27,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,11 +73,8 @@ class ServerInfo:
 
 @dataclass(frozen=True)
 class BulkItem:
-    """The outcome of one document in a bulk request.
-
-    ``status``: HTTP status of the item (201 created, 409 already there, 429/5xx retryable,
-    other 4xx rejected); ``error_type``/``reason`` from the engine's error object.
-    """
+    """One document's outcome in a bulk request: ``status`` 201 created, 409 already there,
+    429/5xx retryable, other 4xx rejected; ``error_type``/``reason`` from the engine."""
 
     id: str
     status: int
@@ -90,9 +87,7 @@ def redact_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
@@ -105,13 +100,11 @@ def _ssl_context(settings: EngineSettings) -> ssl.SSLContext:
 
 
 def _auth_header(settings: EngineSettings, secret_getter: Callable[[str], str | None]) -> dict[str, str]:
-    api_key = secret_getter("api_key")
+    api_key, password = secret_getter("api_key"), secret_getter("password")
     if api_key:
         return {"Authorization": f"ApiKey {api_key}"}
-    password = secret_getter("password")
     if settings.username and password is not None:
-        token = base64.b64encode(f"{settings.username}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
+        return {"Authorization": "Basic " + base64.b64encode(f"{settings.username}:{password}".encode()).decode()}
     return {}
 
 
@@ -154,32 +147,24 @@ class Engine:
     :class:`EngineUnavailable` or :class:`~rasd.errors.EngineError` (see the module docstring).
     """
 
-    def __init__(self, backend: "_Backend", info: ServerInfo, url: str):
+    def __init__(self, backend: "_OpenSearchBackend | _ElasticsearchBackend", info: ServerInfo, url: str):
         self._backend = backend
         self.info = info
         self.url = url
 
-    # --- raw access (percolator, admin calls) -------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, params: dict | None = None,
                 missing_ok: bool = False) -> Any:
         """One REST call: ``request("GET", "/_cluster/health")`` → the decoded JSON answer;
         with ``missing_ok``, ``None`` for a 404 instead of an error."""
         return self._backend.request(method, path, body=body, params=params, missing_ok=missing_ok)
 
-    # --- templates, indices, aliases ----------------------------------------------------------
     def put_index_template(self, name: str, body: dict) -> None:
         """Create or replace the composable index template ``name`` (``PUT _index_template``)."""
         self.request("PUT", f"/_index_template/{_q(name)}", body)
 
-    def get_index_template(self, name: str) -> dict | None:
-        """The stored template body (``index_patterns``, ``version``, ``_meta`` …) or ``None``."""
-        doc = self.request("GET", f"/_index_template/{_q(name)}", missing_ok=True)
-        items = (doc or {}).get("index_templates") or []
-        return items[0]["index_template"] if items else None
-
     def exists(self, name: str) -> bool:
         """Whether an index or alias ``name`` exists (``HEAD /name``)."""
-        return self._backend.exists(f"/{_q(name)}")
+        return self.request("HEAD", f"/{_q(name)}", missing_ok=True) is not None
 
     def create_index(self, name: str, body: dict | None = None) -> None:
         """``PUT /name`` (settings/mappings come from the matching template)."""
@@ -202,12 +187,13 @@ class Engine:
     def refresh(self, index: str) -> None:
         self.request("POST", f"/{_q(index)}/_refresh")
 
-    # --- documents ----------------------------------------------------------------------------
-    def bulk_create(self, index: str, docs: Sequence[tuple[str, dict]]) -> list[BulkItem]:
+    def bulk_create(self, index: str, docs: Sequence[tuple[str, dict]],
+                    require_alias: bool = False) -> list[BulkItem]:
         """Index ``docs`` (``(id, source)`` pairs) with ``op_type: create`` in one request.
 
         Returns one :class:`BulkItem` per input, in order.  An existing id gives status 409
-        (the document is not overwritten).
+        (the document is not overwritten); with ``require_alias``, a missing alias gives 404
+        (instead of auto-creating an index without Rasd's mapping).
 
         Raises:
             EngineUnavailable: the request as a whole failed (no answer, 429, 5xx); any item
@@ -220,7 +206,7 @@ class Engine:
             lines.append(json.dumps({"create": {"_index": index, "_id": doc_id}}, separators=(",", ":")))
             lines.append(json.dumps(source, ensure_ascii=False, separators=(",", ":")))
         payload = ("\n".join(lines) + "\n").encode("utf-8")
-        answer = self._backend.bulk(payload)
+        answer = self._backend.bulk(payload, {"require_alias": "true"} if require_alias else None)
         items = answer.get("items") or []
         if len(items) != len(docs):
             raise EngineError(f"bulk answer has {len(items)} items for {len(docs)} documents")
@@ -228,25 +214,10 @@ class Engine:
         for (doc_id, _), item in zip(docs, items):
             result = next(iter(item.values()))
             error = result.get("error")
-            if isinstance(error, dict):
-                out.append(BulkItem(doc_id, int(result.get("status", 0)), error.get("type"),
-                                    str(error.get("reason", ""))[:300]))
-            else:
-                out.append(BulkItem(doc_id, int(result.get("status", 0)),
-                                    None if error is None else "error", None if error is None else str(error)))
+            error = error if isinstance(error, dict) or error is None else {"type": "error", "reason": error}
+            out.append(BulkItem(doc_id, int(result.get("status", 0)), error and error.get("type"),
+                                error and str(error.get("reason", ""))[:300]))
         return out
-
-    def stream_create(self, index: str, docs: Iterable[tuple[str, dict]], chunk_size: int = 500):
-        """:meth:`bulk_create` over an iterable, ``chunk_size`` documents per request; yields
-        :class:`BulkItem`s in input order."""
-        chunk: list[tuple[str, dict]] = []
-        for doc in docs:
-            chunk.append(doc)
-            if len(chunk) >= chunk_size:
-                yield from self.bulk_create(index, chunk)
-                chunk = []
-        if chunk:
-            yield from self.bulk_create(index, chunk)
 
     def count(self, index: str, query: dict | None = None) -> int:
         body = {"query": query} if query else None
@@ -306,26 +277,9 @@ def _api_error(where: str, method: str, path: str, status: int | None, body: Any
     return exc
 
 
-class _Backend:
-    """The two client libraries behind one tiny interface (``request``, ``bulk``, ``exists``)."""
+class _OpenSearchBackend:
+    """opensearch-py behind ``request``/``bulk``/``close`` (the same trio as below)."""
 
-    where: str
-
-    def request(self, method: str, path: str, body: Any = None, params: dict | None = None,
-                missing_ok: bool = False) -> Any:
-        raise NotImplementedError
-
-    def bulk(self, payload: bytes) -> dict:
-        raise NotImplementedError
-
-    def exists(self, path: str) -> bool:
-        return self.request("HEAD", path, missing_ok=True) is not None
-
-    def close(self) -> None:
-        pass
-
-
-class _OpenSearchBackend(_Backend):
     def __init__(self, settings: EngineSettings, secret_getter):
         from opensearchpy import OpenSearch
 
@@ -358,14 +312,14 @@ class _OpenSearchBackend(_Backend):
             return None
         return answer
 
-    def bulk(self, payload: bytes) -> dict:
-        return self._call("POST", "/_bulk", lambda: self.client.bulk(body=payload))
+    def bulk(self, payload: bytes, params: dict | None = None) -> dict:
+        return self._call("POST", "/_bulk", lambda: self.client.bulk(body=payload, params=params))
 
     def close(self) -> None:
         self.client.close()
 
 
-class _ElasticsearchBackend(_Backend):
+class _ElasticsearchBackend:
     _JSON = {"accept": "application/json", "content-type": "application/json"}
 
     def __init__(self, settings: EngineSettings, secret_getter):
@@ -374,8 +328,7 @@ class _ElasticsearchBackend(_Backend):
         self.where = redact_url(settings.url)
         kwargs: dict[str, Any] = {"request_timeout": settings.timeout_seconds, "max_retries": 2,
                                   "verify_certs": settings.verify_certs, "ssl_show_warn": False}
-        api_key = secret_getter("api_key")
-        password = secret_getter("password")
+        api_key, password = secret_getter("api_key"), secret_getter("password")
         if api_key:
             kwargs["api_key"] = api_key
         elif settings.username and password is not None:
@@ -405,8 +358,9 @@ class _ElasticsearchBackend(_Backend):
             return None
         return resp.body if method != "HEAD" else True
 
-    def bulk(self, payload: bytes) -> dict:
-        return self._call("POST", "/_bulk", lambda: self.client.bulk(operations=payload)).body
+    def bulk(self, payload: bytes, params: dict | None = None) -> dict:
+        return self._call("POST", "/_bulk", lambda: self.client.bulk(
+            operations=payload, require_alias=bool(params))).body
 
     def close(self) -> None:
         self.client.close()
@@ -428,9 +382,9 @@ def connect(settings: EngineSettings, secret_getter: Callable[[str], str | None]
     if settings.kind != "auto" and settings.kind != info.kind:
         raise EngineError(f"engine.kind is {settings.kind} but {where} is {info.kind} {info.version}")
     if info.kind == "opensearch":
-        if info.major < 1:
+        if info.major < 2:
             raise EngineError(f"{where}: OpenSearch {info.version} is not supported (need 2.x)")
-        backend: _Backend = _OpenSearchBackend(settings, secret_getter)
+        backend: Any = _OpenSearchBackend(settings, secret_getter)
     else:
         import elasticsearch
 

@@ -47,7 +47,7 @@ class _FakeEngine:
     def __init__(self, script):
         self.script, self.calls = list(script), []
 
-    def bulk_create(self, index, docs):
+    def bulk_create(self, index, docs, require_alias=False):
         self.calls.append([d for d, _ in docs])
         step = self.script.pop(0)
         if isinstance(step, Exception):
@@ -162,6 +162,18 @@ def test_mapping_rejection_is_counted_with_reason(engine, make_prefix, records, 
     rep = index_articles(engine, [bad, records[1]], index=prefix, spool=spool)
     assert rep.indexed == 1 and rep.failed == {"mapper_parsing_exception": 1}
     assert spool.rejected() == 1 and spool.pending() == 0
+
+
+@pytest.mark.search
+def test_missing_alias_spools_instead_of_auto_creating_an_index(engine, make_prefix, records, tmp_path):
+    prefix = make_prefix(init=False)
+    spool = Spool(tmp_path)
+    rep = index_articles(engine, records, index=prefix, spool=spool, require_alias=True)
+    assert rep.spooled == len(records) and not engine.exists(prefix)
+    spool.seal()
+    from rasd.search import init_index
+    init_index(engine, prefix)
+    assert spool.replay(engine, prefix, require_alias=True).indexed == len(records)
 
 
 def _node_is_ours() -> bool:
