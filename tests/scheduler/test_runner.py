@@ -118,6 +118,24 @@ def test_restart_keeps_stored_jobs_and_their_next_run(tmp_path, recording):
     assert d2.history.runs() == []
 
 
+def test_an_unchanged_feed_lengthens_the_interval(tmp_path, recording):
+    site, _, outlets = recording
+    with ReplayServer(site) as server:
+        d = _daemon(tmp_path, {"youm7": outlets["youm7"]}, replay_url=server.base_url,
+                    interval_seconds=10).start(paused=True)
+        try:
+            assert d.run_once("youm7") == "ok"  # everything new: stays at the minimum, 10 s
+            assert d.run_once("youm7") == "ok"  # 304s: × 1.5
+            job = d.scheduler.get_job("crawl:youm7")
+            assert job.trigger.interval.total_seconds() == 15
+        finally:
+            d.stop()
+    runs = d.history.runs("youm7")
+    assert [r["interval_after"] for r in runs] == [10, 15]
+    assert runs[1]["not_modified"] == 3 and runs[1]["pages"] == 0
+    assert d.history.outlet_state("youm7") == (15, 0)
+
+
 def test_timeout_and_crash_are_recorded(tmp_path, recording):
     site, _, outlets = recording
     with ReplayServer(site) as server:
