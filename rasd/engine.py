@@ -10,8 +10,7 @@ transport (:meth:`Engine.request`), which gives connection pooling, retries, TLS
   plain HTTP request and raises a one-line :class:`~rasd.errors.EngineError` on a mismatch.
 * OpenSearch 2 through ``opensearch-py``.
 
-``kind: auto`` picks the client from that same ``GET /``: OpenSearch answers with
-``version.distribution == "opensearch"``.
+``kind: auto`` picks the client from that ``GET /`` (OpenSearch: ``version.distribution``).
 
 Errors: :class:`EngineUnavailable` (connection refused/reset, timeout, HTTP 429 or 5xx: worth
 retrying later, so the indexing path spools documents) and :class:`~rasd.errors.EngineError`
@@ -220,8 +219,7 @@ class Engine:
         return out
 
     def count(self, index: str, query: dict | None = None) -> int:
-        body = {"query": query} if query else None
-        return int(self.request("POST" if body else "GET", f"/{_q(index)}/_count", body)["count"])
+        return int(self.request("POST", f"/{_q(index)}/_count", {"query": query} if query else None)["count"])
 
     def search(self, index: str, body: dict) -> dict:
         """``POST /index/_search`` with a Query DSL ``body``; the raw answer."""
