@@ -297,7 +297,6 @@ class Daemon:
     def _wait(self, proc: subprocess.Popen, deadline: float) -> tuple[str, str, str]:
         """Wait for ``proc``; SIGTERM it past ``deadline`` or on stop, SIGKILL after the grace."""
         outcome, kill_at = "ok", None
-        out_parts, err_parts = [], []
         while True:
             try:
                 out, errs = proc.communicate(timeout=0.25)
@@ -311,7 +310,6 @@ class Daemon:
                 kill_at = now + self.config.stop_grace_seconds
             elif kill_at is not None and now > kill_at:
                 proc.kill()
-        return outcome, "".join(out_parts), "".join(err_parts)  # pragma: no cover
 
     def _adapt(self, outlet: Outlet, outcome: str, counts) -> float | None:
         b = self.bounds(outlet)
