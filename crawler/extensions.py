@@ -68,33 +68,46 @@ def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
 
 
 def _reasons(d: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "-"
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items()))
 
 
-def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summary") -> Table:
-    """A rich table: one row per outlet plus a total row."""
-    table = Table(title=title, show_lines=False)
-    for name, just in [("outlet", "left"), ("feeds ok/failed", "right"), ("links", "right"),
-                       ("known", "right"), ("pages", "right"), ("archived", "right"),
-                       ("syndicated", "right"), ("duplicate", "right"), ("skipped", "left"),
-                       ("failed", "left")]:
-        table.add_column(name, justify=just)
+def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
     total = OutletSummary("total")
     for s in summaries.values():
-        table.add_row(s.outlet, f"{s.listings_ok}/{s.listings_failed}", str(s.links["listed"]),
-                      str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
-                      str(s.syndicated), str(s.outcomes["duplicate"]), _reasons(s.grouped("skipped")),
-                      _reasons(s.grouped("failed")))
         total.listings_ok += s.listings_ok
         total.listings_failed += s.listings_failed
         total.links.update(s.links)
         total.outcomes.update(s.outcomes)
         total.syndicated += s.syndicated
+    return total
+
+
+def _row(s: OutletSummary) -> list[str]:
+    return [s.outlet, f"{s.listings_ok}/{s.listings_failed}" if s.listings_failed else str(s.listings_ok),
+            str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
+            str(s.syndicated), str(s.outcomes["duplicate"]), str(sum(s.grouped("skipped").values())),
+            str(sum(s.grouped("failed").values()))]
+
+
+def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summary") -> Table:
+    """A rich table: one row per outlet plus a total row; the caption gives skip/fail reasons.
+
+    Columns: listings read (``ok/failed`` when some failed), links listed, links already
+    known (not refetched), article pages fetched, archived, syndicated copies linked,
+    duplicates dropped, skipped, failed.
+    """
+    table = Table(title=title, show_lines=False)
+    table.add_column("outlet", no_wrap=True)
+    for name in ("feeds", "links", "known", "pages", "archived", "copies", "dup", "skipped", "failed"):
+        table.add_column(name, justify="right")
+    for s in summaries.values():
+        table.add_row(*_row(s))
+    total = _total(summaries)
     table.add_section()
-    table.add_row("total", f"{total.listings_ok}/{total.listings_failed}", str(total.links["listed"]),
-                  str(total.links["known"]), str(total.pages), str(total.outcomes["archived"]),
-                  str(total.syndicated), str(total.outcomes["duplicate"]),
-                  _reasons(total.grouped("skipped")), _reasons(total.grouped("failed")), style="bold")
+    table.add_row(*_row(total), style="bold")
+    notes = [f"{kind}: {_reasons(total.grouped(kind))}" for kind in ("skipped", "failed")
+             if total.grouped(kind)]
+    table.caption = "; ".join(notes) or None
     return table
 
 

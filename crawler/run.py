@@ -43,7 +43,7 @@ def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> d
     Raises:
         RuntimeError: if called a second time in one process (the reactor is gone).
     """
-    process = CrawlerProcess(build_settings(rasd, **extra), install_root_handler=True)
+    process = CrawlerProcess(build_settings(rasd, **extra))
     crawler = process.create_crawler(OutletSpider)
     process.crawl(crawler, outlet=",".join(outlets), outlets=outlets)
     process.start()

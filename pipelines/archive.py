@@ -128,6 +128,8 @@ class ArchivePipeline(StagePipeline):
         self.count_outcome(item.outlet, "archived")
         if item.duplicate_of:
             self.count(f"rasd/archived_syndicated/{item.outlet}")
+        if item.relinked:  # copies archived earlier, now linked to this original
+            self.count(f"rasd/archived_syndicated/{item.outlet}", len(item.relinked))
         return item
 
     def close_spider(self, spider=None) -> None:

@@ -20,7 +20,8 @@ from rasd.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
-console = Console()
+# tables keep their columns when piped (rich assumes 80 columns without a terminal)
+console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True)
 
 

@@ -191,11 +191,11 @@ class OutletSpider(scrapy.Spider):
             self._count(f"rasd/links/{slug}/{reason}")
         oldest = utcnow() - self.max_age
         for entry in kept:
-            self._count(f"rasd/links/{slug}/listed")
             canonical = canonicalize_url(entry.url)
             if canonical in self._requested:
                 self._count(f"rasd/links/{slug}/listed_twice")
                 continue
+            self._count(f"rasd/links/{slug}/listed")
             self._requested.add(canonical)
             if entry.published_at is not None and entry.published_at < oldest and kind == "sitemap":
                 self._count(f"rasd/links/{slug}/too_old")
