@@ -23,6 +23,7 @@ ITEM_PIPELINES = {
     "pipelines.dates.DatesPipeline": 300,
     "pipelines.language.LanguagePipeline": 400,
     "pipelines.dedup.DedupPipeline": 500,
+    "pipelines.stories.StoryPipeline": 550,
     "pipelines.enrich.EnrichPipeline": 600,
     "pipelines.archive.ArchivePipeline": 700,
     "pipelines.index.IndexPipeline": 800,  # on when index_enabled (RASD_INDEX_ENABLED)

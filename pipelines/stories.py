@@ -271,7 +271,8 @@ def assign_story(article: Article, index: StoryIndex) -> StoryDecision:
         matched, story_id, similarity = match
         duplicate = matched if similarity >= index.params.duplicate_threshold else None
         decision = StoryDecision("joined", story_id, matched, similarity, duplicate)
-        if duplicate and not article.duplicate_of:
+        # an article dedup has just made the original of earlier copies is no copy itself
+        if duplicate and not article.duplicate_of and not getattr(article, "relinked", ()):
             article.duplicate_of = duplicate
     article.story_id = decision.story_id
     index.add(article, decision.story_id, sig)
