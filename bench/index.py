@@ -129,6 +129,7 @@ def main() -> None:
             for path in order:
                 prefix = f"{tag}-{path}-{rnd}"
                 init_index(engine, prefix)
+                cpu0 = time.process_time()
                 with tempfile.TemporaryDirectory() as tmp:
                     if path == "raw":
                         t = run_raw(client, prefix, records)
@@ -136,11 +137,13 @@ def main() -> None:
                         t = run_rasd(engine, prefix, records, Path(tmp) / "spool")
                     else:
                         t = run_direct(engine, prefix, records)
+                cpu = time.process_time() - cpu0
                 engine.refresh(prefix)
                 count = engine.count(prefix)
                 assert count == args.docs, (path, count)
                 times[path].append(t)
-                print(f"  round {rnd + 1} {path:6s} {t:6.2f} s  {args.docs / t:7.0f} docs/s  (count {count})")
+                print(f"  round {rnd + 1} {path:6s} {t:6.2f} s  {args.docs / t:7.0f} docs/s  "
+                      f"client CPU {cpu:5.2f} s  (count {count})")
                 engine.request("DELETE", f"/{prefix}-*")
                 engine.request("DELETE", f"/_index_template/{prefix}")
     finally:

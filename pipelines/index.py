@@ -83,24 +83,29 @@ class IndexReport:
                 "unmapped_fields": dict(self.unmapped_fields), "seconds": round(self.seconds, 3)}
 
 
-def to_document(record: dict, fields: frozenset[str], unmapped: Counter) -> dict:
-    """The index document of an archive record: the mapped fields only (the mapping is strict)."""
+def encode(record: dict, unmapped: Counter | None = None) -> tuple[str, bytes] | None:
+    """``(id, JSON bytes)`` of the index document of an archive record: the mapped fields only
+    (the mapping is strict; others are counted in ``unmapped``); ``None`` without a usable id."""
+    doc_id, fields = record.get("id"), document_fields()
+    if not doc_id or not isinstance(doc_id, str) or "\t" in doc_id or "\n" in doc_id:
+        return None
     doc = {k: v for k, v in record.items() if k in fields}
-    if len(doc) != len(record):
+    if len(doc) != len(record) and unmapped is not None:
         unmapped.update(k for k in record if k not in fields)
-    return doc
+    return doc_id, json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool: Any = None,
-                   chunk_size: int = 500, retries: int = 2, backoff_seconds: float = 0.5,
-                   check_existing: bool = False, require_alias: bool = False,
-                   progress: Callable[[int], None] | None = None,
+def index_articles(engine: Engine, records: Iterable[dict | tuple[str, bytes]], *, index: str,
+                   spool: Any = None, chunk_size: int = 500, retries: int = 2,
+                   backoff_seconds: float = 0.5, check_existing: bool = False,
+                   require_alias: bool = False, progress: Callable[[int], None] | None = None,
                    sleep: Callable[[float], None] = time.sleep) -> IndexReport:
-    """Index ``records`` (:meth:`Article.to_record` dicts) into ``index`` (the alias, or one
-    index) and return the per-document outcomes.
+    """Index ``records`` into ``index`` (the alias, or one index) → per-document outcomes.
 
+    ``records``: :meth:`Article.to_record` dicts, or ``(id, JSON bytes)`` documents already
+    encoded by :func:`encode` (what the spool holds).
     ``spool``: where documents go that the engine cannot take now — a :class:`Spool` or any
-    object with ``append_many(records)`` and ``reject(record, reason)``.  Once a request fails
+    object with ``append_docs(docs)`` and ``reject(id, document, reason)``.  Once a request fails
     for want of an engine, the remaining records go straight to the spool (no hammering).
     ``check_existing``: before each bulk request, ask which ids already exist behind ``index``
     (needed when the alias spans several indices, where ``create`` only sees the write index).
@@ -110,18 +115,27 @@ def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool
 
     Raises:
         EngineUnavailable: the engine is down and ``spool`` is ``None``.
-        EngineError: a request failed with a non-retryable error (e.g. 401, missing index).
+        EngineError: a request failed with a non-retryable error (e.g. 401).
     """
-    report, fields, t0 = IndexReport(), document_fields(), time.perf_counter()
+    report, t0 = IndexReport(), time.perf_counter()
     down: EngineUnavailable | None = None
     it = iter(records)
     while chunk := list(islice(it, chunk_size)):
+        docs = []
+        for rec in chunk:
+            doc = rec if isinstance(rec, tuple) else encode(rec, report.unmapped_fields)
+            if doc is None:
+                report.failed["missing_id"] += 1
+                if spool is not None:
+                    spool.reject(None, _dumps(rec), "missing_id")
+            else:
+                docs.append(doc)
         if down is not None:
-            spool.append_many(chunk)
-            report.spooled += len(chunk)
+            spool.append_docs(docs)
+            report.spooled += len(docs)
         else:
-            down = _index_chunk(engine, chunk, index, spool, report, fields, retries,
-                                backoff_seconds, check_existing, require_alias, sleep)
+            down = _index_chunk(engine, docs, index, spool, report, retries, backoff_seconds,
+                                check_existing, require_alias, sleep)
             if down is not None and spool is None:
                 down.report = report  # type: ignore[attr-defined]
                 raise down
@@ -131,40 +145,31 @@ def index_articles(engine: Engine, records: Iterable[dict], *, index: str, spool
     return report
 
 
-def _index_chunk(engine, chunk, index, spool, report, fields, retries, backoff, check_existing,
+def _index_chunk(engine, pending, index, spool, report, retries, backoff, check_existing,
                  require_alias, sleep) -> EngineUnavailable | None:
-    pending: list[tuple[dict, str, dict]] = []
-    for rec in chunk:
-        doc_id = rec.get("id")
-        if not doc_id or not isinstance(doc_id, str):
-            report.failed["missing_id"] += 1
-            if spool is not None:
-                spool.reject(rec, "missing_id")
-            continue
-        pending.append((rec, doc_id, to_document(rec, fields, report.unmapped_fields)))
     attempt = 0
     try:
         if check_existing and pending:
-            present = engine.ids_present(index, [d for _, d, _ in pending])
-            report.already_indexed += sum(1 for _, d, _ in pending if d in present)
-            pending = [p for p in pending if p[1] not in present]
+            present = engine.ids_present(index, [d for d, _ in pending])
+            report.already_indexed += sum(1 for d, _ in pending if d in present)
+            pending = [p for p in pending if p[0] not in present]
         while pending:
-            items = engine.bulk_create(index, [(d, doc) for _, d, doc in pending], require_alias)
+            items = engine.bulk_create(index, pending, require_alias)
             if require_alias and any(i.status == 404 for i in items):
                 raise EngineUnavailable(f"alias {index} is missing (`rasd index init` makes it)", 404)
             retry = []
-            for entry, item in zip(pending, items):
+            for doc, item in zip(pending, items):
                 if item.status in (200, 201):
                     report.indexed += 1
                 elif item.status == 409:
                     report.already_indexed += 1
                 elif item.status in RETRYABLE_STATUSES:
-                    retry.append(entry)
+                    retry.append(doc)
                 else:
                     reason = item.error_type or f"http_{item.status}"
                     report.failed[reason] += 1
                     if spool is not None:
-                        spool.reject(entry[0], f"{reason}: {item.reason}")
+                        spool.reject(doc[0], doc[1], f"{reason}: {item.reason}")
             pending = retry
             if pending:
                 attempt += 1
@@ -174,19 +179,21 @@ def _index_chunk(engine, chunk, index, spool, report, fields, retries, backoff, 
                 sleep(backoff * 2 ** (attempt - 1))
     except EngineUnavailable as exc:
         if spool is not None and pending:
-            spool.append_many([rec for rec, _, _ in pending])
+            spool.append_docs(pending)
             report.spooled += len(pending)
         return exc
     return None
 
 
 class Spool:
-    """A directory of JSON Lines segments holding documents not yet in the index.
+    """A directory of segment files holding documents not yet in the index.
 
-    Files: ``<seq>-<pid>.jsonl.part`` (being appended to by process ``pid``; sealed on open if that
-    process is gone), ``<seq>-<pid>.jsonl`` (sealed, waiting for :meth:`replay`),
-    ``rejected.jsonl`` (``{"reason", "record"}`` lines refused for good).  Thread-safe; replays
-    from several processes are serialised by ``flock`` on ``.replay.lock``.
+    A segment line is ``<id>\\t<document JSON>\\n`` (documents are stored encoded, so a
+    replay sends the bytes as they are).  Files: ``<seq>-<pid>.jsonl.part`` (being appended to by
+    process ``pid``; sealed on open if that process is gone), ``<seq>-<pid>.jsonl`` (sealed,
+    waiting for :meth:`replay`), ``rejected.jsonl`` (``{"reason", "id", "document"}`` lines
+    refused for good).  Thread-safe; replays from several processes are serialised by ``flock``
+    on ``.replay.lock``.
 
     Raises:
         OSError: the directory cannot be created or written.
@@ -203,17 +210,23 @@ class Spool:
             if not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
                 part.rename(part.with_suffix(""))
 
-    def append(self, record: dict) -> None:
-        self.append_many([record])
+    def append(self, record: dict, unmapped: Counter | None = None) -> bool:
+        """Spool one archive record; ``False`` (and kept in ``rejected.jsonl``) if it has no id."""
+        doc = encode(record, unmapped)
+        if doc is None:
+            self.reject(None, _dumps(record), "missing_id")
+            return False
+        self.append_docs([doc])
+        return True
 
-    def append_many(self, records: list[dict]) -> None:
-        """Append records (one ``write(2)`` each) to this process's open segment."""
+    def append_docs(self, docs: list[tuple[str, bytes]]) -> None:
+        """Append encoded documents (one ``write(2)`` each) to this process's open segment."""
         with self._lock:
-            if self._fd is None and records:
+            if self._fd is None and docs:
                 self._part = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl.part"
                 self._fd = os.open(self._part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            for rec in records:
-                os.write(self._fd, _line(rec))
+            for doc_id, payload in docs:
+                os.write(self._fd, b"%s\t%s\n" % (doc_id.encode("utf-8"), payload))
 
     def seal(self) -> Path | None:
         """Fsync and close the open segment, making it replayable; returns it (or ``None``)."""
@@ -228,10 +241,11 @@ class Spool:
 
     close = seal
 
-    def reject(self, record: dict, reason: str) -> None:
-        """Keep a record the engine refused for good, with the reason."""
+    def reject(self, doc_id: str | None, document: bytes, reason: str) -> None:
+        """Keep a document the engine refused for good (``document``: JSON bytes)."""
+        head = json.dumps({"reason": reason, "id": doc_id}, ensure_ascii=False)[:-1].encode("utf-8")
         with self._lock, open(self.directory / "rejected.jsonl", "ab") as fh:
-            fh.write(_line({"reason": reason, "record": record}))
+            fh.write(head + b',"document":' + document + b"}\n")
 
     def segments(self) -> list[Path]:
         """Sealed segments, oldest first."""
@@ -261,15 +275,15 @@ class Spool:
             except BlockingIOError:
                 return report
             for segment in self.segments():
-                records, torn = _read_segment(segment)
-                if records is None:
+                docs, torn = _read_segment(segment)
+                if docs is None:
                     continue  # replayed meanwhile by another process
                 if torn:
                     report.failed["torn_spool_line"] += torn
-                left: list[dict] = []  # what the engine could not take during this replay
-                sink = SimpleNamespace(append_many=left.extend, reject=self.reject)
-                report.add(index_articles(engine, records, index=index, spool=sink, **options))
-                if len(left) == len(records):
+                left: list[tuple[str, bytes]] = []  # what the engine could not take now
+                sink = SimpleNamespace(append_docs=left.extend, reject=self.reject)
+                report.add(index_articles(engine, docs, index=index, spool=sink, **options))
+                if len(left) == len(docs):
                     break  # nothing went through: keep the segment as it is
                 if left:
                     self._write_sealed(left)
@@ -281,12 +295,12 @@ class Spool:
         finally:
             os.close(lock_fd)
 
-    def _write_sealed(self, records: list[dict]) -> None:
+    def _write_sealed(self, docs: list[tuple[str, bytes]]) -> None:
         with self._lock:
             final = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl"
             tmp = final.with_name(final.name + ".tmp")
             with open(tmp, "wb") as fh:
-                fh.write(b"".join(_line(r) for r in records))
+                fh.write(b"".join(b"%s\t%s\n" % (d.encode("utf-8"), p) for d, p in docs))
                 fh.flush()
                 os.fsync(fh.fileno())
             tmp.rename(final)
@@ -296,24 +310,27 @@ class Spool:
                    default=0) + 1
 
 
-def _line(record: dict) -> bytes:
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+def _dumps(record: Any) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _read_segment(path: Path) -> tuple[list[dict] | None, int]:
-    """``(records, torn lines)`` of a segment; ``(None, 0)`` if it is gone."""
+def _read_segment(path: Path) -> tuple[list[tuple[str, bytes]] | None, int]:
+    """``(documents, torn lines)`` of a segment; ``(None, 0)`` if it is gone.  Only a last line
+    without its newline (a crash mid-write) or a line without an id can be torn."""
     try:
-        lines = path.read_bytes().splitlines()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None, 0
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            pass  # a torn last line after a crash
-    records = [r for r in records if isinstance(r, dict)]
-    return records, len(lines) - len(records)
+    lines = raw.split(b"\n")
+    torn = 1 if lines[-1] else 0  # text after the last newline: an unfinished write
+    docs = []
+    for line in lines[:-1]:
+        doc_id, tab, payload = line.partition(b"\t")
+        if tab and doc_id and payload.startswith(b"{") and payload.endswith(b"}"):
+            docs.append((doc_id.decode("utf-8"), payload))
+        else:
+            torn += 1
+    return docs, torn
 
 
 def _count_lines(path: Path) -> int:
@@ -382,8 +399,10 @@ class IndexPipeline(StagePipeline):
     def process_item(self, item, spider=None):
         if not self.enabled:
             return item
-        self.spool.append(item.to_record())
         self.count("rasd/index/queued")
+        if not self.spool.append(item.to_record()):
+            self.count("rasd/index/failed/missing_id")
+            return item
         self._queued_since_flush += 1
         if self._queued_since_flush >= self.batch_size:
             self._queued_since_flush = 0

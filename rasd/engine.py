@@ -188,7 +188,8 @@ class Engine:
 
     def bulk_create(self, index: str, docs: Sequence[tuple[str, dict]],
                     require_alias: bool = False) -> list[BulkItem]:
-        """Index ``docs`` (``(id, source)`` pairs) with ``op_type: create`` in one request.
+        """Index ``docs`` (``(id, source)``; source a dict or JSON bytes) with ``op_type: create``
+        in one request.
 
         Returns one :class:`BulkItem` per input, in order.  An existing id gives status 409
         (the document is not overwritten); with ``require_alias``, a missing alias gives 404
@@ -200,11 +201,13 @@ class Engine:
         """
         if not docs:
             return []
+        target = json.dumps(index)
         lines = []
         for doc_id, source in docs:
-            lines.append(json.dumps({"create": {"_index": index, "_id": doc_id}}, separators=(",", ":")))
-            lines.append(json.dumps(source, ensure_ascii=False, separators=(",", ":")))
-        payload = ("\n".join(lines) + "\n").encode("utf-8")
+            lines.append(f'{{"create":{{"_index":{target},"_id":{json.dumps(doc_id)}}}}}'.encode())
+            lines.append(source if isinstance(source, bytes) else
+                         json.dumps(source, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        payload = b"\n".join(lines) + b"\n"
         answer = self._backend.bulk(payload, {"require_alias": "true"} if require_alias else None)
         items = answer.get("items") or []
         if len(items) != len(docs):

@@ -67,7 +67,8 @@ def test_item_outcomes_are_counted_and_kept(tmp_path, records):
     assert (rep.indexed, rep.already_indexed, dict(rep.failed)) == \
         (len(records) - 2, 1, {"mapper_parsing_exception": 1})
     rejected = [json.loads(l) for l in (tmp_path / "rejected.jsonl").read_text().splitlines()]
-    assert rejected[0]["record"]["id"] == records[1]["id"]
+    assert rejected[0]["id"] == rejected[0]["document"]["id"] == records[1]["id"]
+    assert rejected[0]["reason"].startswith("mapper_parsing_exception")
     assert rep.total == len(records)
 
 
@@ -97,7 +98,7 @@ def test_missing_id_is_rejected_not_lost(tmp_path):
 
 
 def test_spool_recovers_parts_of_dead_processes_and_skips_torn_lines(tmp_path):
-    (tmp_path / "000000000007-999999999.jsonl.part").write_text('{"id":"a"}\n{"id":"b"}\n{"id"')
+    (tmp_path / "000000000007-999999999.jsonl.part").write_text('a\t{"id":"a"}\nb\t{"id":"b"}\nc\t{"id"')
     spool = Spool(tmp_path)
     assert [p.name for p in spool.segments()] == ["000000000007-999999999.jsonl"]
     eng = _FakeEngine([201])
@@ -108,7 +109,8 @@ def test_spool_recovers_parts_of_dead_processes_and_skips_torn_lines(tmp_path):
 
 def test_replay_keeps_segment_when_engine_down_and_rewrites_leftovers(tmp_path, records):
     spool = Spool(tmp_path)
-    spool.append_many(records)
+    for rec in records:
+        assert spool.append(rec)
     seg = spool.seal()
     rep = spool.replay(_FakeEngine([EngineUnavailable("down")]), "x")
     assert rep.spooled == len(records) and spool.segments() == [seg]  # untouched
