@@ -58,8 +58,7 @@ class EngineUnavailable(EngineError):
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """What ``GET /`` says: ``kind`` is ``elasticsearch`` or ``opensearch``; ``version`` like
-    ``2.19.6``."""
+    """What ``GET /`` says: ``kind`` (``elasticsearch``/``opensearch``), ``version`` (``2.19.6``)."""
 
     kind: str
     version: str
@@ -185,7 +184,6 @@ class Engine:
 
     def refresh(self, index: str) -> None:
         self.request("POST", f"/{_q(index)}/_refresh")
-
     def bulk_create(self, index: str, docs: Sequence[tuple[str, dict]],
                     require_alias: bool = False) -> list[BulkItem]:
         """Index ``docs`` (``(id, source)``; source a dict or JSON bytes) with ``op_type: create``
@@ -201,8 +199,7 @@ class Engine:
         """
         if not docs:
             return []
-        target = json.dumps(index)
-        lines = []
+        target, lines = json.dumps(index), []
         for doc_id, source in docs:
             lines.append(f'{{"create":{{"_index":{target},"_id":{json.dumps(doc_id)}}}}}'.encode())
             lines.append(source if isinstance(source, bytes) else
