@@ -22,10 +22,10 @@ def _pairs(name: str) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def analysis_index(engine):
     """One index with the template's analyzers (module-scoped: _analyze only reads it)."""
-    from tests.search.conftest import drop_prefix
     from rasd.search import init_index
+    from tests.search.conftest import SESSION, drop_prefix
 
-    prefix = f"rasd-test-analysis-{id(engine) % 100000}"
+    prefix = f"rasd-test-{SESSION}-analysis"
     init_index(engine, prefix)
     yield prefix
     drop_prefix(engine, prefix)
