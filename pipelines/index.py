@@ -459,15 +459,19 @@ class IndexPipeline(StagePipeline):
             self.count(f"rasd/index/failed/{reason}", n)
 
     def close(self) -> None:
-        """Stop the background thread, deliver what is left (one forced attempt), record the
-        ``rasd/index/spooled`` gauge."""
+        """Stop the background thread, deliver what is left (one forced attempt), refresh the
+        alias, record the ``rasd/index/spooled`` gauge."""
         if not self.enabled:
             return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        self.flush(force=True)
+        if self.flush(force=True) is not None:
+            try:  # make this crawl's documents searchable now, not after refresh_interval
+                self._engine.refresh(self.index)
+            except EngineError as exc:
+                log.warning("index: refresh after the crawl failed: %s", exc)
         self.spool.close()
         waiting = self.spool.pending()
         if self.stats is not None:
