@@ -5,7 +5,7 @@ The idea is Media Cloud's rss-fetcher's (``fetcher/sched.py`` and its per-feed
 and failures back off exponentially.  Rasd's rule, over one run's summary:
 
 * ``new_share = new / listed`` — the share of listed items not seen before (``new`` is what
-  the run requested: listed minus known, listed twice and too old);
+  the run requested: listed (each link once) minus known and too old);
   a 304 / unchanged listing counts as ``new_share = 0``;
 * ``new_share >= 0.5`` → × 0.5, ``>= 0.1`` → × 1 (keep), otherwise → × 1.5;
 * a failed or timed-out run → base × 2 ** consecutive_failures (exponential backoff);

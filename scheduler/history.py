@@ -69,7 +69,7 @@ def counts_from_summary(summary: dict[str, Any]) -> RunCounts:
     outcomes: dict[str, int] = summary.get("outcomes", {})
     links: dict[str, int] = summary.get("links", {})
     listed = links.get("listed", 0)
-    new = listed - sum(links.get(k, 0) for k in ("known", "listed_twice", "too_old"))
+    new = listed - sum(links.get(k, 0) for k in ("known", "too_old"))  # listed counts each link once
     return RunCounts(
         pages=summary.get("pages", sum(outcomes.values())),
         archived=outcomes.get("archived", 0),

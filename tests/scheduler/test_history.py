@@ -3,13 +3,13 @@
 from scheduler.history import RunHistory, counts_from_summary
 
 SUMMARY = {"listings_ok": 3, "not_modified": 0, "pages": 9,
-           "links": {"listed": 14, "listed_twice": 4, "known": 2},
+           "links": {"listed": 10, "listed_twice": 4, "known": 1},  # listed: each link once
            "outcomes": {"archived": 6, "duplicate": 1, "skipped/too_short": 1, "failed/http_404": 1}}
 
 
 def test_counts_from_a_child_summary():
     c = counts_from_summary(SUMMARY)
-    assert (c.pages, c.archived, c.duplicates, c.listed, c.new) == (9, 6, 1, 14, 8)
+    assert (c.pages, c.archived, c.duplicates, c.listed, c.new) == (9, 6, 1, 10, 9)
     assert c.skips == {"too_short": 1} and c.failures == {"http_404": 1}
 
 
