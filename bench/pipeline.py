@@ -33,7 +33,7 @@ from rasd.replay import read_manifest  # noqa: E402
 
 
 def load_pages() -> list[tuple[str, str, str]]:
-    pages, _ = read_manifest(ROOT / "tests" / "fixtures" / "replay")
+    pages, _ = read_manifest(ROOT / "tests" / "fixtures" / "corpus")
     return [(p.url, p.outlet, p.file.read_bytes().decode("utf-8", "replace")) for p in pages]
 
 

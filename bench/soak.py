@@ -1,7 +1,7 @@
 """Soak benchmark: does the scheduler daemon's memory stay flat over many scheduled runs?
 
 Starts ``rasd schedule`` (``python -m rasd.cli_schedule schedule``) on the replay corpus
-(``tests/fixtures/replay``) with short intervals in a temporary data directory, reads the
+(``tests/fixtures/corpus``) with short intervals in a temporary data directory, reads the
 daemon's resident memory (``VmRSS`` in ``/proc/<pid>/status``, kB) once the first run has
 finished and again after ``--runs`` finished runs (counted in ``runs.sqlite``), stops the
 daemon with SIGTERM and prints both values and their ratio (target ≤ 1.2).  Crawls run in
@@ -68,7 +68,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rasd-soak-") as tmp:
         data = Path(tmp) / "data"
         cmd = [sys.executable, "-m", "rasd.cli_schedule", "schedule", "--replay",
-               str(ROOT / "tests" / "fixtures" / "replay"), "--data-dir", str(data),
+               str(ROOT / "tests" / "fixtures" / "corpus"), "--data-dir", str(data),
                "--outlets", args.outlets, "--interval-seconds", str(args.interval),
                "--no-adapt", "--log-level", "WARNING"]
         started = time.monotonic()

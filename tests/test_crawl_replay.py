@@ -2,7 +2,7 @@
 
 Each crawl runs in a child process, as users and the scheduler run it (Scrapy's reactor cannot
 restart within one process), against the real loopback replay server.  Expected values come
-from the corpus's own ground truth (``fixtures/replay/expected_crawl.json``, built by
+from the corpus's own ground truth (``fixtures/corpus/expected_crawl.json``, built by
 ``make_expected.py`` from the recording's ground-truth files, never from Rasd's output).
 """
 
@@ -23,7 +23,7 @@ from rasd.arabic import normalize
 
 pytestmark = pytest.mark.integration
 
-REPLAY = Path(__file__).resolve().parent / "fixtures" / "replay"
+REPLAY = Path(__file__).resolve().parent / "fixtures" / "corpus"
 EXPECTED = {canonicalize_url(url): exp for url, exp in
             json.loads((REPLAY / "expected_crawl.json").read_text(encoding="utf-8")).items()}
 

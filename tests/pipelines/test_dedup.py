@@ -36,7 +36,7 @@ LANG = FIXTURES / "language"
 
 def seed_story() -> str:
     """The seed story's body as the clean stage leaves it (title line and credit removed)."""
-    lines = (LANG / "seed-article.txt").read_text(encoding="utf-8").splitlines()[1:]
+    lines = (FIXTURES / "corpus" / "seed" / "seed-article.txt").read_text(encoding="utf-8").splitlines()[1:]
     return "\n".join(lines).replace("(EURONEWS)[ads3]", "").strip()
 
 
@@ -130,7 +130,8 @@ def test_document_id_is_stable_and_distinct():
 # --- the page's canonical: trusted only on the same registered domain --------------------------
 
 def _meta_url(page: str) -> tuple[str | None, str | None]:
-    doc = html.fromstring((LANG / page).read_text(encoding="utf-8"))
+    host, _, rest = page.partition("_htmldate_")
+    doc = html.fromstring((FIXTURES / "corpus" / "pages" / host / f"htmldate_{rest}").read_text(encoding="utf-8"))
     link = doc.xpath("string(//link[@rel='canonical']/@href)") or None
     og = doc.xpath("string(//meta[@property='og:url']/@content)") or None
     return link, og

@@ -26,6 +26,12 @@ LANG = FIXTURES / "language"
 CASES = FIXTURES / "cases"
 
 
+def corpus_page(name: str) -> Path:
+    """``host_htmldate_N.html`` → the page's copy in fixtures/corpus/pages/<host>/."""
+    host, _, rest = name.partition("_htmldate_")
+    return FIXTURES / "corpus" / "pages" / host / f"htmldate_{rest}"
+
+
 def json_text(name: str) -> str:
     """The article's text blocks and captions from a BBC simorgh JSON file."""
     out: list[str] = []
@@ -48,7 +54,7 @@ def json_text(name: str) -> str:
 def page_text(name: str) -> str:
     """Visible text of a recorded page's body (navigation included: a harder input than
     extracted article text)."""
-    doc = html.fromstring((LANG / name).read_text(encoding="utf-8"))
+    doc = html.fromstring(corpus_page(name).read_text(encoding="utf-8"))
     for node in doc.xpath("//script|//style"):
         node.drop_tree()
     return doc.xpath("string(//body)")

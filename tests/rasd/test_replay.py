@@ -11,7 +11,7 @@ from rasd.errors import ConfigError
 from rasd.replay import ReplayServer, Resource, ReplaySite, load_recording, replay_outlets, url_key
 from rasd.seeds import load_outlets
 
-CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 
 
 def _get(url):

@@ -30,7 +30,7 @@ from scheduler.runner import Daemon, ScheduleConfig, SchedulerError, check_job_o
 
 pytestmark = pytest.mark.integration
 
-REPLAY = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
+REPLAY = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 OUTLETS = ("jawharafm_net", "youm7")
 INTERVAL = 3.0
 _marks: list[str] = []

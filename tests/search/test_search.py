@@ -166,7 +166,7 @@ def test_replay_crawl_then_search_finds_seed(engine, make_prefix, tmp_path):
     """The issue's acceptance check: the replay crawl, `rasd index`, then `rasd search مسئول`
     shows the seed story (written مسؤولون) among the hits."""
     proc = subprocess.run([sys.executable, "-m", "rasd.cli", "crawl", "--replay",
-                           str(ROOT / "tests" / "fixtures" / "replay"), "--data-dir", str(tmp_path), "--json"],
+                           str(ROOT / "tests" / "fixtures" / "corpus"), "--data-dir", str(tmp_path), "--json"],
                           capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-2000:]
     prefix = make_prefix(init=False)
