@@ -2,7 +2,7 @@
 
 ``register(app)`` adds both commands to the typer app of :mod:`rasd.cli`.
 
-``rasd schedule --replay tests/fixtures/replay --data-dir data`` polls every replayed outlet on
+``rasd schedule --replay tests/fixtures/corpus --data-dir data`` polls every replayed outlet on
 its schedule until SIGINT/SIGTERM (see :mod:`scheduler.runner` for the design);
 ``--replay-url`` points the crawls at a replay server that is already running (tests publish
 new items into it), ``--interval-seconds``/``--timeout-seconds`` shrink the seeds' minutes to
