@@ -13,7 +13,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.settings import scrapy_settings
-from crawler.spiders.outlet import OutletSpider
+from crawler.spiders.outlet import OutletSpider, download_slots
 from rasd.seeds import Outlet
 from rasd.settings import RasdSettings
 
@@ -43,6 +43,7 @@ def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> d
     Raises:
         RuntimeError: if called a second time in one process (the reactor is gone).
     """
+    extra.setdefault("DOWNLOAD_SLOTS", download_slots(outlets))
     process = CrawlerProcess(build_settings(rasd, **extra))
     crawler = process.create_crawler(OutletSpider)
     process.crawl(crawler, outlet=",".join(outlets), outlets=outlets)

@@ -253,7 +253,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body:
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (e.g. Scrapy cancelling a page over DOWNLOAD_MAXSIZE)
 
 
 class ReplayServer(ThreadingHTTPServer):

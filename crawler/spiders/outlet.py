@@ -27,6 +27,7 @@ from crawler.feeds import filter_entries, parse_feed, parse_sitemap
 from pipelines.base import outcome_key
 from pipelines.dedup import SeenStore, canonicalize_url
 from rasd.article import Article, utcnow
+from rasd.errors import ConfigError
 from rasd.seeds import Outlet, load_outlets
 
 
@@ -49,6 +50,14 @@ def failure_outcome(failure) -> str:
     return f"failed/{name}"
 
 
+def download_slots(outlets: dict[str, Outlet]) -> dict[str, dict]:
+    """Scrapy ``DOWNLOAD_SLOTS`` from the outlets' politeness: one slot per outlet (every
+    request of an outlet carries ``meta["download_slot"] = slug``), with its minimum delay
+    (seconds) and concurrency.  AutoThrottle may raise a slot's delay, never below this one."""
+    return {slug: {"delay": o.politeness.download_delay, "concurrency": o.politeness.concurrency}
+            for slug, o in outlets.items()}
+
+
 class OutletSpider(scrapy.Spider):
     """Spider for one or more outlets (``outlet``: comma-separated slugs, or ``all``).
 
@@ -66,6 +75,18 @@ class OutletSpider(scrapy.Spider):
         self.seen: SeenStore | None = None
         self._requested: set[str] = set()
         self.max_age = timedelta(days=7)
+
+    @classmethod
+    def update_settings(cls, settings):
+        """Per-outlet politeness for ``scrapy crawl``: slots for every seeds/ outlet, unless the
+        caller (``rasd crawl``) already set ``DOWNLOAD_SLOTS`` for the outlets it crawls."""
+        super().update_settings(settings)
+        if not settings.get("DOWNLOAD_SLOTS") and settings.get("RASD_SEEDS_DIR"):
+            try:
+                outlets = load_outlets(Path(settings.get("RASD_SEEDS_DIR")))
+            except ConfigError:
+                return  # reported when the spider loads the seeds
+            settings.set("DOWNLOAD_SLOTS", download_slots(outlets), priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
