@@ -30,6 +30,7 @@ class OutletSummary:
     links: Counter = field(default_factory=Counter)  # listed, known, off_domain, too_old, …
     outcomes: Counter = field(default_factory=Counter)  # archived, duplicate, skipped/…, failed/…
     syndicated: int = 0
+    listing_failures: Counter = field(default_factory=Counter)  # dns, timeout, invalid_feed, …
 
     @property
     def pages(self) -> int:
@@ -59,6 +60,8 @@ def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
                 get(slug).listings_ok += value
             elif what == "failed":
                 get(slug).listings_failed += value
+            elif what.startswith("failed/"):
+                get(slug).listing_failures[what.split("/", 1)[1]] += value
         elif key.startswith("rasd/links/"):
             slug, _, what = key[len("rasd/links/"):].partition("/")
             get(slug).links[what] += value
@@ -79,6 +82,7 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
         total.links.update(s.links)
         total.outcomes.update(s.outcomes)
         total.syndicated += s.syndicated
+        total.listing_failures.update(s.listing_failures)
     return total
 
 
@@ -107,6 +111,8 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
     table.add_row(*_row(total), style="bold")
     notes = [f"{kind}: {_reasons(total.grouped(kind))}" for kind in ("skipped", "failed")
              if total.grouped(kind)]
+    if total.listing_failures:
+        notes.append(f"feeds failed: {_reasons(dict(total.listing_failures))}")
     table.caption = "; ".join(notes) or None
     return table
 

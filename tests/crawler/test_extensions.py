@@ -1,0 +1,38 @@
+"""The crawl summary folds Rasd's stats counters per outlet."""
+
+from rich.console import Console
+
+from crawler.extensions import summarize, summary_table
+
+STATS = {
+    "rasd/outcome/bbc_arabic/archived": 5,
+    "rasd/outcome/bbc_arabic/duplicate": 1,
+    "rasd/outcome/bbc_arabic/skipped/too_little_text": 2,
+    "rasd/outcome/dw_arabic/failed/http_404": 1,
+    "rasd/listings/bbc_arabic/ok": 2,
+    "rasd/listings/dw_arabic/failed": 1,
+    "rasd/listings/dw_arabic/failed/dns": 1,
+    "rasd/links/bbc_arabic/listed": 9,
+    "rasd/links/bbc_arabic/known": 1,
+    "rasd/archived_syndicated/bbc_arabic": 1,
+    "downloader/request_count": 12,
+}
+
+
+def test_summarize_per_outlet():
+    s = summarize(STATS)
+    assert list(s) == ["bbc_arabic", "dw_arabic"]
+    bbc, dw = s["bbc_arabic"], s["dw_arabic"]
+    assert (bbc.pages, bbc.outcomes["archived"], bbc.syndicated, bbc.links["listed"]) == (8, 5, 1, 9)
+    assert bbc.grouped("skipped") == {"too_little_text": 2}
+    assert (dw.listings_failed, dw.listing_failures["dns"], dw.grouped("failed")) == (1, 1, {"http_404": 1})
+
+
+def test_table_shows_totals_and_reasons():
+    console = Console(width=160, record=True)
+    console.print(summary_table(summarize(STATS)))
+    text = console.export_text()
+    total = next(line for line in text.splitlines() if "total" in line)
+    assert [cell.strip() for cell in total.split("│")[1:-1]] == ["total", "2/1", "9", "1", "9", "5", "1", "1", "2", "1"]
+    assert "skipped: too_little_text 2" in text and "failed: http_404 1" in text
+    assert "feeds failed: dns 1" in text
