@@ -9,6 +9,8 @@ Links found later are *amendments*, not rewrites: when dedup learns that an arti
 earlier is a copy of one that arrived after it (an aggregator fetched before the outlet it
 copied), ``archive/amendments/links.jsonl`` gets ``{"id": copy, "duplicate_of": original}``
 and :func:`read_archive` applies it, so every article keeps exactly one archive line.
+``rasd topics retag`` likewise appends ``amendments/topics.jsonl`` lines ``{"id", "topics"}``
+(:func:`rasd.topics.retag_archive`); the last one for an id wins.
 """
 
 from __future__ import annotations
@@ -75,20 +77,14 @@ class ArchiveReadStats:
 def read_archive(directory: Path, stats: ArchiveReadStats | None = None) -> Iterator[dict]:
     """Yield every archived record under ``directory``, oldest file first.
 
-    Amendments (``amendments/links.jsonl``, see the module docstring) are applied.  Lines that
+    Amendments (``amendments/links.jsonl`` and ``topics.jsonl``, see the module docstring)
+    are applied.  Lines that
     are not valid JSON objects (a torn last line after a crash) are skipped and counted in
     ``stats.invalid``.
     """
     stats = stats if stats is not None else ArchiveReadStats()
-    links: dict[str, str] = {}
-    amendments = Path(directory) / "amendments" / "links.jsonl"
-    if amendments.is_file():
-        for line in amendments.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                amendment = json.loads(line)
-                links[amendment["id"]] = amendment["duplicate_of"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                stats.invalid += 1
+    links = _amendments(Path(directory) / "amendments" / "links.jsonl", "duplicate_of", stats)
+    topics = _amendments(Path(directory) / "amendments" / "topics.jsonl", "topics", stats)
     for path in sorted(Path(directory).glob("*.jsonl")):
         with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -103,7 +99,22 @@ def read_archive(directory: Path, stats: ArchiveReadStats | None = None) -> Iter
                 stats.lines += 1
                 if record.get("id") in links:
                     record["duplicate_of"] = links[record["id"]]
+                if record.get("id") in topics:
+                    record["topics"] = topics[record["id"]]
                 yield record
+
+
+def _amendments(path: Path, key: str, stats: ArchiveReadStats) -> dict:
+    """``{id: value of key}`` from an amendments file (a later line for an id wins)."""
+    out: dict = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                amendment = json.loads(line)
+                out[amendment["id"]] = amendment[key]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                stats.invalid += 1
+    return out
 
 
 class ArchivePipeline(StagePipeline):

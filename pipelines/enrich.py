@@ -1,47 +1,43 @@
-"""Topic tags and named entities: a local matcher for the search query syntax, and a gazetteer.
+"""Topic tags and named entities: the taxonomy, the evidence rule, the gazetteer, EnrichPipeline.
 
 Topics (``config/topics.yaml``): the top level of IPTC Media Topics (https://iptc.org/standards/
 media-topics/, ``medtop:…`` codes); each topic has a stable ``slug`` (what ``Article.topics``
 holds), its IPTC ``id``, English and Arabic labels and ``rules`` in the syntax users type in
-``rasd search`` and Kibana (Lucene ``query_string``, :func:`rasd.search.build_query`).  An article
-gets a topic when any rule matches its title or text.  Entities (``config/entities.yaml``):
+``rasd search`` and Kibana (:mod:`pipelines.rules`).  Entities (``config/entities.yaml``):
 countries, cities, organisations and people, each a canonical Arabic name, English name, variants.
 
-Local approximation of the index analyzers (``config/index_template.yaml``): words are
-:func:`rasd.arabic.tokens` (the folding table the index's char filter is generated from);
+Evidence rule (:func:`topic_applies`): a topic applies when one of its evidence groups
+(:func:`pipelines.rules.evidence_groups`: clauses one word could satisfy together count once)
+matches the *title*, or at least :data:`MIN_TEXT_EVIDENCE` = 2 distinct groups match title and
+text together.  Why: one word anywhere used to be enough, and news text is full of incidental
+words (a culture page about a Ramadan TV series said الصحة, الاجتماعي, الديني and got health,
+society, culture and religion).  The headline states what the article is about, so one match
+there is enough; in the body, two independent signals are (الملعب + "الرابطة المحترفة" is sport,
+فنان alone is not culture).  Measured on the recorded corpus in ``tests/pipelines/test_enrich.py``.
 
-* a rule term matches a word when their *stems* are equal, the stem of Lucene's
-  ``ArabicStemmer`` (Larkey et al. light stemming): one prefix of ال وال بال كال فال لل و (``و``
-  only on 4+ letter words; 2+ letters left), then each suffix of ها ان ات ون ين يه ه ي in turn
-  that leaves 2+ letters (ة and ية are ه and يه after folding);
-* or when their *exact* forms meet: the word, plus the word without the article and its fused
-  prepositions (ال وال بال كال فال لل), as the ``exact`` subfield indexes it.  Lone ف/ب/ل/ك
-  prefixes are not stripped because the index does not strip them: a rule must match what the
-  same search shows (the gazetteer, below, does strip them);
-* a trailing-wildcard term ``وزي*`` matches exact forms only (search uses the exact fields);
-* not reproduced: stop-word removal (a rule naming a stop word requires it), scoring.
+Two matchers apply the same rule and the same groups (see :mod:`rasd.topics`):
 
-Syntax: terms, ``"phrases"``, trailing ``*``, ``AND``/``OR``/``NOT`` (``&&``/``||``/``!``),
-parentheses; juxtaposition is AND (``default_operator: AND``); precedence NOT > AND > OR.  Terms
-may match in different fields, a phrase within one, as ``query_string`` over several fields.
-Refused with a reason: ``field:x``, ``+``/``-`` prefixes, ``~``/``^``, inner ``*`` and ``?``,
-unbalanced parentheses or quotes.
-
-Later step: store the rules as percolator queries run with the real index analyzer (issue 5);
-until then this module is the crawl-time tagger and the rules' syntax check.
+* the local matcher here (:func:`tag_topics`), an approximation of the index analyzers, used by
+  the crawl when the search engine is off or unreachable and by ``rasd topics retag --offline``;
+* the percolator (:func:`rasd.topics.percolate_topics`): each group stored as a percolator query
+  and run with the index's own Arabic analyzer, so a rule matches what the same search shows.
+  The crawl uses it when indexing is on and the engine answers; ``rasd topics retag`` always.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.base import StagePipeline
+from pipelines.rules import (QueryError, _ARTICLE, Document, evidence_groups, exact_forms,
+                            parse_query, query_matches, split_clauses, stem)
 from rasd.arabic import tokens
 from rasd.errors import ConfigError
 from rasd.paths import CONFIG_DIR
@@ -49,168 +45,11 @@ from rasd.paths import CONFIG_DIR
 TOPICS_FILE = CONFIG_DIR / "topics.yaml"
 ENTITIES_FILE = CONFIG_DIR / "entities.yaml"
 ENTITY_KINDS = ("countries", "cities", "organisations", "people")
-
-_STEM_PREFIXES = ("ال", "وال", "بال", "كال", "فال", "لل", "و")
-_STEM_SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
-_ARTICLE = re.compile(r"^(?:ال|وال|بال|كال|فال|لل)([^\W\d_]{2,})$")
-
-
-def stem(word: str) -> str:
-    """Lucene ``ArabicStemmer`` on a folded word: ``المسءولون`` → ``مسءول``, ``وزير`` → ``زير``."""
-    for p in _STEM_PREFIXES:
-        if word.startswith(p) and len(word) >= len(p) + 2 and (len(p) > 1 or len(word) >= 4):
-            word = word[len(p):]
-            break
-    for s in _STEM_SUFFIXES:
-        if word.endswith(s) and len(word) >= len(s) + 2:
-            word = word[: -len(s)]
-    return word
-
-
-def exact_forms(word: str) -> tuple[str, ...]:
-    """The word and, when it has one, its form without the article: ``بالعراق`` → (…, ``عراق``)."""
-    m = _ARTICLE.match(word)
-    return (word, m.group(1)) if m else (word,)
-
-
-# ---------------------------------------------------------------- query parsing and evaluation
-
-class QueryError(ValueError):
-    """A rule the matcher cannot parse; the message is the reason."""
-
-
-_Term = NamedTuple("_Term", [("word", str), ("prefix", bool)])
-_Phrase = NamedTuple("_Phrase", [("words", tuple)])
-_Op = NamedTuple("_Op", [("op", str), ("args", tuple)])  # op: "and", "or", "not"
-
-
-_LEX = re.compile(r'\s+|(?P<q>"(?:[^"\\]|\\.)*")|(?P<p>[()])|(?P<o>&&|\|\||!)|(?P<w>[^\s()"]+)|(?P<bad>")')
-_OPS = {"AND": "and", "&&": "and", "OR": "or", "||": "or", "NOT": "not", "!": "not"}
-
-
-def _lex(query: str) -> list[tuple[str, str]]:
-    out = []
-    for m in _LEX.finditer(query):
-        kind = m.lastgroup
-        if kind is None:
-            continue
-        text = m.group()
-        if kind == "bad":
-            raise QueryError("unbalanced quote")
-        if kind == "w" and text in _OPS:
-            kind = "o"
-        out.append((kind, _OPS.get(text, text) if kind == "o" else text))
-    return out
-
-
-def _word(text: str) -> Any:
-    if ":" in text:
-        raise QueryError(f"{text!r}: field queries are not supported in rules (title and text are searched)")
-    if text[0] in "+-":
-        raise QueryError(f"{text!r}: +/- prefixes are not supported; write AND / NOT")
-    if any(c in text for c in "~^?") or "*" in text[:-1]:
-        raise QueryError(f"{text!r}: only plain terms and a trailing * wildcard are supported")
-    prefix = text.endswith("*")
-    words = tokens(text.rstrip("*"))
-    if not words:
-        raise QueryError(f"{text!r}: no searchable word")
-    if prefix:
-        if len(words) != 1:
-            raise QueryError(f"{text!r}: a wildcard applies to one word")
-        return _Term(words[0], True)
-    return _Term(words[0], False) if len(words) == 1 else _Phrase(tuple(words))
-
-
-def parse_query(query: str) -> Any:
-    """Parse a rule into a tree of ``_Term``/``_Phrase``/``_Op``.
-
-    Raises:
-        QueryError: the reason the rule cannot be parsed (see the module docstring).
-    """
-    toks = _lex(query) + [("end", "")]
-    pos = 0
-
-    def take() -> tuple[str, str]:
-        nonlocal pos
-        pos += 1
-        return toks[pos - 1]
-
-    def or_expr() -> Any:
-        args = [and_expr()]
-        while toks[pos] == ("o", "or"):
-            take()
-            args.append(and_expr())
-        return args[0] if len(args) == 1 else _Op("or", tuple(args))
-
-    def and_expr() -> Any:
-        args = [unary()]
-        while toks[pos] not in (("o", "or"), ("p", ")"), ("end", "")):
-            if toks[pos] == ("o", "and"):
-                take()
-            args.append(unary())
-        return args[0] if len(args) == 1 else _Op("and", tuple(args))
-
-    def unary() -> Any:
-        if toks[pos] == ("o", "not"):
-            take()
-            return _Op("not", (unary(),))
-        kind, text = take()
-        if kind == "p" and text == "(":
-            inner = or_expr()
-            if take() != ("p", ")"):
-                raise QueryError("unbalanced parenthesis: missing )")
-            return inner
-        if kind == "q":
-            words = tokens(text[1:-1].replace('\\"', '"'))
-            if not words:
-                raise QueryError(f"{text}: empty phrase")
-            return _Phrase(tuple(words)) if len(words) > 1 else _Term(words[0], False)
-        if kind == "w":
-            return _word(text)
-        raise QueryError("the rule ends where a term was expected" if kind == "end" else
-                         f"unexpected {text!r}" + (" (unbalanced parenthesis)" if text == ")" else ""))
-
-    if len(toks) == 1:
-        raise QueryError("empty rule")
-    tree = or_expr()
-    if toks[pos][0] != "end":
-        raise QueryError(f"unexpected {toks[pos][1]!r} (unbalanced parenthesis)")
-    return tree
-
-
-class Document:
-    """The searchable form of some fields (e.g. title and text): their words, stems, exact forms."""
-
-    def __init__(self, *fields: str | None):
-        self.fields = [tokens(f) for f in fields if f]
-        self.stems = {stem(w) for words in self.fields for w in words}
-        self.exact = {e for words in self.fields for w in words for e in exact_forms(w)}
-
-    @staticmethod
-    def _word_matches(word: str, q: str) -> bool:
-        return stem(word) == stem(q) or bool(set(exact_forms(word)) & set(exact_forms(q)))
-
-    def matches(self, node: Any) -> bool:
-        """Whether ``node`` (from :func:`parse_query`) matches this document."""
-        if isinstance(node, _Term):
-            if node.prefix:
-                return any(e.startswith(node.word) for e in self.exact)
-            return stem(node.word) in self.stems or any(e in self.exact for e in exact_forms(node.word))
-        if isinstance(node, _Phrase):
-            n = len(node.words)
-            return any(all(self._word_matches(words[i + j], q) for j, q in enumerate(node.words))
-                       for words in self.fields for i in range(len(words) - n + 1))
-        if node.op == "not":
-            return not self.matches(node.args[0])
-        if node.op == "and":
-            return all(self.matches(a) for a in node.args)
-        return any(self.matches(a) for a in node.args)
-
-
-def query_matches(query: str, *fields: str | None) -> bool:
-    """Whether ``query`` matches ``fields`` as ``rasd search`` would; raises ``QueryError``."""
-    return Document(*fields).matches(parse_query(query))
-
+#: distinct evidence groups needed in title + text when none matches the title
+MIN_TEXT_EVIDENCE = 2
+__all__ = ["QueryError", "Document", "exact_forms", "parse_query", "query_matches", "split_clauses",
+           "stem", "load_taxonomy", "load_gazetteer", "tag_topics", "match_entities", "EnrichPipeline"]
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- configuration
 
@@ -248,8 +87,13 @@ class Topic(BaseModel):
         return rules
 
     @cached_property
-    def compiled(self) -> list[Any]:
-        return [parse_query(r) for r in self.rules]
+    def groups(self) -> list[list[str]]:
+        """Evidence groups of the rules (:func:`pipelines.rules.evidence_groups`)."""
+        return evidence_groups(self.rules)
+
+    @cached_property
+    def compiled_groups(self) -> list[list[Any]]:
+        return [[parse_query(c) for c in group] for group in self.groups]
 
 
 class Taxonomy(BaseModel):
@@ -279,10 +123,30 @@ def load_taxonomy(path: Path = TOPICS_FILE) -> Taxonomy:
     return _load_yaml(path, Taxonomy)
 
 
+def topic_applies(title_groups: int, all_groups: int) -> bool:
+    """The evidence rule (module docstring): a group matching the title, or at least
+    :data:`MIN_TEXT_EVIDENCE` distinct groups matching title and text together."""
+    return title_groups >= 1 or all_groups >= MIN_TEXT_EVIDENCE
+
+
+def topic_evidence(article: Any, taxonomy: Taxonomy) -> dict[str, tuple[int, int]]:
+    """``{slug: (groups matching the title, groups matching title + text)}`` for the topics
+    with any evidence (the local matcher)."""
+    title = getattr(article, "title", None)
+    in_title, in_all = Document(title), Document(title, getattr(article, "text", ""))
+    out = {}
+    for topic in taxonomy.topics:
+        hits = [g for g in topic.compiled_groups if any(in_all.matches(c) for c in g)]
+        if hits:
+            out[topic.slug] = (sum(any(in_title.matches(c) for c in g) for g in hits), len(hits))
+    return out
+
+
 def tag_topics(article: Any, taxonomy: Taxonomy) -> list[str]:
-    """Slugs of the topics whose rules match ``article.title`` / ``article.text``, in taxonomy order."""
-    doc = Document(getattr(article, "title", None), getattr(article, "text", ""))
-    return [t.slug for t in taxonomy.topics if any(doc.matches(r) for r in t.compiled)]
+    """Slugs of the topics that apply to ``article.title`` / ``article.text`` by the evidence rule,
+    in taxonomy order (the local matcher)."""
+    evidence = topic_evidence(article, taxonomy)
+    return [t.slug for t in taxonomy.topics if t.slug in evidence and topic_applies(*evidence[t.slug])]
 
 
 class Entity(BaseModel):
@@ -372,23 +236,57 @@ def match_entities(text: str, gazetteer: Gazetteer) -> dict[str, list[str]]:
 # ---------------------------------------------------------------- Scrapy wrapper
 
 class EnrichPipeline(StagePipeline):
-    """Sets ``item.topics`` from the taxonomy and counts ``rasd/topics/<slug>`` (``rasd/topics/none``
-    when no rule matches).  Never drops an item; not an outcome stage.
+    """Sets ``item.topics`` and the ``entities_*`` fields; counts ``rasd/topics/<slug>``
+    (``rasd/topics/none`` when no topic applies) and ``rasd/topics/matcher/<percolator|local>``.
+    Never drops an item; not an outcome stage.
 
-    Setting ``RASD_TOPICS_FILE`` (default ``config/topics.yaml``).
+    Topics come from ``percolator`` (a :class:`rasd.topics.TopicPercolator`) when one is given
+    and the engine answers; otherwise, and for the rest of the crawl once the engine stops
+    answering, from the local matcher.  ``from_crawler`` builds a percolator only when indexing
+    is on (``RASD_INDEX_ENABLED``) and ``RASD_TOPICS_PERCOLATE`` is not false: a crawl without
+    the engine tags locally, and ``rasd topics retag`` realigns the archive and index later.
+
+    Settings: ``RASD_TOPICS_FILE`` (default ``config/topics.yaml``), ``RASD_ENTITIES_FILE``
+    (default ``config/entities.yaml``), ``RASD_TOPICS_PERCOLATE`` (default true).
     """
 
-    def __init__(self, stats: Any = None, taxonomy: Taxonomy | None = None):
+    def __init__(self, stats: Any = None, taxonomy: Taxonomy | None = None,
+                 gazetteer: Gazetteer | None = None, percolator: Any = None):
         super().__init__(stats)
         self.taxonomy = taxonomy or load_taxonomy()
+        self.gazetteer = gazetteer or load_gazetteer()
+        self.percolator = percolator
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:
-        return {"taxonomy": load_taxonomy(Path(settings.get("RASD_TOPICS_FILE") or TOPICS_FILE))}
+        taxonomy = load_taxonomy(Path(settings.get("RASD_TOPICS_FILE") or TOPICS_FILE))
+        options = {"taxonomy": taxonomy,
+                   "gazetteer": load_gazetteer(Path(settings.get("RASD_ENTITIES_FILE") or ENTITIES_FILE))}
+        from rasd.topics import percolator_from_settings
+
+        options["percolator"] = percolator_from_settings(settings, taxonomy)
+        return options
+
+    def _topics(self, item) -> list[str]:
+        if self.percolator is not None:
+            from rasd.engine import EngineUnavailable
+
+            try:
+                topics = self.percolator.tag([item])[0]
+                self.count("rasd/topics/matcher/percolator")
+                return topics
+            except EngineUnavailable as exc:
+                log.warning("topics matcher=local reason=%r (engine unavailable for the rest "
+                            "of the crawl; `rasd topics retag` realigns)", str(exc))
+                self.percolator = None
+        self.count("rasd/topics/matcher/local")
+        return tag_topics(item, self.taxonomy)
 
     def process_item(self, item, spider=None):
-        item.topics = tag_topics(item, self.taxonomy)
+        item.topics = self._topics(item)
         for slug in item.topics or ["none"]:
             self.count(f"rasd/topics/{slug}")
+        entities = match_entities(f"{item.title or ''}\n{item.text or ''}", self.gazetteer)
+        for kind in ENTITY_KINDS:
+            setattr(item, f"entities_{kind}", entities[kind])
         return item
-

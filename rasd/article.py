@@ -37,7 +37,7 @@ class Article:
     the feed/sitemap hints; ``pipelines.extract`` the text and metadata; ``pipelines.clean``
     ``source_credit``; ``pipelines.dates`` ``published_at``; ``pipelines.language``
     ``language``; ``pipelines.dedup`` ``id``, ``canonical_url``, ``content_hash`` and
-    ``duplicate_of``.
+    ``duplicate_of``; ``pipelines.enrich`` ``topics`` and ``entities_*``.
 
     Datetimes are timezone-aware UTC.  ``published_at`` is ``None`` when no trustworthy date was
     found, with the reason in ``published_at_reason`` (Rasd never guesses 1 January).
@@ -80,6 +80,12 @@ class Article:
     duplicate_of: str | None = None
     story_id: str | None = None
     topics: list[str] = field(default_factory=list)
+    # entities named in title and text (pipelines.enrich, config/entities.yaml): canonical
+    # Arabic names in order of first mention, keyword fields in the index
+    entities_countries: list[str] = field(default_factory=list)
+    entities_cities: list[str] = field(default_factory=list)
+    entities_organisations: list[str] = field(default_factory=list)
+    entities_people: list[str] = field(default_factory=list)
     # ids of earlier-archived copies that dedup re-pointed to this article (see pipelines.dedup)
     relinked: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
