@@ -1,0 +1,376 @@
+"""Keyword alerts: definitions stored as percolator queries, matched against each new article.
+
+An :class:`Alert` is a name, a query in the ``rasd search`` syntax (Lucene ``query_string``,
+:func:`rasd.search.build_query`), optional filters (outlets, languages, topics), a frequency
+(``immediate``, ``daily`` or ``weekly`` digest) and its deliveries (webhook, email, Atom file;
+:mod:`pipelines.alerts_delivery` sends them).
+
+Storage: one document per alert, ``_id`` = the alert name, in the percolator index
+``<prefix>-alerts`` (``prefix`` = ``engine.index_prefix``).  That index has the article
+index's analysis settings and field mappings (built by :func:`rasd.search.build_template`,
+so the folding table is the same) plus ``query: percolator`` and ``alert`` metadata; the stored
+query is exactly the ``query`` part of the body ``rasd search`` sends, so an alert matches
+exactly what the same search shows.  Percolator docs: OpenSearch
+https://opensearch.org/docs/latest/query-dsl/specialized/percolate/ and Elasticsearch
+https://www.elastic.co/guide/en/elasticsearch/reference/current/percolator.html (the query is
+parsed with the index's analyzers; ``documents`` percolates several documents in one request and
+``_percolator_document_slot`` says which ones matched; highlighting marks the matched words).
+
+Matching (:func:`match_alerts`) sends a batch of article records (``Article.to_record()``,
+projected on the mapped fields) in one ``percolate`` request.  :class:`AlertPipeline` (Scrapy
+stage after the index stage) buffers new articles durably in ``<data-dir>/alerts.sqlite``,
+percolates them in batches and hands the matches to :func:`pipelines.alerts_delivery.
+handle_matches` (one notification per story, digests, outbox).
+
+Errors: :class:`AlertError` (a user mistake: bad name, invalid query with the engine's reason,
+unknown alert); engine failures are :class:`~rasd.errors.EngineError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipelines.alerts_model import (Alert, AlertError, AlertFilters, Deliveries, load_alerts_file,  # noqa: F401
+                                    parse_alert)
+from pipelines.base import StagePipeline
+from rasd.article import isoformat_utc, utcnow
+from rasd.engine import Engine
+from rasd.errors import EngineError
+from rasd.search import HL_POST, HL_PRE, build_query, build_template
+
+log = logging.getLogger(__name__)
+
+MAX_ALERTS = 10000
+_META_VERSION = 1
+
+# --- the percolator index ---------------------------------------------------------------------
+
+
+def alerts_index(prefix: str) -> str:
+    return f"{prefix}-alerts"
+
+
+def alerts_index_body(prefix: str) -> dict:
+    """``PUT <prefix>-alerts`` body: the article template's settings and mappings (same
+    analyzers, same fields) + ``query`` (percolator) + ``alert`` (name, frequency, created_at,
+    ``spec``: the alert as JSON, not indexed)."""
+    template = build_template(prefix)["template"]
+    settings, mappings = copy.deepcopy(template["settings"]), copy.deepcopy(template["mappings"])
+    settings["refresh_interval"] = "1s"
+    mappings["properties"]["query"] = {"type": "percolator"}
+    mappings["properties"]["alert"] = {"properties": {
+        "name": {"type": "keyword"}, "frequency": {"type": "keyword"},
+        "created_at": {"type": "date"}, "spec": {"type": "object", "enabled": False}}}
+    mappings["_meta"]["rasd_alerts"] = _META_VERSION
+    return {"settings": settings, "mappings": mappings}
+
+
+def init_alerts_index(engine: Engine, prefix: str) -> str:
+    """Create ``<prefix>-alerts`` if missing; rebuild it (alerts kept) when it was made with an
+    older template or folding table.  Returns the index name."""
+    name = alerts_index(prefix)
+    mapping = engine.request("GET", f"/{name}/_mapping", missing_ok=True)
+    if mapping is not None:
+        meta = mapping.get(name, {}).get("mappings", {}).get("_meta", {})
+        wanted = alerts_index_body(prefix)["mappings"]["_meta"]
+        if all(meta.get(k) == wanted[k] for k in ("rasd_alerts", "folding", "rasd_template_version")):
+            return name
+        kept = list_alerts(engine, prefix)
+        log.info("alerts index %s: analysis changed, rebuilding with %d alerts", name, len(kept))
+        engine.delete_index(name)
+    else:
+        kept = []
+    try:
+        engine.create_index(name, alerts_index_body(prefix))
+    except EngineError as exc:
+        if "resource_already_exists" not in str(exc):
+            raise
+    for alert in kept:
+        _put(engine, name, alert, replace=True)
+    return name
+
+
+def validate_query(engine: Engine, prefix: str, alert: Alert) -> None:
+    """Ask the engine (``_validate/query?explain`` on the alerts index, whose analysis is the
+    articles') whether the alert's query parses.  Raises :class:`AlertError` with its reason."""
+    answer = engine.request("POST", f"/{alerts_index(prefix)}/_validate/query",
+                            {"query": alert.search_query()}, params={"explain": "true"})
+    if not answer.get("valid", False):
+        reasons = [e.get("error", "") for e in answer.get("explanations", []) if e.get("error")]
+        reason = reasons[0].splitlines()[0] if reasons else "the engine says the query is not valid"
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", reason)  # the "[index/uuid] " prefix
+        raise AlertError(f"alert {alert.name}: invalid query {alert.query!r}: {reason}")
+
+
+def _put(engine: Engine, index: str, alert: Alert, replace: bool) -> None:
+    doc = {"query": alert.search_query(),
+           "alert": {"name": alert.name, "frequency": alert.frequency,
+                     "created_at": isoformat_utc(utcnow()), "spec": alert.spec()}}
+    params = {"refresh": "true"} | ({} if replace else {"op_type": "create"})
+    try:
+        engine.request("PUT", f"/{index}/_doc/{alert.name}", doc, params=params)
+    except EngineError as exc:
+        if getattr(exc, "status", None) == 409:
+            raise AlertError(f"alert {alert.name} exists (remove it first)") from None
+        if getattr(exc, "status", None) == 400:
+            raise AlertError(f"alert {alert.name}: the engine refused it: {exc}") from None
+        raise
+
+
+def add_alert(engine: Engine, prefix: str, alert: Alert, replace: bool = False) -> None:
+    """Validate ``alert``'s query with the engine and store it (refreshed: it matches at once).
+
+    Raises:
+        AlertError: invalid query (the engine's reason), or the name exists and not ``replace``.
+    """
+    index = init_alerts_index(engine, prefix)
+    validate_query(engine, prefix, alert)
+    _put(engine, index, alert, replace)
+
+
+def get_alert(engine: Engine, prefix: str, name: str) -> Alert:
+    """The stored alert ``name``; raises :class:`AlertError` if there is none."""
+    doc = engine.request("GET", f"/{alerts_index(prefix)}/_doc/{name}", missing_ok=True)
+    if not doc or not doc.get("found"):
+        raise AlertError(f"no alert named {name!r} (rasd alerts list)")
+    return parse_alert(doc["_source"]["alert"]["spec"], f"stored alert {name}")
+
+
+def list_alerts(engine: Engine, prefix: str) -> list[Alert]:
+    """Every stored alert, by name (at most :data:`MAX_ALERTS`); ``[]`` without an index."""
+    answer = engine.request("POST", f"/{alerts_index(prefix)}/_search", missing_ok=True, body={
+        "size": MAX_ALERTS, "query": {"match_all": {}}, "sort": [{"alert.name": "asc"}],
+        "_source": ["alert.spec"]})
+    if answer is None:
+        return []
+    return [parse_alert(h["_source"]["alert"]["spec"], f"stored alert {h['_id']}")
+            for h in answer["hits"]["hits"]]
+
+
+def remove_alert(engine: Engine, prefix: str, name: str) -> None:
+    """Delete alert ``name``; raises :class:`AlertError` if there is none."""
+    answer = engine.request("DELETE", f"/{alerts_index(prefix)}/_doc/{name}",
+                            params={"refresh": "true"}, missing_ok=True)
+    if answer is None or answer.get("result") == "not_found":
+        raise AlertError(f"no alert named {name!r} (rasd alerts list)")
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+def percolate_document(record: dict) -> dict:
+    """The part of an archive record the percolator sees: the mapped fields (the mapping is
+    strict), without ``None`` values."""
+    from pipelines.index import document_fields
+
+    fields = document_fields()
+    return {k: v for k, v in record.items() if k in fields and v is not None}
+
+
+_HL_FIELDS = {"title": {"number_of_fragments": 0}, "title.exact": {"number_of_fragments": 0},
+              "text": {"fragment_size": 180, "number_of_fragments": 1},
+              "text.exact": {"fragment_size": 180, "number_of_fragments": 1}}
+
+
+def match_alerts(engine: Engine, prefix: str, documents: Sequence[dict], *,
+                 highlight: bool = False, frequency: str | None = None) -> list[tuple[Alert, dict]]:
+    """Which alerts match which of ``documents`` (article records), in one percolate request.
+
+    Returns ``(alert, document)`` pairs, documents in input order.  With ``highlight`` each
+    returned document is a copy with ``highlight = {"title", "snippet"}`` holding
+    :data:`~rasd.search.HL_PRE`/:data:`~rasd.search.HL_POST` around the words the alert
+    matched (the engine's highlighter, per alert).  ``frequency`` keeps only alerts of that
+    frequency.  At most :data:`MAX_ALERTS` alerts per request.
+
+    Raises:
+        EngineError: the engine refused the request or is down (``EngineUnavailable``).
+    """
+    if not documents:
+        return []
+    docs = [percolate_document(d) for d in documents]
+    query: dict[str, Any] = {"percolate": {"field": "query", "documents": docs}}
+    if frequency:
+        query = {"bool": {"must": [query], "filter": [{"term": {"alert.frequency": frequency}}]}}
+    body: dict[str, Any] = {"query": query, "size": MAX_ALERTS, "_source": ["alert.spec"]}
+    if highlight:
+        body["highlight"] = {"pre_tags": [HL_PRE], "post_tags": [HL_POST], "fields": _HL_FIELDS,
+                             "require_field_match": False}
+    answer = engine.search(alerts_index(prefix), body)
+    out: list[tuple[int, str, Alert, dict]] = []
+    for hit in answer["hits"]["hits"]:
+        alert = parse_alert(hit["_source"]["alert"]["spec"], f"stored alert {hit['_id']}")
+        slots = hit.get("fields", {}).get("_percolator_document_slot", [0])
+        for slot in slots:
+            doc = documents[slot]
+            if highlight:
+                doc = dict(doc, highlight=_slot_highlight(hit.get("highlight", {}), slot, doc))
+            out.append((slot, alert.name, alert, doc))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return [(alert, doc) for _, _, alert, doc in out]
+
+
+def _slot_highlight(hl: dict, slot: int, doc: dict) -> dict:
+    def get(field: str) -> str | None:
+        frags = hl.get(f"{slot}_{field}") or hl.get(field)
+        return frags[0] if frags else None
+
+    title = get("title") or get("title.exact") or doc.get("title") or ""
+    snippet = get("text") or get("text.exact") or (doc.get("text") or "")[:180]
+    return {"title": title, "snippet": snippet}
+
+
+def alert_history(engine: Engine, articles: str, alert: Alert, since: str | None = None,
+                  limit: int = 1000) -> list[dict]:
+    """What ``alert`` would have matched in the articles index ``articles`` since ``since``
+    (``7d``, ``12h``, ``2w``, ISO date or date math): one dict per story (``story_id``, the
+    earliest article's ``title``/``url``/``outlet``/``published_at``, ``outlets``: sorted
+    distinct outlets, ``articles``: count), oldest story first."""
+    if since and re.fullmatch(r"\d+[smhdw]", since):
+        since = f"now-{since}"
+    body = build_query(alert.query, outlets=alert.filters.outlets or None,
+                       languages=alert.filters.languages or None, since=since, limit=limit)
+    if alert.filters.topics:
+        body["query"]["bool"]["filter"].append({"terms": {"topics": alert.filters.topics}})
+    body["_source"] = ["id", "title", "url", "outlet", "published_at", "fetched_at", "story_id"]
+    body.pop("highlight")
+    stories: dict[str, dict] = {}
+    for hit in engine.search(articles, body)["hits"]["hits"]:
+        src = hit["_source"]
+        at = src.get("published_at") or src.get("fetched_at") or ""
+        key = src.get("story_id") or hit["_id"]
+        story = stories.setdefault(key, {"story_id": key, "at": at, "outlets": set(), "articles": 0})
+        story["outlets"].add(src.get("outlet", ""))
+        story["articles"] += 1
+        if at <= story["at"] or "title" not in story:
+            story.update(at=at, title=src.get("title") or "", url=src.get("url", ""),
+                         outlet=src.get("outlet", ""), published_at=src.get("published_at"))
+    rows = sorted(stories.values(), key=lambda s: s["at"])
+    for row in rows:
+        row["outlets"] = sorted(row["outlets"])
+        del row["at"]
+    return rows
+
+
+# --- the Scrapy stage -------------------------------------------------------------------------
+
+
+class AlertPipeline(StagePipeline):
+    """Scrapy stage (after the index stage, priority 900): every new article is queued in the
+    alert store (durable), percolated in batches of ``batch_size`` (or when the oldest waited
+    ``flush_seconds``), and matches become notifications (see
+    :func:`pipelines.alerts_delivery.handle_matches`); pending deliveries are retried at close.
+
+    Stats: ``rasd/alerts/queued``, ``rasd/alerts/checked``, ``rasd/alerts/matched``,
+    ``rasd/alerts/notified`` (new story for an immediate alert), ``rasd/alerts/story_copy``,
+    ``rasd/alerts/digest_queued``, ``rasd/alerts/delivered``, ``rasd/alerts/delivery_failed``,
+    ``rasd/alerts/engine_unavailable``; gauge ``rasd/alerts/outbox_pending`` at close.
+    A test builds it with ``AlertPipeline(enabled=True, connect=lambda: engine,
+    prefix=prefix, store_path=tmp / "alerts.sqlite")``.
+    """
+
+    def __init__(self, stats=None, *, enabled: bool = False, connect: Callable[[], Engine] | None = None,
+                 prefix: str = "rasd-articles", store_path: str | Path = "data/alerts.sqlite",
+                 batch_size: int = 20, flush_seconds: float = 30.0, senders: dict | None = None):
+        super().__init__(stats)
+        self.enabled = enabled and connect is not None
+        self.prefix, self.batch_size, self.flush_seconds = prefix, batch_size, flush_seconds
+        self._connect, self._engine, self._senders = connect, None, senders
+        self.store_path, self.store = Path(store_path), None
+        self._oldest: float | None = None
+
+    @classmethod
+    def options_from_settings(cls, settings) -> dict[str, Any]:
+        env = os.environ.get("RASD_ALERTS_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
+        if not settings.getbool("RASD_ALERTS_ENABLED", env):
+            return {"enabled": False}
+        from rasd.engine import connect
+        from rasd.settings import load_settings
+
+        rasd = load_settings()
+        return {"enabled": True, "connect": lambda: connect(rasd.engine, rasd.secret),
+                "prefix": rasd.engine.index_prefix,
+                "store_path": Path(settings.get("RASD_DATA_DIR", "data")) / "alerts.sqlite",
+                "batch_size": settings.getint("RASD_ALERTS_BATCH", 20)}
+
+    def open_spider(self, spider=None) -> None:
+        from pipelines.alerts_delivery import AlertStore
+
+        if self.enabled and self.store is None:
+            self.store = AlertStore(self.store_path)
+
+    def process_item(self, item, spider=None):
+        if not self.enabled:
+            return item
+        self.open_spider()
+        record = item.to_record() if hasattr(item, "to_record") else dict(item)
+        if record.get("id"):
+            self.store.queue_document(record)
+            self.count("rasd/alerts/queued")
+            self._oldest = self._oldest or time.monotonic()
+            if (self.store.queued() >= self.batch_size
+                    or time.monotonic() - self._oldest >= self.flush_seconds):
+                self.flush()
+        return item
+
+    def flush(self) -> int:
+        """Percolate the queued documents and handle the matches; returns how many were checked
+        (0 with the engine down: they stay queued)."""
+        from pipelines.alerts_delivery import handle_matches
+
+        docs = self.store.queued_documents()
+        if not docs:
+            return 0
+        try:
+            if self._engine is None:
+                self._engine = self._connect()
+            matches = match_alerts(self._engine, self.prefix, docs, highlight=True)
+        except EngineError as exc:
+            self.count("rasd/alerts/engine_unavailable")
+            log.warning("alerts: cannot percolate %d queued articles now: %s", len(docs), exc)
+            self._engine = None
+            return 0
+        outcome = handle_matches(self.store, matches)
+        self.store.dequeue([d["id"] for d in docs])
+        self._oldest = None
+        self.count("rasd/alerts/checked", len(docs))
+        self.count("rasd/alerts/matched", len(matches))
+        for key, n in outcome.items():
+            self.count(f"rasd/alerts/{key}", n)
+        self._deliver(force=False)
+        return len(docs)
+
+    def _deliver(self, force: bool) -> None:
+        from pipelines.alerts_delivery import deliver_pending
+
+        report = deliver_pending(self.store, senders=self._senders, force=force)
+        self.count("rasd/alerts/delivered", report.delivered)
+        self.count("rasd/alerts/delivery_failed", report.failed)
+
+    def close(self) -> None:
+        """Percolate what is queued, one forced delivery attempt for everything pending, and
+        record the ``rasd/alerts/outbox_pending`` gauge."""
+        if not self.enabled or self.store is None:
+            return
+        self.flush()
+        self._deliver(force=True)
+        pending = self.store.pending_count()
+        if self.stats is not None:
+            self.stats.set_value("rasd/alerts/outbox_pending", pending)
+        if pending:
+            log.warning("alerts: %d deliveries wait in %s; `rasd alerts deliver` retries them",
+                        pending, self.store_path)
+        self.store.close()
+        self.store = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def close_spider(self, spider=None) -> None:
+        self.close()

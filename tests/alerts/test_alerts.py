@@ -1,0 +1,190 @@
+"""pipelines/alerts.py and alerts_model.py against the real search node: the percolator index has
+the articles' analysis, the engine refuses invalid queries with its reason, several documents are
+percolated in one request with filters, and the seed story notifies once by mail and webhook."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.alerts import (AlertError, AlertPipeline, add_alert, alert_history, alerts_index,
+                              alerts_index_body, get_alert, list_alerts, match_alerts, parse_alert,
+                              remove_alert)
+from pipelines.alerts_model import load_alerts_file
+from rasd.errors import ConfigError
+from rasd.paths import CONFIG_DIR
+from rasd.search import HL_POST, HL_PRE
+
+pytestmark = [pytest.mark.search, pytest.mark.integration]
+SEED_QUERY = "مسئولون AND التحالف"
+
+
+def test_model_is_strict():
+    with pytest.raises(AlertError, match="name"):
+        parse_alert({"name": "Has Space", "query": "x"})
+    with pytest.raises(AlertError, match="colour"):
+        parse_alert({"name": "a", "query": "x", "colour": "red"})
+    with pytest.raises(AlertError, match="frequency"):
+        parse_alert({"name": "a", "query": "x", "frequency": "hourly"})
+    with pytest.raises(AlertError, match="smtp_port"):
+        parse_alert({"name": "a", "query": "x",
+                     "deliveries": {"email": {"to": ["a@b.c"], "smtp_port": "25"}}})
+    with pytest.raises(AlertError, match="query"):
+        parse_alert({"name": "a", "query": "  "})
+
+
+def test_example_config_loads_and_errors_name_the_file(tmp_path):
+    alerts = load_alerts_file(CONFIG_DIR / "alerts.example.yaml")
+    assert {a.frequency for a in alerts} == {"immediate", "daily"}
+    bad = tmp_path / "a.yaml"
+    bad.write_text("alerts:\n  - name: x\n    query: y\n    bogus: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"a.yaml: alerts.0: bogus"):
+        load_alerts_file(bad)
+
+
+def test_percolator_index_has_the_articles_analysis_and_fields(engine, make_prefix):
+    prefix = make_prefix()
+    add_alert(engine, prefix, parse_alert({"name": "seed", "query": SEED_QUERY}))
+    name = alerts_index(prefix)
+    live = engine.request("GET", f"/{name}")[name]
+    article_index = next(iter(engine.alias_indices(prefix)))
+    articles = engine.request("GET", f"/{article_index}")[article_index]
+    assert live["settings"]["index"]["analysis"] == articles["settings"]["index"]["analysis"]
+    props = live["mappings"]["properties"]
+    assert props["query"] == {"type": "percolator"}
+    for field, spec in articles["mappings"]["properties"].items():
+        assert props[field] == spec, field
+    assert live["mappings"]["_meta"]["folding"] == articles["mappings"]["_meta"]["folding"]
+    assert alerts_index_body(prefix)["mappings"]["_meta"] == live["mappings"]["_meta"]
+    # the same analyzer: hamza-seat variants fold to one token in both indices
+    assert engine.analyze(name, "مسؤولون", field="title.exact") == engine.analyze(prefix, "مسئولون", field="title.exact")
+
+
+def test_invalid_query_is_refused_with_the_engines_reason(engine, make_prefix):
+    prefix = make_prefix()
+    with pytest.raises(AlertError) as info:
+        add_alert(engine, prefix, parse_alert({"name": "broken", "query": "مسئولون AND (التحالف"}))
+    assert "Cannot parse" in str(info.value) and "invalid query" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert list_alerts(engine, prefix) == []
+
+
+def test_add_list_show_remove(engine, make_prefix):
+    prefix = make_prefix()
+    alert = parse_alert({"name": "iraq", "query": SEED_QUERY, "frequency": "daily",
+                         "filters": {"languages": ["ar"]},
+                         "deliveries": {"webhook": {"url": "http://127.0.0.1:9/x"}}})
+    add_alert(engine, prefix, alert)
+    with pytest.raises(AlertError, match="exists"):
+        add_alert(engine, prefix, alert)
+    assert get_alert(engine, prefix, "iraq") == alert
+    assert [a.name for a in list_alerts(engine, prefix)] == ["iraq"]
+    remove_alert(engine, prefix, "iraq")
+    with pytest.raises(AlertError, match="no alert named"):
+        get_alert(engine, prefix, "iraq")
+    with pytest.raises(AlertError, match="no alert named"):
+        remove_alert(engine, prefix, "iraq")
+
+
+def test_match_several_documents_in_one_request_with_filters(engine, loaded):
+    """Every alert matches exactly the documents `rasd search` shows for its query and filters."""
+    from rasd.search import search_articles
+
+    prefix, records = loaded
+    specs = [{"name": "seed", "query": SEED_QUERY},
+             {"name": "seed-bbc-only", "query": SEED_QUERY, "filters": {"outlets": ["bbc_arabic"]}},
+             {"name": "minister", "query": "وزير"},
+             {"name": "minister-wild", "query": "وزي*"},
+             {"name": "not-coalition", "query": 'العراق NOT "قوات التحالف"'},
+             {"name": "persian", "query": "مسئولان", "filters": {"languages": ["fa"]}}]
+    for spec in specs:
+        add_alert(engine, prefix, parse_alert(spec))
+    add_alert(engine, prefix, parse_alert({"name": "seed-iraq-topic", "query": SEED_QUERY,
+                                           "filters": {"topics": ["iraq"]}}))
+    matches = match_alerts(engine, prefix, records, highlight=True)
+    got = {(a.name, d["story_id"]) for a, d in matches}
+    expected = {("seed-iraq-topic", "seed")}
+    for spec in specs:
+        f = spec.get("filters", {})
+        _, hits = search_articles(engine, prefix, spec["query"], outlets=f.get("outlets"),
+                                  languages=f.get("languages"), limit=100)
+        story = {r["id"]: r["story_id"] for r in records}
+        expected |= {(spec["name"], story[h.id]) for h in hits}
+    assert got == expected
+    assert ("seed", "seed") in got and ("persian", "persian") in got
+    assert ("minister", "minister_bare") in got and not any(n == "seed-bbc-only" for n, _ in got)
+    seed_hit = next(d for a, d in matches if a.name == "seed")
+    assert seed_hit["id"] == records[0]["id"]
+    assert f"{HL_PRE}التحالف{HL_POST}" in seed_hit["highlight"]["title"]
+    assert f"{HL_PRE}مسؤولون{HL_POST}" in seed_hit["highlight"]["title"]
+    assert match_alerts(engine, prefix, []) == []
+    assert {a.name for a, _ in match_alerts(engine, prefix, records, frequency="daily")} == set()
+
+
+def test_seed_story_notifies_once_by_mail_and_webhook(engine, make_prefix, seed_pair, smtp, webhook, tmp_path):
+    from pipelines.index import index_articles
+
+    prefix = make_prefix()
+    port, inbox = smtp
+    add_alert(engine, prefix, parse_alert({
+        "name": "iraq-coalition", "query": SEED_QUERY,
+        "deliveries": {"webhook": {"url": webhook.url},
+                       "email": {"to": ["analyst@example.org"], "from": "rasd@example.org",
+                                 "smtp_host": "127.0.0.1", "smtp_port": port},
+                       "atom": {"path": str(tmp_path / "iraq.atom")}}}))
+    stats = _Stats()
+    stage = AlertPipeline(stats, enabled=True, connect=lambda: engine, prefix=prefix,
+                          store_path=tmp_path / "alerts.sqlite", batch_size=1)
+    original, copy = seed_pair
+    for art in (original, copy, original):  # the original again: counted once
+        stage.process_item(art)
+    stage.close()
+    assert len(webhook.received) == 1 and len(inbox.messages) == 1
+    hook = webhook.received[0]
+    assert hook["alert"] == "iraq-coalition" and hook["kind"] == "immediate"
+    [story] = hook["stories"]
+    assert story["story_id"] == original.story_id == copy.story_id
+    assert story["title"] == original.title and story["outlet"] == "euronews_arabic"
+    assert story["url"] == original.url and HL_PRE not in story["highlight"]["title"]
+    rcpt, mail = inbox.messages[0]
+    assert rcpt == ["analyst@example.org"]
+    assert original.title in mail["Subject"]
+    html = mail.get_body(("html",)).get_content()
+    text = mail.get_body(("plain",)).get_content()
+    assert 'dir="rtl"' in html and "<mark>التحالف</mark>" in html and "<mark>مسؤولون</mark>" in html
+    assert original.title in text and original.url in text
+    assert stats.values["rasd/alerts/notified"] == 1
+    assert stats.values["rasd/alerts/story_copy"] == 1
+    assert stats.values["rasd/alerts/already_seen"] == 1
+    assert stats.values["rasd/alerts/delivered"] == 3
+    assert stats.values["rasd/alerts/outbox_pending"] == 0
+    # and `alerts test` over the index history shows the story once, with both outlets
+    index_articles(engine, [original.to_record(), copy.to_record()], index=prefix)
+    engine.refresh(prefix)
+    rows = alert_history(engine, prefix, get_alert(engine, prefix, "iraq-coalition"), since="2024-01-01")
+    assert len(rows) == 1 and rows[0]["story_id"] == original.story_id
+    assert rows[0]["outlets"] == ["akhbar_example", "euronews_arabic"] and rows[0]["outlet"] == "euronews_arabic"
+    assert alert_history(engine, prefix, get_alert(engine, prefix, "iraq-coalition"), since="7d") == []
+
+
+def test_engine_down_keeps_articles_queued(tmp_path, seed_pair):
+    from rasd.engine import EngineUnavailable
+
+    def down():
+        raise EngineUnavailable("cannot reach search engine at http://127.0.0.1:1")
+
+    stage = AlertPipeline(_Stats(), enabled=True, connect=down, prefix="x",
+                          store_path=tmp_path / "alerts.sqlite", batch_size=1)
+    stage.process_item(seed_pair[0])
+    assert stage.store.queued() == 1
+    assert stage.stats.values["rasd/alerts/engine_unavailable"] == 1
+
+
+class _Stats:
+    def __init__(self):
+        self.values: dict = {}
+
+    def inc_value(self, key, n=1):
+        self.values[key] = self.values.get(key, 0) + n
+
+    def set_value(self, key, value):
+        self.values[key] = value
