@@ -1,0 +1,148 @@
+"""Benchmark: per-document alert matching time with 10,000 alerts divided by with 10 (target ≤ 3).
+
+Both sizes in one run against the real node (``RASD_ENGINE__URL``, default 127.0.0.1:9200):
+two throw-away percolator indices ``rasd-bench-<hex>-small-alerts`` (``--small``, default 10
+alerts) and ``…-large-alerts`` (``--large``, default 10,000), built exactly as
+``rasd alerts add`` builds them (:func:`pipelines.alerts.init_alerts_index`, the articles'
+analysis) and filled with the bulk API; both refreshed and force-merged to one segment.
+
+Alerts are generated (seeded) from the corpus vocabulary: the Arabic words of 4+ letters of every
+text/HTML fixture under ``tests/fixtures`` (about 10,000 distinct words), as ``w1 AND w2``
+(60 %), ``w1 AND (w2 OR w3)`` (25 %), a two-word ``"phrase"`` taken from one of the benchmark
+articles (10 %) and ``w1`` (5 %) — the shapes analysts write.  (Alerts drawn only from the 14
+benchmark articles' own words would make each article match ~700 of 10,000 alerts, so the run
+would time returning hundreds of hits, not matching.)  Documents: the same
+articles, each percolated alone (one request per document, as the crawl stage does for a batch
+of one) through :func:`pipelines.alerts.match_alerts` (no highlighting).  Time: the best of
+``--rounds`` (default 5) passes over all documents, mean per document in milliseconds (other
+load on the shared host only ever adds time).  The percolator only verifies alerts whose
+extracted terms all occur in the document (Elasticsearch/OpenSearch percolator candidate
+selection), which is why the cost grows far slower than the number of alerts.
+
+    .venv/bin/python bench/alerts.py [--small 10] [--large 10000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.alerts import Alert, alerts_index, init_alerts_index, match_alerts  # noqa: E402
+from rasd.engine import connect  # noqa: E402
+from rasd.settings import load_settings  # noqa: E402
+
+WORD = re.compile(r"[\u0621-\u064A]{4,}")
+STOP = {"التي", "الذي", "الذين", "وقال", "التى", "بعد", "قبل", "هذا", "هذه", "ذلك", "التي", "إلى", "على"}
+
+
+def corpus() -> list[dict]:
+    """Article records (title = first line, text = the rest) of the fixture texts."""
+    files = sorted((ROOT / "tests/fixtures/stories").glob("*.txt"))
+    files.append(ROOT / "tests/fixtures/search/seed-article.txt")
+    docs = []
+    for i, path in enumerate(files):
+        lines = path.read_text(encoding="utf-8").strip().splitlines()
+        docs.append({"id": f"bench-{i}", "outlet": "bench", "language": "ar", "title": lines[0],
+                     "text": "\n".join(lines[1:])})
+    return docs
+
+
+def vocabulary(docs: list[dict]) -> list[str]:
+    """Arabic words (4+ letters) of every text and HTML fixture under ``tests/fixtures`` and of
+    ``docs``: the words analysts could put in alerts, most of them absent from any one article."""
+    words = {w for d in docs for w in WORD.findall(f"{d['title']} {d['text']}")}
+    for path in sorted((ROOT / "tests/fixtures").rglob("*")):
+        if path.suffix in (".txt", ".html", ".json", ".tsv") and path.is_file():
+            words.update(WORD.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return sorted(words - STOP)
+
+
+def make_alerts(n: int, docs: list[dict], seed: int = 7) -> list[Alert]:
+    rng = random.Random(seed)
+    texts = [WORD.findall(f"{d['title']} {d['text']}") for d in docs]
+    vocab = vocabulary(docs)
+    alerts = []
+    for i in range(n):
+        shape = rng.random()
+        a, b, c = rng.sample(vocab, 3)
+        if shape < 0.6:
+            query = f"{a} AND {b}"
+        elif shape < 0.85:
+            query = f"{a} AND ({b} OR {c})"
+        elif shape < 0.95:
+            words = rng.choice(texts)
+            j = rng.randrange(len(words) - 1)
+            query = f'"{words[j]} {words[j + 1]}"'
+        else:
+            query = a
+        alerts.append(Alert(name=f"bench-{i:06d}", query=query))
+    return alerts
+
+
+def fill(engine, prefix: str, alerts: list[Alert]) -> str:
+    index = init_alerts_index(engine, prefix)
+    docs = [(a.name, {"query": a.search_query(),
+                      "alert": {"name": a.name, "frequency": a.frequency, "spec": a.spec()}})
+            for a in alerts]
+    for start in range(0, len(docs), 1000):
+        items = engine.bulk_create(index, docs[start:start + 1000])
+        bad = [i for i in items if i.status not in (200, 201)]
+        if bad:
+            raise SystemExit(f"bulk refused {len(bad)} alerts, first: {bad[0]}")
+    engine.refresh(index)
+    engine.request("POST", f"/{index}/_forcemerge", params={"max_num_segments": "1"})
+    engine.refresh(index)
+    return index
+
+
+def per_document_ms(engine, prefix: str, docs: list[dict], rounds: int) -> tuple[float, int]:
+    """(best mean ms per document, matches in one pass)."""
+    matches = sum(len(match_alerts(engine, prefix, [d])) for d in docs)  # warm-up
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for d in docs:
+            match_alerts(engine, prefix, [d])
+        best = min(best, (time.perf_counter() - t0) / len(docs) * 1000)
+    return best, matches
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--small", type=int, default=10)
+    ap.add_argument("--large", type=int, default=10000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    settings = load_settings()
+    engine = connect(settings.engine, settings.secret)
+    base = f"rasd-bench-{uuid.uuid4().hex[:6]}"
+    docs = corpus()
+    small_p, large_p = f"{base}-small", f"{base}-large"
+    try:
+        t0 = time.perf_counter()
+        fill(engine, small_p, make_alerts(args.small, docs))
+        fill(engine, large_p, make_alerts(args.large, docs))
+        print(f"indexed {args.small} + {args.large} alerts in {time.perf_counter() - t0:.1f} s; "
+              f"{len(docs)} documents, {args.rounds} rounds")
+        small_ms, small_hits = per_document_ms(engine, small_p, docs, args.rounds)
+        large_ms, large_hits = per_document_ms(engine, large_p, docs, args.rounds)
+    finally:
+        for p in (small_p, large_p):
+            engine.delete_index(alerts_index(p))
+        engine.close()
+    print(f"{args.small:>6} alerts: {small_ms:7.2f} ms per document ({small_hits} matches)")
+    print(f"{args.large:>6} alerts: {large_ms:7.2f} ms per document ({large_hits} matches)")
+    ratio = large_ms / small_ms
+    print(f"ratio {args.large}/{args.small}: {ratio:.2f} (target <= 3) {'OK' if ratio <= 3 else 'OVER'}")
+
+
+if __name__ == "__main__":
+    main()
