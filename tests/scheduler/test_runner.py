@@ -211,12 +211,18 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
             body_start = html.index("<body")
             html = html[:body_start] + html[body_start:].replace("تونس", "تونس الخضراء")
             site.put(new_url, Resource(html.encode(), "text/html; charset=utf-8"))
-            published = time.monotonic()
+            published = time.time()
             publish_listings(site, host_root(new_url), jawhara + [new_url])
-            _wait_for(lambda: canonicalize_url(new_url) in _archived_urls(data), INTERVAL + 10, "new item")
-            assert time.monotonic() - published <= INTERVAL + 6  # one interval + one crawl
+            _wait_for(lambda: canonicalize_url(new_url) in _archived_urls(data), INTERVAL + 30, "new item")
             _wait_for(lambda: [r for r in _finished(history, "jawharafm_net") if r["archived"] == 1],
                       10, "the new item's run recorded")
+            # within one interval: the run that archived it is the first to start after publication
+            # (or the one in flight then, if it read the new listing); timing-independent of load
+            later = sorted((r for r in _finished(history, "jawharafm_net") if r["ended_at"] >= published),
+                           key=lambda r: r["started_at"])
+            archiving = next(r for r in later if r["archived"] == 1)
+            assert archiving in later[:2], later
+            assert archiving["started_at"] - published <= INTERVAL + 1.0
             # 4. SIGKILL the daemon in the middle of a run, restart it: the cut run is recorded
             #    ``interrupted`` and the others resume from the stored next run times
             _wait_for(lambda: any(r["outcome"] == "running" for r in history.runs("jawharafm_net")),
