@@ -64,6 +64,7 @@ def alerts_index_body(prefix: str) -> dict:
     template = build_template(prefix)["template"]
     settings, mappings = copy.deepcopy(template["settings"]), copy.deepcopy(template["mappings"])
     settings["refresh_interval"] = "1s"
+    settings["hidden"] = True  # not in Kibana's <prefix>* data view nor in <prefix>-* wildcards
     mappings["properties"]["query"] = {"type": "percolator"}
     mappings["properties"]["alert"] = {"properties": {
         "name": {"type": "keyword"}, "frequency": {"type": "keyword"},
