@@ -27,6 +27,7 @@ ITEM_PIPELINES = {
     "pipelines.enrich.EnrichPipeline": 600,
     "pipelines.archive.ArchivePipeline": 700,
     "pipelines.index.IndexPipeline": 800,  # on when index_enabled (RASD_INDEX_ENABLED)
+    "pipelines.alerts.AlertPipeline": 900,  # on when RASD_ALERTS_ENABLED
 }
 
 DOWNLOADER_MIDDLEWARES = {

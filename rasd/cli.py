@@ -105,11 +105,12 @@ def list_outlets() -> None:
     console.print(table)
 
 
-from rasd import cli_index, cli_schedule, cli_topics  # noqa: E402  (command groups in their own modules)
+from rasd import cli_alerts, cli_index, cli_schedule, cli_topics  # noqa: E402  (command groups in their own modules)
 
 cli_index.register(app)
 cli_schedule.register(app)
 cli_topics.register(app)
+cli_alerts.register(app)
 
 
 def main() -> None:  # pragma: no cover - console-script shim
