@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.alerts import Alert, alerts_index, init_alerts_index, match_alerts  # noqa: E402
+from pipelines.alerts import (Alert, alert_document, alerts_index, init_alerts_index,  # noqa: E402
+                             match_alerts)
 from rasd.engine import connect  # noqa: E402
 from rasd.settings import load_settings  # noqa: E402
 
@@ -91,9 +92,7 @@ def make_alerts(n: int, docs: list[dict], seed: int = 7) -> list[Alert]:
 
 def fill(engine, prefix: str, alerts: list[Alert]) -> str:
     index = init_alerts_index(engine, prefix)
-    docs = [(a.name, {"query": a.search_query(),
-                      "alert": {"name": a.name, "frequency": a.frequency, "spec": a.spec()}})
-            for a in alerts]
+    docs = [(a.name, alert_document(a)) for a in alerts]
     for start in range(0, len(docs), 1000):
         items = engine.bulk_create(index, docs[start:start + 1000])
         bad = [i for i in items if i.status not in (200, 201)]

@@ -10,7 +10,9 @@ Storage: one document per alert, ``_id`` = the alert name, in the percolator ind
 index's analysis settings and field mappings (built by :func:`rasd.search.build_template`,
 so the folding table is the same) plus ``query: percolator`` and ``alert`` metadata; the stored
 query is exactly the ``query`` part of the body ``rasd search`` sends, so an alert matches
-exactly what the same search shows.  Percolator docs: OpenSearch
+exactly what the same search shows.  A second percolator field, ``candidates``, holds a necessary
+condition on ``alert_keys`` (one stem key per required word, :func:`pipelines.alerts_model.
+key_prefilter`) that only narrows which alerts the percolator verifies (:func:`match_alerts`).  Percolator docs: OpenSearch
 https://opensearch.org/docs/latest/query-dsl/specialized/percolate/ and Elasticsearch
 https://www.elastic.co/guide/en/elasticsearch/reference/current/percolator.html (the query is
 parsed with the index's analyzers; ``documents`` percolates several documents in one request and
@@ -29,6 +31,7 @@ unknown alert); engine failures are :class:`~rasd.errors.EngineError`.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import re
@@ -48,7 +51,11 @@ from rasd.search import HL_POST, HL_PRE, build_query, build_template
 log = logging.getLogger(__name__)
 
 MAX_ALERTS = 10000
-_META_VERSION = 1
+_META_VERSION = 2  # 2: alert_keys + candidates (Alert.candidate_query), match_alerts
+#: the analyzer of ``alert_keys``: per word, the stems of it, of ال + it and of it without its
+#: article (see :func:`pipelines.alerts_model.key_prefilter`)
+KEY_ANALYZER = "rasd_alert_keys"
+KEY_SOURCES = ("title", "description", "text")
 
 # --- the percolator index ---------------------------------------------------------------------
 
@@ -65,7 +72,20 @@ def alerts_index_body(prefix: str) -> dict:
     settings, mappings = copy.deepcopy(template["settings"]), copy.deepcopy(template["mappings"])
     settings["refresh_interval"] = "1s"
     settings["hidden"] = True  # not in Kibana's <prefix>* data view nor in <prefix>-* wildcards
+    analysis = settings["analysis"]
+    analysis["filter"]["rasd_alert_with_article"] = {
+        "type": "pattern_replace", "pattern": "^(.+)$", "replacement": "ال$1"}
+    analysis["filter"]["rasd_alert_key_forms"] = {
+        "type": "multiplexer", "preserve_original": False,
+        "filters": ["arabic_stem", "rasd_alert_with_article, arabic_stem",
+                    "rasd_arabic_article, arabic_stem"]}
+    analysis["analyzer"][KEY_ANALYZER] = {
+        "type": "custom", "char_filter": ["rasd_arabic_fold"], "tokenizer": "standard",
+        "filter": ["lowercase", "decimal_digit", "arabic_normalization", "rasd_alert_key_forms"]}
+    mappings["properties"]["alert_keys"] = {"type": "text", "analyzer": KEY_ANALYZER,
+                                            "index_options": "docs", "norms": False}
     mappings["properties"]["query"] = {"type": "percolator"}
+    mappings["properties"]["candidates"] = {"type": "percolator"}
     mappings["properties"]["alert"] = {"properties": {
         "name": {"type": "keyword"}, "frequency": {"type": "keyword"},
         "created_at": {"type": "date"}, "spec": {"type": "object", "enabled": False}}}
@@ -110,10 +130,15 @@ def validate_query(engine: Engine, prefix: str, alert: Alert) -> None:
         raise AlertError(f"alert {alert.name}: invalid query {alert.query!r}: {reason}")
 
 
+def alert_document(alert: Alert) -> dict:
+    """The percolator index document of ``alert`` (``_id`` = its name)."""
+    return {"query": alert.search_query(), "candidates": alert.candidate_query(),
+            "alert": {"name": alert.name, "frequency": alert.frequency,
+                      "created_at": isoformat_utc(utcnow()), "spec": alert.spec()}}
+
+
 def _put(engine: Engine, index: str, alert: Alert, replace: bool) -> None:
-    doc = {"query": alert.search_query(),
-           "alert": {"name": alert.name, "frequency": alert.frequency,
-                     "created_at": isoformat_utc(utcnow()), "spec": alert.spec()}}
+    doc = alert_document(alert)
     params = {"refresh": "true"} | ({} if replace else {"op_type": "create"})
     try:
         engine.request("PUT", f"/{index}/_doc/{alert.name}", doc, params=params)
@@ -169,10 +194,23 @@ def remove_alert(engine: Engine, prefix: str, name: str) -> None:
 def percolate_document(record: dict) -> dict:
     """The part of an archive record the percolator sees: the mapped fields (the mapping is
     strict), without ``None`` values."""
+    fields = _document_fields()
+    return {k: v for k, v in record.items() if k in fields and v is not None}
+
+
+def key_document(record: dict) -> dict:
+    """The document percolated against the ``candidates`` field: only ``alert_keys`` (title,
+    description and text), few terms, so the percolator's candidate query keeps its
+    minimum-should-match (it gives that up past ``indices.query.bool.max_clause_count``, 1024,
+    distinct terms in the percolated document: a long article's six text fields pass that)."""
+    return {"alert_keys": [record[k] for k in KEY_SOURCES if isinstance(record.get(k), str)]}
+
+
+@functools.lru_cache(maxsize=1)
+def _document_fields() -> frozenset[str]:
     from pipelines.index import document_fields
 
-    fields = document_fields()
-    return {k: v for k, v in record.items() if k in fields and v is not None}
+    return document_fields()
 
 
 _HL_FIELDS = {"title": {"number_of_fragments": 0}, "title.exact": {"number_of_fragments": 0},
@@ -196,9 +234,15 @@ def match_alerts(engine: Engine, prefix: str, documents: Sequence[dict], *,
     if not documents:
         return []
     docs = [percolate_document(d) for d in documents]
-    query: dict[str, Any] = {"percolate": {"field": "query", "documents": docs}}
+    # Two percolate clauses in a conjunction: Lucene intersects their candidate sets before it
+    # verifies anything, so the alert's search query (``query``) is only run on the alerts
+    # whose ``candidates`` condition (every required word's key in the article) holds.
+    filters: list[dict] = [{"percolate": {"field": "candidates", "name": "keys",
+                                          "documents": [key_document(d) for d in documents]}}]
     if frequency:
-        query = {"bool": {"must": [query], "filter": [{"term": {"alert.frequency": frequency}}]}}
+        filters.append({"term": {"alert.frequency": frequency}})
+    query = {"bool": {"must": [{"percolate": {"field": "query", "name": "alert", "documents": docs}}],
+                      "filter": filters}}
     body: dict[str, Any] = {"query": query, "size": MAX_ALERTS, "_source": ["alert.spec"]}
     if highlight:
         body["highlight"] = {"pre_tags": [HL_PRE], "post_tags": [HL_POST], "fields": _HL_FIELDS,
@@ -207,7 +251,8 @@ def match_alerts(engine: Engine, prefix: str, documents: Sequence[dict], *,
     out: list[tuple[int, str, Alert, dict]] = []
     for hit in answer["hits"]["hits"]:
         alert = parse_alert(hit["_source"]["alert"]["spec"], f"stored alert {hit['_id']}")
-        slots = hit.get("fields", {}).get("_percolator_document_slot", [0])
+        # the slots of the documents the alert's query matched (not those of "keys")
+        slots = hit.get("fields", {}).get("_percolator_document_slot_alert", [0])
         for slot in slots:
             doc = documents[slot]
             if highlight:
@@ -219,7 +264,9 @@ def match_alerts(engine: Engine, prefix: str, documents: Sequence[dict], *,
 
 def _slot_highlight(hl: dict, slot: int, doc: dict) -> dict:
     def get(field: str) -> str | None:
-        frags = hl.get(f"{slot}_{field}") or hl.get(field)
+        # the highlighter's field names: alert_<slot>_<field> (several documents) or
+        # alert_<field> (one): the percolate clause is named "alert"
+        frags = hl.get(f"alert_{slot}_{field}") or hl.get(f"alert_{field}") or hl.get(field)
         return frags[0] if frags else None
 
     title = get("title") or get("title.exact") or doc.get("title") or ""

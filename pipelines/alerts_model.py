@@ -120,8 +120,108 @@ class Alert(_Strict):
             query["bool"]["filter"].append({"terms": {"topics": self.filters.topics}})
         return query
 
+    def candidate_query(self) -> dict:
+        """What is stored in the percolator index's second percolator field ``candidates``: a
+        condition on ``alert_keys`` that every article matching :meth:`search_query` meets
+        (:func:`key_prefilter`; ``match_all`` when the query's shape is not recognised).  It
+        only narrows which alerts the percolator verifies; :meth:`search_query` alone decides
+        what matches (see :func:`pipelines.alerts.match_alerts`)."""
+        return key_prefilter(self.query) or {"match_all": {}}
+
     def spec(self) -> dict:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# --- the percolator's candidate selection ------------------------------------------------------
+
+#: the stemmed analyzer of the articles' text fields (config/index_template.yaml)
+KEY_QUERY_ANALYZER = "rasd_arabic"
+_TOKEN = re.compile(r'\s+|\(|\)|"[^"]*"|[^\s()"]+')
+_SPECIAL = re.compile(r'[\\:~^\[\]{}+\-!/*?&|<>=]')
+_FIELD_VALUE = re.compile(r'[A-Za-z_][\w.]*:[^\W_][\w.*?]*')
+_WILDCARD_WORD = re.compile(r'[^\W_][\w*?]*|[*?][\w*?]*')
+
+
+def _key(word: str) -> dict:
+    return {"match": {"alert_keys": {"query": word, "analyzer": KEY_QUERY_ANALYZER,
+                                     "operator": "or", "zero_terms_query": "all"}}}
+
+
+def key_prefilter(text: str) -> dict | None:
+    """A condition on ``alert_keys`` that every document matching the ``rasd search`` query
+    ``text`` meets (a necessary condition, never a sufficient one), or ``None`` when the query's
+    shape is not one this recognises (then the percolator selects candidates as before).
+
+    ``alert_keys`` (percolator index only, filled by :func:`pipelines.alerts.
+    percolate_document` from title, description and text) indexes for each word *d* the
+    stems of *d*, of ال+*d* and of *d* without its article; the query side is the stem of each
+    word.  A query word *w* matches a document by the stemmed fields (a word with *w*'s stem)
+    or the ``exact`` ones (the word, or it and *w* equal up to the article): in every case the
+    stem of *w* is among that word's keys.  Recognised: words, "phrases" (each word required),
+    AND / implicit AND sequences, OR sequences, parentheses, NOT (ignored: no condition);
+    anything with field names, wildcards, fuzziness, boosts, ranges, escapes or mixed AND/OR at
+    one level gives no condition for its part (and none at all if that part is an OR member)."""
+    if text.count('"') % 2:
+        return None
+    tokens = [t for t in _TOKEN.findall(text) if t.strip()]
+    pos = 0
+
+    def group() -> tuple[bool, dict | None]:
+        """(ok, condition) of a sequence up to ``)`` or the end."""
+        nonlocal pos
+        items, ops = [], set()
+        negate, joined = False, True
+        while pos < len(tokens) and tokens[pos] != ")":
+            tok = tokens[pos]
+            pos += 1
+            if tok in ("AND", "OR"):
+                if not items or negate or joined:
+                    return False, None
+                ops.add(tok)
+                joined = True
+                continue
+            if not joined:
+                ops.add("AND")  # default_operator AND
+            joined = False
+            if tok == "NOT":
+                negate, joined = True, True
+                continue
+            if tok == "(":
+                ok, cond = group()
+                if not ok or pos >= len(tokens) or tokens[pos] != ")":
+                    return False, None
+                pos += 1
+            elif tok.startswith('"'):
+                words = tok.strip('"').split()
+                if "\\" in tok or not words:
+                    return False, None
+                cond = ({"bool": {"filter": [_key(w) for w in words]}} if len(words) > 1
+                        else _key(words[0]))
+            elif _SPECIAL.search(tok):
+                if not (_FIELD_VALUE.fullmatch(tok) or _WILDCARD_WORD.fullmatch(tok)):
+                    return False, None  # fuzzy, boost, range, +/-, ||, escapes …
+                cond = None  # field:value or a wildcard: no condition from it
+            else:
+                cond = _key(tok)
+            items.append(None if negate else cond)
+            negate = False
+        if joined and items or not items:
+            return False, None  # a trailing AND/OR/NOT, or ()
+        if ops == {"OR"}:
+            if any(c is None for c in items):
+                return True, None
+            return True, {"bool": {"should": items, "minimum_should_match": 1}}
+        if ops - {"AND"}:
+            return True, None  # AND and OR mixed at one level: the classic parser's precedence
+        conds = [c for c in items if c is not None]
+        if not conds:
+            return True, None
+        return True, conds[0] if len(conds) == 1 else {"bool": {"filter": conds}}
+
+    ok, cond = group()
+    if not ok or pos != len(tokens):
+        return None
+    return cond
 
 
 def parse_alert(data: Any, where: str = "alert") -> Alert:
