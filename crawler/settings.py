@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rasd.errors import ConfigError
 from rasd.settings import RasdSettings, load_settings
 
 BOT_NAME = "rasd"
@@ -78,4 +79,7 @@ def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
     return out
 
 
-globals().update(scrapy_settings(load_settings()))
+try:
+    globals().update(scrapy_settings(load_settings()))
+except ConfigError as _error:  # reported by whoever runs the crawl (rasd crawl, the spider)
+    RASD_SETTINGS_ERROR = str(_error)

@@ -50,9 +50,19 @@ class StagePipeline:
     def __init__(self, stats: Any = None):
         self.stats = stats
 
+    crawler = None  # set by from_crawler; the spider is ``crawler.spider`` (Scrapy ≥ 2.13 style)
+
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(stats=crawler.stats, **cls.options_from_settings(crawler.settings))
+        pipeline = cls(stats=crawler.stats, **cls.options_from_settings(crawler.settings))
+        pipeline.crawler = crawler
+        return pipeline
+
+    def outlet_of(self, item, spider=None):
+        """The item's :class:`~rasd.seeds.Outlet` from the running spider's ``outlets``, or
+        ``None`` (unit tests, or a spider that has none)."""
+        spider = spider or getattr(self.crawler, "spider", None)
+        return (getattr(spider, "outlets", None) or {}).get(item.outlet)
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:

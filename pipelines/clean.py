@@ -243,8 +243,8 @@ class CleanPipeline(StagePipeline):
         config_dir = settings.get("RASD_CONFIG_DIR")
         return {"rules": load_cleaning_rules(Path(config_dir) / "cleaning.yaml" if config_dir else None)}
 
-    def process_item(self, item, spider):
-        outlet = (getattr(spider, "outlets", None) or {}).get(item.outlet)
+    def process_item(self, item, spider=None):
+        outlet = self.outlet_of(item, spider)
         clean_article(item, self.rules, getattr(outlet, "extraction", None))
         if item.source_credit:
             self.count(f"rasd/clean/credit/{item.source_credit}")

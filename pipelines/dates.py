@@ -403,7 +403,7 @@ class DatesPipeline(StagePipeline):
     these are stage counters, not outcomes.
     """
 
-    def process_item(self, item, spider):
+    def process_item(self, item, spider=None):
         resolve_published_at(item)
         self.count(f"rasd/dates/source/{item.published_at_source or 'none'}")
         if item.published_at is None:

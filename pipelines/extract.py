@@ -404,10 +404,10 @@ class ExtractPipeline(StagePipeline):
     def options_from_settings(cls, settings):
         return {"min_chars": settings.getint("RASD_MIN_TEXT_CHARS", MIN_TEXT_CHARS)}
 
-    def process_item(self, item, spider):
+    def process_item(self, item, spider=None):
         if not item.html or (isinstance(item.html, (str, bytes)) and not item.html.strip()):
             raise self.drop(item, "skipped/empty_body", item.url)
-        outlet = (getattr(spider, "outlets", None) or {}).get(item.outlet)
+        outlet = self.outlet_of(item, spider)
         hints = getattr(outlet, "extraction", None)
         try:
             extract_article(item, hints, min_chars=self.min_chars)

@@ -194,13 +194,13 @@ class LanguagePipeline(StagePipeline):
     such outlet every language is kept.
     """
 
-    def process_item(self, item, spider):
+    def process_item(self, item, spider=None):
         text = f"{item.title}\n{item.text}" if item.title else item.text
         guess = detect_language(text, item.declared_language)
         item.language = guess.code
         item.language_confidence = guess.confidence
         self.count(f"rasd/language/{guess.code}")
-        outlet = getattr(spider, "outlets", {}).get(item.outlet)
+        outlet = self.outlet_of(item, spider)
         if outlet is not None and guess.code not in outlet.languages and outlet.other_languages == "drop":
             raise self.drop(item, f"skipped/language_{guess.code}",
                             f"{item.url} detected {guess.code} ({guess.method}, {guess.confidence})")

@@ -29,7 +29,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Article:
     """One fetched article page and everything the pipeline learns about it.
 
@@ -89,6 +89,11 @@ class Article:
     # ids of earlier-archived copies that dedup re-pointed to this article (see pipelines.dedup)
     relinked: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
+
+    def __repr__(self) -> str:
+        """Short form for logs (Scrapy logs every dropped item): never the page's HTML."""
+        title = (self.title or "")[:60]
+        return f"Article(outlet={self.outlet!r}, url={self.url!r}, id={self.id!r}, title={title!r})"
 
     def to_record(self) -> dict[str, Any]:
         """The archive/index form: a JSON-ready dict without transient fields.

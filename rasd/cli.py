@@ -13,12 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rasd.errors import ConfigError, RasdError
 from rasd.seeds import load_outlets
 from rasd.settings import load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
 # tables keep their columns when piped (rich assumes 80 columns without a terminal)
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -26,7 +27,7 @@ err = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[red]rasd:[/red] {exc}", markup=True, highlight=False)
+    err.print(f"[red]rasd:[/red] {escape(str(exc))}", markup=True, highlight=False)
     raise typer.Exit(2)
 
 
@@ -113,9 +114,17 @@ cli_topics.register(app)
 cli_alerts.register(app)
 
 
-def main() -> None:  # pragma: no cover - console-script shim
-    app()
+def main() -> None:
+    """Console-script entry: run the app; a Rasd error, an unreadable or unwritable file or a
+    file in the wrong encoding ends as one line on stderr and exit code 2, not a traceback."""
+    try:
+        app()
+    except (RasdError, OSError, UnicodeError) as exc:
+        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        err.print(f"[red]rasd:[/red] {escape(where + detail)}", markup=True, highlight=False)
+        sys.exit(2)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
+if __name__ == "__main__":
+    main()

@@ -192,7 +192,7 @@ def load_outlet(path: Path) -> Outlet:
     """
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read seed file: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a seed file must be a mapping of fields")

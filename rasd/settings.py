@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rasd.errors import ConfigError
@@ -43,6 +44,14 @@ class EngineSettings(BaseModel):
     ca_file: Path | None = None
     verify_certs: bool = True
     timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9200, not {v!r}")
+        return v.rstrip("/")
 
 
 class CrawlSettings(BaseModel):
@@ -115,6 +124,8 @@ class _YamlFileSource(PydanticBaseSettingsSource):
             return {}
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeError) as exc:
+            raise ConfigError(f"{path}: cannot read settings file: {exc}") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
         if not isinstance(data, dict):

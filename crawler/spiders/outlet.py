@@ -31,6 +31,10 @@ from rasd.errors import ConfigError
 from rasd.seeds import Outlet, load_outlets
 
 
+#: Sitemap indexes nested deeper than this are not followed (real sites use one level).
+MAX_SITEMAP_DEPTH = 3
+
+
 def failure_outcome(failure) -> str:
     """The outcome name of a failed article request (``failed/http_404``, ``skipped/too_large`` …)."""
     exc = failure.value
@@ -73,7 +77,8 @@ class OutletSpider(scrapy.Spider):
         self._wanted = [s.strip() for s in outlet.split(",") if s.strip()] if outlet else ["all"]
         self.outlets: dict[str, Outlet] = dict(outlets) if outlets else {}
         self.seen: SeenStore | None = None
-        self._requested: set[str] = set()
+        self._requested: set[str] = set()  # canonical article URLs requested in this crawl
+        self._listings_requested: set[str] = set()  # feeds and sitemaps requested in this crawl
         self.max_age = timedelta(days=7)
 
     @classmethod
@@ -92,12 +97,14 @@ class OutletSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
+        if settings.get("RASD_SETTINGS_ERROR"):
+            raise ConfigError(settings.get("RASD_SETTINGS_ERROR"))
         if not spider.outlets:
             spider.outlets = load_outlets(Path(settings.get("RASD_SEEDS_DIR")))
         if spider._wanted != ["all"]:
             unknown = [s for s in spider._wanted if s not in spider.outlets]
             if unknown:
-                raise ValueError(f"unknown outlet(s): {', '.join(unknown)}; see `rasd outlets`")
+                raise ConfigError(f"unknown outlet(s): {', '.join(unknown)}; see `rasd outlets`")
             spider.outlets = {s: spider.outlets[s] for s in spider._wanted}
         spider.allowed_domains = sorted({d for o in spider.outlets.values() for d in o.domains})
         spider.max_age = timedelta(days=settings.getint("RASD_SITEMAP_MAX_AGE_DAYS", 7))
@@ -140,22 +147,33 @@ class OutletSpider(scrapy.Spider):
                 pass
 
     # ---- listings -------------------------------------------------------------------------
-    def _listing(self, url: str, outlet: Outlet, callback) -> scrapy.Request:
-        meta = {"rasd_outlet": outlet.slug, "download_slot": outlet.slug}
+    def _listing(self, url: str, outlet: Outlet, callback, depth: int = 0):
+        """Yield the request for a feed or sitemap, at most once per crawl and at most
+        :data:`MAX_SITEMAP_DEPTH` sitemap indexes deep (a sitemap index that lists itself, or
+        two that list each other, must not loop); repeats are counted ``listings/…/repeated``."""
+        key = canonicalize_url(url) if url.startswith(("http://", "https://")) else url
+        if key in self._listings_requested or depth > MAX_SITEMAP_DEPTH:
+            self._count(f"rasd/listings/{outlet.slug}/repeated" if depth <= MAX_SITEMAP_DEPTH
+                        else f"rasd/listings/{outlet.slug}/too_deep")
+            return
+        self._listings_requested.add(key)
+        meta = {"rasd_outlet": outlet.slug, "download_slot": outlet.slug, "rasd_depth": depth}
         headers = {}
         feedstate = getattr(self, "feedstate", None)
         if feedstate is not None:
             headers = feedstate.conditional_headers(url)
             meta["handle_httpstatus_list"] = [304]  # a 304 must reach the callback
-        return scrapy.Request(url, callback=callback, errback=self.listing_failed, meta=meta,
-                              headers=headers, dont_filter=True)
+        yield scrapy.Request(url, callback=callback, errback=self.listing_failed, meta=meta,
+                             headers=headers, dont_filter=True)
 
     async def start(self):
         for outlet in self.outlets.values():
             for url in outlet.feeds:
-                yield self._listing(url, outlet, self.parse_feed)
+                for request in self._listing(url, outlet, self.parse_feed):
+                    yield request
             for url in outlet.sitemaps:
-                yield self._listing(url, outlet, self.parse_sitemap)
+                for request in self._listing(url, outlet, self.parse_sitemap):
+                    yield request
 
     def listing_failed(self, failure):
         request = failure.request
@@ -184,7 +202,7 @@ class OutletSpider(scrapy.Spider):
             self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
             # an unchanged sitemap index says nothing about its children: poll them anyway
             for child in self.feedstate.children(response.url):
-                yield self._listing(child, outlet, self.parse_sitemap)
+                yield from self._listing(child, outlet, self.parse_sitemap, response.meta.get("rasd_depth", 0) + 1)
             return
         result = parse_sitemap(response.body, response.url)
         if not result.error and getattr(self, "feedstate", None) is not None and result.sitemaps:
@@ -193,7 +211,8 @@ class OutletSpider(scrapy.Spider):
         if not result.error:
             for child in result.sitemaps:
                 if outlet.owns(urlsplit(child).hostname or ""):
-                    yield self._listing(child, outlet, self.parse_sitemap)
+                    yield from self._listing(child, outlet, self.parse_sitemap,
+                                             response.meta.get("rasd_depth", 0) + 1)
                 else:
                     self._count(f"rasd/links/{outlet.slug}/off_domain")
         yield from self._follow(result, response, outlet, kind="sitemap")

@@ -48,6 +48,12 @@ BOMB = b"""<?xml version="1.0"?>
 <rss version="2.0"><channel><title>&lol3;</title><item><link>https://news.example/good</link></item></channel></rss>"""
 
 
+def _index(children: list[str]) -> bytes:
+    locs = "".join(f"<sitemap><loc>{c}</loc></sitemap>" for c in children)
+    return ('<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"{locs}</sitemapindex>").encode()
+
+
 def _rss(links: list[str]) -> bytes:
     items = "".join(f"<item><title>خبر</title><link>{u}</link></item>" for u in links)
     return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
@@ -64,9 +70,13 @@ def crawl(tmp_path_factory):
                                          "application/rss+xml"))
     site.put(ROOT + "/malformed.xml", Resource(b"<rss><channel><item><link>https://news.exa", "text/xml"))
     site.put(ROOT + "/bomb.xml", Resource(BOMB, "application/rss+xml"))
+    # a sitemap index listing itself and a second one that lists the first: no loop
+    site.put(ROOT + "/loop.xml", Resource(_index([ROOT + "/loop.xml", ROOT + "/loop2.xml"]), "application/xml"))
+    site.put(ROOT + "/loop2.xml", Resource(_index([ROOT + "/loop.xml"]), "application/xml"))
     outlets = {"news_example": {
         "slug": "news_example", "name": "News Example", "country": "ZZ", "homepage": ROOT + "/",
         "domains": ["news.example"], "feeds": [ROOT + "/rss.xml", ROOT + "/malformed.xml", ROOT + "/bomb.xml"],
+        "sitemaps": [ROOT + "/loop.xml"],
         "politeness": {"download_delay": 0, "concurrency": 4}}}
     outlets_file = tmp / "outlets.json"
     outlets_file.write_text(json.dumps(outlets), encoding="utf-8")
@@ -94,8 +104,9 @@ def test_each_bad_page_has_its_outcome(crawl):
 
 
 def test_bad_feeds_are_counted_not_fatal(crawl):
-    summary, _, _ = crawl
-    assert summary["listings_ok"] == 1 and summary["listings_failed"] == 2
+    summary, _, site = crawl
+    assert summary["listings_ok"] == 3 and summary["listings_failed"] == 2  # rss + 2 sitemap indexes
+    assert site.hits(ROOT + "/loop.xml") == 1 and site.hits(ROOT + "/loop2.xml") == 1
     assert summary["links"]["off_domain"] == 1
     assert summary["links"]["listed"] == len(PAGES)
 
