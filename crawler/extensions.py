@@ -87,8 +87,7 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
 
 
 def _row(s: OutletSummary) -> list[str]:
-    return [s.outlet, f"{s.listings_ok}/{s.listings_failed}" if s.listings_failed else str(s.listings_ok),
-            str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
+    return [s.outlet, str(s.listings_ok), str(s.listings_failed), str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
             str(s.syndicated), str(s.outcomes["duplicate"]), str(sum(s.grouped("skipped").values())),
             str(sum(s.grouped("failed").values()))]
 
@@ -96,13 +95,14 @@ def _row(s: OutletSummary) -> list[str]:
 def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summary") -> Table:
     """A rich table: one row per outlet plus a total row; the caption gives skip/fail reasons.
 
-    Columns: listings read (``ok/failed`` when some failed), links listed, links already
+    Columns: feeds and sitemaps read, those that failed, links listed, links already
     known (not refetched), article pages fetched, archived, syndicated copies linked,
     duplicates dropped, skipped, failed.
     """
     table = Table(title=title, show_lines=False)
     table.add_column("outlet", no_wrap=True)
-    for name in ("feeds", "links", "known", "pages", "archived", "copies", "dup", "skipped", "failed"):
+    for name in ("feeds", "feed errors", "links", "known", "pages", "archived", "copies", "dup",
+                 "skipped", "failed"):
         table.add_column(name, justify="right")
     for s in summaries.values():
         table.add_row(*_row(s))

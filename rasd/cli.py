@@ -57,7 +57,11 @@ def crawl(
             extra = replay_overrides(server.base_url)
             if not as_json:
                 console.print(f"replaying {len(pages)} recorded pages from {replay} on {server.base_url}"
-                              + (f" ({len(unused)} manifest rows not replayable)" if unused else ""))
+                              + (f"; {len(unused)} manifest article rows not replayable:" if unused else ""))
+            for reason in unused[:8]:
+                err.print(f"  not replayed: {escape(reason)}", highlight=False)
+            if len(unused) > 8:
+                err.print(f"  … and {len(unused) - 8} more", highlight=False)
         else:
             chosen = seeds
         if outlets:
@@ -76,14 +80,23 @@ def crawl(
     except RasdError as exc:
         _fail(exc)
     summaries = summarize(stats)
+    read = sum(s.listings_ok for s in summaries.values())
+    unreadable = sum(s.listings_failed for s in summaries.values())
     if as_json:
         payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
                               "links": dict(s.links), "outcomes": dict(s.outcomes),
                               "syndicated": s.syndicated} for s in summaries.values()}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
-        return
-    console.print(summary_table(summaries))
-    console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
+    else:
+        console.print(summary_table(summaries))
+        indexed, waiting = stats.get("rasd/index/indexed", 0), stats.get("rasd/index/spooled")
+        if waiting is not None:
+            console.print(f"index: {indexed} indexed, {waiting} waiting in the spool"
+                          + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""))
+        console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
+    if unreadable and not read:
+        err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)")
+        raise typer.Exit(1)
 
 
 @app.command("outlets")

@@ -116,19 +116,33 @@ def read_manifest(directory: Path) -> tuple[list[RecordedPage], list[str]]:
     manifest = directory / "MANIFEST.tsv"
     if not manifest.is_file():
         raise ConfigError(f"{manifest}: no MANIFEST.tsv in the replay directory")
+    try:
+        return _read_rows(directory, manifest)
+    except UnicodeError as exc:
+        raise ConfigError(f"{manifest}: not UTF-8 text ({exc})") from exc
+
+
+def _read_rows(directory: Path, manifest: Path) -> tuple[list[RecordedPage], list[str]]:
     pages, unused = [], []
     with manifest.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         missing = {"file", "url", "outlet", "kind", "language", "charset"} - set(reader.fieldnames or ())
         if missing:
             raise ConfigError(f"{manifest}: missing columns {sorted(missing)}")
+        root = directory.resolve()
         for row in reader:
-            if row["kind"] != "article" or not row["file"].endswith((".html", ".htm")):
+            if row["kind"] != "article":
+                continue
+            if not row["file"].endswith((".html", ".htm")):
+                unused.append(f"{row['file']}: not an HTML page")
                 continue
             if not row["url"].startswith(("http://", "https://")):
                 unused.append(f"{row['file']}: no original URL")
                 continue
             path = directory / row["file"]
+            if not path.resolve().is_relative_to(root):
+                unused.append(f"{row['file']}: outside the recording directory")
+                continue
             if not path.is_file():
                 unused.append(f"{row['file']}: file missing")
                 continue
@@ -180,6 +194,9 @@ def load_recording(directory: Path) -> tuple[ReplaySite, list[RecordedPage], lis
     Returns the site, the pages served and the reasons for manifest rows left out.
     """
     pages, unused = read_manifest(directory)
+    if not pages:
+        raise ConfigError(f"{directory / 'MANIFEST.tsv'}: no replayable article pages"
+                          + (f" ({'; '.join(unused[:5])})" if unused else ""))
     site = ReplaySite()
     by_root: dict[str, list[str]] = {}
     for page in pages:

@@ -215,7 +215,10 @@ def load_outlets(directory: Path | None = None, *, include_disabled: bool = Fals
     if not directory.is_dir():
         raise ConfigError(f"{directory}: seeds directory not found")
     outlets = {}
-    for path in sorted(directory.glob("*.yaml")):
+    paths = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    if not paths:
+        raise ConfigError(f"{directory}: no outlet files (*.yaml) in the seeds directory")
+    for path in paths:
         outlet = load_outlet(path)
         if outlet.enabled or include_disabled:
             outlets[outlet.slug] = outlet

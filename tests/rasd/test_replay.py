@@ -69,3 +69,35 @@ def test_sequences_serve_in_turn():
 def test_server_refuses_non_loopback():
     with pytest.raises(ConfigError):
         ReplayServer(ReplaySite(), host="0.0.0.0")
+
+
+def _manifest(directory: Path, rows: list[str]) -> None:
+    header = "file\turl\toutlet\tkind\tlanguage\tcharset\tnotes\tsource\n"
+    (directory / "MANIFEST.tsv").write_text(header + "".join(r + "\n" for r in rows), encoding="utf-8")
+
+
+def test_rows_not_replayed_have_reasons(tmp_path):
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    (rec / "a.html").write_text("<html><body><p>خبر</p></body></html>", encoding="utf-8")
+    (tmp_path / "outside.html").write_text("<p>x</p>", encoding="utf-8")
+    _manifest(rec, [
+        "a.html\thttps://news.example/a\tNews\tarticle\tar\tutf-8\t\t",
+        "b.json\thttps://news.example/b\tNews\tarticle\tar\tutf-8\t\t",
+        "../outside.html\thttps://news.example/c\tNews\tarticle\tar\tutf-8\t\t",
+        "missing.html\thttps://news.example/d\tNews\tarticle\tar\tutf-8\t\t",
+        "nourl.html\t\tNews\tarticle\tar\tutf-8\t\t",
+    ])
+    _, pages, unused = load_recording(rec)
+    assert [p.url for p in pages] == ["https://news.example/a"]
+    assert unused == ["b.json: not an HTML page", "../outside.html: outside the recording directory",
+                      "missing.html: file missing", "nourl.html: no original URL"]
+
+
+def test_a_recording_without_pages_is_an_error(tmp_path):
+    _manifest(tmp_path, [])
+    with pytest.raises(ConfigError, match="no replayable article pages"):
+        load_recording(tmp_path)
+    (tmp_path / "MANIFEST.tsv").write_bytes(b"file\turl\n\xff\xfe")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_recording(tmp_path)
