@@ -57,6 +57,7 @@ def schedule(
     interval_seconds: Annotated[Optional[float], typer.Option(help="poll interval in seconds instead of the seeds' interval_minutes (tests)")] = None,
     max_interval_seconds: Annotated[Optional[float], typer.Option(help="upper bound of the adaptive interval, seconds")] = None,
     timeout_seconds: Annotated[Optional[float], typer.Option(help="run time limit in seconds instead of timeout_minutes")] = None,
+    max_parallel: Annotated[Optional[int], typer.Option(min=1, help="crawls running at once (default: max(4, 2 × CPUs))")] = None,
     misfire_grace_seconds: Annotated[int, typer.Option(help="a run this late still runs")] = 300,
     jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: RASD_SCHEDULER_JOBSTORE_URL or <data-dir>/jobs.sqlite)")] = None,
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
@@ -94,6 +95,7 @@ def schedule(
             data_dir=settings.data_dir, outlets=chosen, replay_url=replay_url,
             jobstore_url=jobstore_url, interval_seconds=interval_seconds,
             max_interval_seconds=max_interval_seconds, timeout_seconds=timeout_seconds,
+            max_parallel=max_parallel,
             misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

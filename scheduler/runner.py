@@ -106,6 +106,7 @@ class ScheduleConfig:
     misfire_grace_seconds: int = JOB_DEFAULTS["misfire_grace_time"]
     stop_grace_seconds: float = 20.0
     adapt: bool = True
+    max_parallel: int | None = None  # crawls at once; default max(4, 2 × CPUs)
 
 
 class _Scheduler(BackgroundScheduler):
@@ -166,7 +167,8 @@ class Daemon:
     # ---- start -----------------------------------------------------------------------------
     def build_scheduler(self) -> BackgroundScheduler:
         """The configured (not started) scheduler; options only through ``job_defaults``."""
-        workers = max(4, len(self.config.outlets) + 1)
+        cap = self.config.max_parallel or max(4, 2 * (os.cpu_count() or 1))
+        workers = max(1, min(cap, len(self.config.outlets)))  # a run waiting for a worker is queued, not lost
         return _Scheduler(
             jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(self.data_dir, self.config.jobstore_url))},
             executors={"default": ThreadPoolExecutor(workers)},

@@ -51,6 +51,15 @@ def _daemon(tmp_path, outlets, **kw) -> Daemon:
     return Daemon(ScheduleConfig(data_dir=tmp_path, outlets=outlets, **kw))
 
 
+def test_parallel_crawls_are_capped(tmp_path, recording):
+    _, _, outlets = recording
+    assert len(outlets) > 3
+    capped = _daemon(tmp_path, outlets, max_parallel=2).build_scheduler()
+    assert capped._lookup_executor("default")._pool._max_workers == 2
+    one = _daemon(tmp_path, {"youm7": outlets["youm7"]}).build_scheduler()
+    assert one._lookup_executor("default")._pool._max_workers == 1
+
+
 def test_case_18_effective_job_options(tmp_path, recording):
     _, _, outlets = recording
     sched = _daemon(tmp_path, {"youm7": outlets["youm7"]}).build_scheduler()
