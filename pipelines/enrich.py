@@ -27,7 +27,6 @@ Two matchers apply the same rule and the same groups (see :mod:`rasd.topics`):
 from __future__ import annotations
 
 import logging
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any

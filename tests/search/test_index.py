@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipelines.index import IndexReport, Spool, index_articles
+from pipelines.index import Spool, index_articles
 from rasd.article import Article
 from rasd.engine import BulkItem, EngineUnavailable, connect
 from rasd.search import build_template, mapped_fields
-from tests.search.conftest import ENGINE_URL, SETTINGS, engine_settings, no_secret
+from tests.search.conftest import ENGINE_URL, engine_settings, no_secret
 from tests.search.shims import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
