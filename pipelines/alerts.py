@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import json
 import logging
 import os
 import re
@@ -51,7 +53,7 @@ from rasd.search import HL_POST, HL_PRE, build_query, build_template
 log = logging.getLogger(__name__)
 
 MAX_ALERTS = 10000
-_META_VERSION = 2  # 2: alert_keys + candidates (Alert.candidate_query), match_alerts
+_META_VERSION = 3  # 2: alert_keys + candidates (Alert.candidate_query); 3: alert.digest
 #: the analyzer of ``alert_keys``: per word, the stems of it, of ال + it and of it without its
 #: article (see :func:`pipelines.alerts_model.key_prefilter`)
 KEY_ANALYZER = "rasd_alert_keys"
@@ -87,7 +89,7 @@ def alerts_index_body(prefix: str) -> dict:
     mappings["properties"]["query"] = {"type": "percolator"}
     mappings["properties"]["candidates"] = {"type": "percolator"}
     mappings["properties"]["alert"] = {"properties": {
-        "name": {"type": "keyword"}, "frequency": {"type": "keyword"},
+        "name": {"type": "keyword"}, "frequency": {"type": "keyword"}, "digest": {"type": "keyword"},
         "created_at": {"type": "date"}, "spec": {"type": "object", "enabled": False}}}
     mappings["_meta"]["rasd_alerts"] = _META_VERSION
     return {"settings": settings, "mappings": mappings}
@@ -130,11 +132,19 @@ def validate_query(engine: Engine, prefix: str, alert: Alert) -> None:
         raise AlertError(f"alert {alert.name}: invalid query {alert.query!r}: {reason}")
 
 
+def spec_digest(spec: dict) -> str:
+    """The ``alert.digest`` of an alert definition: a hash of its JSON (what the match cache,
+    :class:`_Definitions`, keys the parsed alerts by)."""
+    text = json.dumps(spec, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def alert_document(alert: Alert) -> dict:
     """The percolator index document of ``alert`` (``_id`` = its name)."""
+    spec = alert.spec()
     return {"query": alert.search_query(), "candidates": alert.candidate_query(),
-            "alert": {"name": alert.name, "frequency": alert.frequency,
-                      "created_at": isoformat_utc(utcnow()), "spec": alert.spec()}}
+            "alert": {"name": alert.name, "frequency": alert.frequency, "digest": spec_digest(spec),
+                      "created_at": isoformat_utc(utcnow()), "spec": spec}}
 
 
 def _put(engine: Engine, index: str, alert: Alert, replace: bool) -> None:
@@ -218,55 +228,130 @@ _HL_FIELDS = {"title": {"number_of_fragments": 0}, "title.exact": {"number_of_fr
               "text.exact": {"fragment_size": 180, "number_of_fragments": 1}}
 
 
+class _Definitions:
+    """The parsed alerts of each percolator index by name, with the ``alert.digest`` they were
+    parsed from: a match returns only names and digests (no ``_source``, no fetch phase), and a
+    name not cached or cached with another digest (added, replaced) is fetched with one
+    ``_mget`` for all of them.  A stored alert without a digest (an index older than
+    :data:`_META_VERSION`) is fetched every time."""
+
+    def __init__(self) -> None:
+        self._by_index: dict[str, dict[str, tuple[str, Alert]]] = {}
+
+    def resolve(self, engine: Engine, index: str, refs: dict[str, str]) -> dict[str, Alert]:
+        """``{name: Alert}`` for ``refs`` (``{name: digest}``); a name gone since is left out."""
+        cache = self._by_index.setdefault(index, {})
+        stale = [n for n, d in refs.items() if not d or cache.get(n, ("",))[0] != d]
+        if stale:
+            answer = engine.request("POST", f"/{index}/_mget", {"ids": stale},
+                                    params={"_source_includes": "alert.spec,alert.digest"})
+            for doc in answer.get("docs", []):
+                if not doc.get("found"):
+                    cache.pop(doc["_id"], None)
+                    continue
+                meta = doc["_source"]["alert"]
+                alert = parse_alert(meta["spec"], f"stored alert {doc['_id']}")
+                cache[doc["_id"]] = (meta.get("digest") or "", alert)
+        return {n: cache[n][1] for n in refs if n in cache}
+
+    def clear(self) -> None:
+        self._by_index.clear()
+
+
+_DEFINITIONS = _Definitions()
+
+
+def _percolate(documents: Sequence[dict], docs: Sequence[dict]) -> list[dict]:
+    """The two percolate clauses for ``documents`` (``docs``: their percolated projections).
+    Both go in filter context (no scoring: the percolator then only checks that a stored query
+    matches, instead of scoring it on the document), and Lucene intersects their candidate sets
+    before it verifies anything, so the alert's search query (``query``) is only run on the
+    alerts whose ``candidates`` condition (every required word's key in the article) holds."""
+    return [{"percolate": {"field": "candidates", "name": "keys",
+                           "documents": [key_document(d) for d in documents]}},
+            {"percolate": {"field": "query", "name": "alert", "documents": list(docs)}}]
+
+
+def _matching_refs(engine: Engine, index: str, document: dict, frequency: str | None) -> dict[str, str]:
+    """``{alert name: digest}`` of the alerts matching one article: a ``size: 0`` percolate
+    whose matches are read from a terms aggregation, so the engine skips the fetch phase (which
+    would re-run every matched alert's query on the document to report its slot)."""
+    filters = _percolate([document], [percolate_document(document)])
+    if frequency:
+        filters.append({"term": {"alert.frequency": frequency}})
+    body = {"size": 0, "track_total_hits": False, "query": {"bool": {"filter": filters}},
+            "aggs": {"names": {"terms": {"field": "alert.name", "size": MAX_ALERTS},
+                               "aggs": {"digest": {"terms": {"field": "alert.digest", "size": 1,
+                                                             "missing": ""}}}}}}
+    buckets = engine.search(index, body)["aggregations"]["names"]["buckets"]
+    return {b["key"]: (b["digest"]["buckets"] or [{"key": ""}])[0]["key"] for b in buckets}
+
+
 def match_alerts(engine: Engine, prefix: str, documents: Sequence[dict], *,
                  highlight: bool = False, frequency: str | None = None) -> list[tuple[Alert, dict]]:
-    """Which alerts match which of ``documents`` (article records), in one percolate request.
+    """Which alerts match which of ``documents`` (article records): one percolate request per
+    document, each returning only the matching alerts' names (definitions from a client-side
+    cache, :class:`_Definitions`).
 
-    Returns ``(alert, document)`` pairs, documents in input order.  With ``highlight`` each
-    returned document is a copy with ``highlight = {"title", "snippet"}`` holding
-    :data:`~rasd.search.HL_PRE`/:data:`~rasd.search.HL_POST` around the words the alert
-    matched (the engine's highlighter, per alert).  ``frequency`` keeps only alerts of that
-    frequency.  At most :data:`MAX_ALERTS` alerts per request.
+    Returns ``(alert, document)`` pairs, documents in input order, then alert names.  With
+    ``highlight`` each returned document is a copy with ``highlight`` (see
+    :func:`highlight_matches`; the crawl stage highlights only the pairs it will notify).
+    ``frequency`` keeps only alerts of that frequency.  At most :data:`MAX_ALERTS` alerts per
+    document.
 
     Raises:
         EngineError: the engine refused the request or is down (``EngineUnavailable``).
     """
-    if not documents:
+    index = alerts_index(prefix)
+    found: list[tuple[int, dict[str, str]]] = [
+        (slot, _matching_refs(engine, index, doc, frequency)) for slot, doc in enumerate(documents)]
+    refs: dict[str, str] = {}
+    for _, names in found:
+        refs.update(names)
+    alerts = _DEFINITIONS.resolve(engine, index, refs) if refs else {}
+    out = [(alerts[name], documents[slot]) for slot, names in found for name in sorted(names)
+           if name in alerts]
+    return highlight_matches(engine, prefix, out) if highlight else out
+
+
+def highlight_matches(engine: Engine, prefix: str,
+                      matches: Sequence[tuple[Alert, dict]]) -> list[tuple[Alert, dict]]:
+    """``matches`` with each document copied and given ``highlight = {"title", "snippet"}``
+    holding :data:`~rasd.search.HL_PRE`/:data:`~rasd.search.HL_POST` around the words its
+    alert matched (the engine's highlighter on a percolate request restricted to those alerts,
+    all the documents in one request)."""
+    if not matches:
         return []
-    docs = [percolate_document(d) for d in documents]
-    # Two percolate clauses in a conjunction: Lucene intersects their candidate sets before it
-    # verifies anything, so the alert's search query (``query``) is only run on the alerts
-    # whose ``candidates`` condition (every required word's key in the article) holds.
-    filters: list[dict] = [{"percolate": {"field": "candidates", "name": "keys",
-                                          "documents": [key_document(d) for d in documents]}}]
-    if frequency:
-        filters.append({"term": {"alert.frequency": frequency}})
-    query = {"bool": {"must": [{"percolate": {"field": "query", "name": "alert", "documents": docs}}],
-                      "filter": filters}}
-    body: dict[str, Any] = {"query": query, "size": MAX_ALERTS, "_source": ["alert.spec"]}
-    if highlight:
-        body["highlight"] = {"pre_tags": [HL_PRE], "post_tags": [HL_POST], "fields": _HL_FIELDS,
-                             "require_field_match": False}
-    answer = engine.search(alerts_index(prefix), body)
-    out: list[tuple[int, str, Alert, dict]] = []
-    for hit in answer["hits"]["hits"]:
-        alert = parse_alert(hit["_source"]["alert"]["spec"], f"stored alert {hit['_id']}")
-        # the slots of the documents the alert's query matched (not those of "keys")
-        slots = hit.get("fields", {}).get("_percolator_document_slot_alert", [0])
-        for slot in slots:
-            doc = documents[slot]
-            if highlight:
-                doc = dict(doc, highlight=_slot_highlight(hit.get("highlight", {}), slot, doc))
-            out.append((slot, alert.name, alert, doc))
-    out.sort(key=lambda t: (t[0], t[1]))
-    return [(alert, doc) for _, _, alert, doc in out]
+    docs: list[dict] = []
+    slot_of: dict[int, int] = {}
+    for _, doc in matches:
+        if id(doc) not in slot_of:
+            slot_of[id(doc)] = len(docs)
+            docs.append(doc)
+    names = sorted({alert.name for alert, _ in matches})
+    body: dict[str, Any] = {
+        "query": {"bool": {"must": [{"percolate": {"field": "query", "name": "alert",
+                                                   "documents": [percolate_document(d) for d in docs]}}],
+                           "filter": [{"ids": {"values": names}}]}},
+        "size": len(names), "_source": False,
+        "highlight": {"pre_tags": [HL_PRE], "post_tags": [HL_POST], "fields": _HL_FIELDS,
+                      "require_field_match": False}}
+    marked = {h["_id"]: h.get("highlight", {})
+              for h in engine.search(alerts_index(prefix), body)["hits"]["hits"]}
+    out = []
+    for alert, doc in matches:
+        slot = slot_of[id(doc)]
+        hl = _slot_highlight(marked.get(alert.name, {}), slot, doc)
+        out.append((alert, dict(doc, highlight=hl)))
+    return out
 
 
 def _slot_highlight(hl: dict, slot: int, doc: dict) -> dict:
     def get(field: str) -> str | None:
-        # the highlighter's field names: alert_<slot>_<field> (several documents) or
-        # alert_<field> (one): the percolate clause is named "alert"
-        frags = hl.get(f"alert_{slot}_{field}") or hl.get(f"alert_{field}") or hl.get(field)
+        # the highlighter's field names: <slot>_<field> (several documents) or <field> (one)
+        # with one percolate clause; alert_<slot>_<field> / alert_<field> (named clause) with two
+        frags = (hl.get(f"{slot}_{field}") or hl.get(f"alert_{slot}_{field}") or hl.get(f"alert_{field}")
+                 or hl.get(field))
         return frags[0] if frags else None
 
     title = get("title") or get("title.exact") or doc.get("title") or ""
@@ -378,7 +463,12 @@ class AlertPipeline(StagePipeline):
         try:
             if self._engine is None:
                 self._engine = self._connect()
-            matches = match_alerts(self._engine, self.prefix, docs, highlight=True)
+            matches = match_alerts(self._engine, self.prefix, docs)
+            # highlight only the pairs that will start a story (the others store no highlight)
+            fresh = [i for i, (alert, doc) in enumerate(matches) if self.store.is_new_story(alert.name, doc)]
+            marked = highlight_matches(self._engine, self.prefix, [matches[i] for i in fresh])
+            for i, pair in zip(fresh, marked):
+                matches[i] = pair
         except EngineError as exc:
             self.count("rasd/alerts/engine_unavailable")
             log.warning("alerts: cannot percolate %d queued articles now: %s", len(docs), exc)

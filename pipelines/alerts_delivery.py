@@ -109,6 +109,16 @@ class AlertStore:
             self.db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in ids])
 
     # stories
+    def is_new_story(self, alert: str, doc: dict) -> bool:
+        """Whether :meth:`record_match` would now answer ``new`` for ``doc`` (an article not
+        recorded for ``alert``, of a story it has not seen): the only case that stores the
+        match's highlight, so the crawl stage highlights only those."""
+        if self.db.execute("SELECT 1 FROM seen WHERE alert = ? AND article_id = ?",
+                           (alert, doc["id"])).fetchone():
+            return False
+        return self.db.execute("SELECT 1 FROM stories WHERE alert = ? AND story_id = ?",
+                               (alert, doc.get("story_id") or doc["id"])).fetchone() is None
+
     def record_match(self, alert: str, doc: dict, now: datetime) -> str:
         """``new`` (first article of the story for this alert), ``copy`` (a later article of a
         known story: its outlet is added) or ``seen`` (this article was recorded before)."""
