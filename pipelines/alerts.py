@@ -53,7 +53,7 @@ from rasd.search import HL_POST, HL_PRE, build_query, build_template
 log = logging.getLogger(__name__)
 
 MAX_ALERTS = 10000
-_META_VERSION = 3  # 2: alert_keys + candidates (Alert.candidate_query); 3: alert.digest
+_META_VERSION = 4  # 2: alert_keys + candidates (Alert.candidate_query); 4: alert.digest, alert.ref
 #: the analyzer of ``alert_keys``: per word, the stems of it, of ال + it and of it without its
 #: article (see :func:`pipelines.alerts_model.key_prefilter`)
 KEY_ANALYZER = "rasd_alert_keys"
@@ -90,6 +90,7 @@ def alerts_index_body(prefix: str) -> dict:
     mappings["properties"]["candidates"] = {"type": "percolator"}
     mappings["properties"]["alert"] = {"properties": {
         "name": {"type": "keyword"}, "frequency": {"type": "keyword"}, "digest": {"type": "keyword"},
+        "ref": {"type": "keyword"},
         "created_at": {"type": "date"}, "spec": {"type": "object", "enabled": False}}}
     mappings["_meta"]["rasd_alerts"] = _META_VERSION
     return {"settings": settings, "mappings": mappings}
@@ -142,8 +143,10 @@ def spec_digest(spec: dict) -> str:
 def alert_document(alert: Alert) -> dict:
     """The percolator index document of ``alert`` (``_id`` = its name)."""
     spec = alert.spec()
+    digest = spec_digest(spec)
     return {"query": alert.search_query(), "candidates": alert.candidate_query(),
-            "alert": {"name": alert.name, "frequency": alert.frequency, "digest": spec_digest(spec),
+            "alert": {"name": alert.name, "frequency": alert.frequency, "digest": digest,
+                      "ref": f"{alert.name}@{digest}",
                       "created_at": isoformat_utc(utcnow()), "spec": spec}}
 
 
@@ -272,19 +275,33 @@ def _percolate(documents: Sequence[dict], docs: Sequence[dict]) -> list[dict]:
             {"percolate": {"field": "query", "name": "alert", "documents": list(docs)}}]
 
 
+_NO_REF = "-"  # (never a ref: those hold an @) the terms aggregation's bucket for alerts stored without alert.ref
+
+
 def _matching_refs(engine: Engine, index: str, document: dict, frequency: str | None) -> dict[str, str]:
     """``{alert name: digest}`` of the alerts matching one article: a ``size: 0`` percolate
-    whose matches are read from a terms aggregation, so the engine skips the fetch phase (which
-    would re-run every matched alert's query on the document to report its slot)."""
+    whose matches are read from a terms aggregation on ``alert.ref`` (``<name>@<digest>``), so
+    the engine skips the fetch phase (which would re-run every matched alert's query on the
+    document to report its slot).  Alerts stored without ``alert.ref`` (an index older than
+    :data:`_META_VERSION`) are named by a second request (digest ``""``: fetched each time)."""
     filters = _percolate([document], [percolate_document(document)])
     if frequency:
         filters.append({"term": {"alert.frequency": frequency}})
-    body = {"size": 0, "track_total_hits": False, "query": {"bool": {"filter": filters}},
-            "aggs": {"names": {"terms": {"field": "alert.name", "size": MAX_ALERTS},
-                               "aggs": {"digest": {"terms": {"field": "alert.digest", "size": 1,
-                                                             "missing": ""}}}}}}
-    buckets = engine.search(index, body)["aggregations"]["names"]["buckets"]
-    return {b["key"]: (b["digest"]["buckets"] or [{"key": ""}])[0]["key"] for b in buckets}
+
+    def names(field: str, extra: list[dict], missing: str | None) -> list[str]:
+        terms: dict[str, Any] = {"field": field, "size": MAX_ALERTS}
+        if missing is not None:
+            terms["missing"] = missing
+        body = {"size": 0, "track_total_hits": False, "query": {"bool": {"filter": filters + extra}},
+                "aggs": {"names": {"terms": terms}}}
+        return [b["key"] for b in engine.search(index, body)["aggregations"]["names"]["buckets"]]
+
+    found = names("alert.ref", [], _NO_REF)
+    refs = dict(r.rpartition("@")[::2] for r in found if r != _NO_REF)
+    if _NO_REF in found:
+        refs |= dict.fromkeys(names("alert.name", [{"bool": {"must_not": {"exists": {"field": "alert.ref"}}}}],
+                                    None), "")
+    return refs
 
 
 def match_alerts(engine: Engine, prefix: str, documents: Sequence[dict], *,

@@ -125,6 +125,28 @@ def test_match_several_documents_in_one_request_with_filters(engine, loaded):
     assert {a.name for a, _ in match_alerts(engine, prefix, records, frequency="daily")} == set()
 
 
+def test_match_cache_follows_replaced_removed_and_old_alerts(engine, loaded):
+    """Matches return only names: a replaced alert matches (and carries) its new definition, a
+    removed one stops matching, and an alert stored without ``alert.ref`` (older index) still
+    matches."""
+    from pipelines.alerts import alert_document
+
+    prefix, records = loaded
+    seed = records[0]
+    add_alert(engine, prefix, parse_alert({"name": "x", "query": "وزير"}))
+    assert "x" not in {a.name for a, d in match_alerts(engine, prefix, [seed])}
+    add_alert(engine, prefix, parse_alert({"name": "x", "query": SEED_QUERY, "frequency": "daily"}),
+              replace=True)
+    (alert, doc), = [(a, d) for a, d in match_alerts(engine, prefix, [seed]) if a.name == "x"]
+    assert alert.query == SEED_QUERY and alert.frequency == "daily" and doc is seed
+    remove_alert(engine, prefix, "x")
+    assert "x" not in {a.name for a, _ in match_alerts(engine, prefix, [seed])}
+    old = alert_document(parse_alert({"name": "old", "query": SEED_QUERY}))
+    del old["alert"]["ref"], old["alert"]["digest"]
+    engine.request("PUT", f"/{alerts_index(prefix)}/_doc/old", old, params={"refresh": "true"})
+    assert "old" in {a.name for a, _ in match_alerts(engine, prefix, [seed])}
+
+
 def test_seed_story_notifies_once_by_mail_and_webhook(engine, make_prefix, seed_pair, smtp, webhook, tmp_path):
     from pipelines.index import index_articles
 
