@@ -18,11 +18,16 @@ https://www.elastic.co/guide/en/elasticsearch/reference/current/percolator.html 
 parsed with the index's analyzers; ``documents`` percolates several documents in one request and
 ``_percolator_document_slot`` says which ones matched; highlighting marks the matched words).
 
-Matching (:func:`match_alerts`) sends a batch of article records (``Article.to_record()``,
-projected on the mapped fields) in one ``percolate`` request.  :class:`AlertPipeline` (Scrapy
-stage after the index stage) buffers new articles durably in ``<data-dir>/alerts.sqlite``,
-percolates them in batches and hands the matches to :func:`pipelines.alerts_delivery.
-handle_matches` (one notification per story, digests, outbox).
+Matching (:func:`match_alerts`) percolates each article record (``Article.to_record()``,
+projected on the mapped fields) in a ``size: 0`` request in filter context whose matches come
+back as a terms aggregation on ``alert.ref`` (``<name>@<digest of the definition>``): no fetch
+phase, no ``_source``; definitions come from a client-side cache keyed by name + digest (one
+``_mget`` on a miss).  Highlighting (:func:`highlight_matches`) is a separate percolate request
+restricted to the alerts to highlight.  :class:`AlertPipeline` (Scrapy stage after the index
+stage) buffers new articles durably in ``<data-dir>/alerts.sqlite``, percolates them in
+batches, highlights only the matches that start a story for their alert, and hands the matches
+to :func:`pipelines.alerts_delivery.handle_matches` (one notification per story, digests,
+outbox).
 
 Errors: :class:`AlertError` (a user mistake: bad name, invalid query with the engine's reason,
 unknown alert); engine failures are :class:`~rasd.errors.EngineError`.
