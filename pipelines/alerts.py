@@ -9,8 +9,13 @@ Storage: one document per alert, ``_id`` = the alert name, in the percolator ind
 ``<prefix>-alerts`` (``prefix`` = ``engine.index_prefix``).  That index has the article
 index's analysis settings and field mappings (built by :func:`rasd.search.build_template`,
 so the folding table is the same) plus ``query: percolator`` and ``alert`` metadata; the stored
-query is exactly the ``query`` part of the body ``rasd search`` sends, so an alert matches
-exactly what the same search shows.  A second percolator field, ``candidates``, holds a necessary
+query is the ``query`` part of the body ``rasd search`` sends, so an alert matches exactly what
+the same search shows.  For the plain shapes (words, "phrases", AND/OR, parentheses) its
+``query_string`` is stored pre-analysed (:func:`stored_queries`): the same Lucene query built
+from the index's own ``_analyze`` of each word and phrase by each searched field (``term``,
+``terms`` for the exact analyzer's same-position forms, ``span_near`` for phrases), so the
+percolator neither parses nor analyses it per candidate; the rest keep the ``query_string``.
+A change of analysis rebuilds the index (:func:`init_alerts_index`) and so re-analyses them.  A second percolator field, ``candidates``, holds a necessary
 condition on ``alert_keys`` (one stem key per required word, :func:`pipelines.alerts_model.
 key_prefilter`) that only narrows which alerts the percolator verifies (:func:`match_alerts`).  Percolator docs: OpenSearch
 https://opensearch.org/docs/latest/query-dsl/specialized/percolate/ and Elasticsearch
@@ -47,18 +52,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.alerts_model import (Alert, AlertError, AlertFilters, Deliveries, load_alerts_file,  # noqa: F401
-                                    parse_alert)
+from pipelines.alerts_model import (Alert, AlertError, AlertFilters, Deliveries, compile_query,  # noqa: F401
+                                    load_alerts_file, parse_alert, query_tree, tree_texts)
 from pipelines.base import StagePipeline
 from rasd.article import isoformat_utc, utcnow
 from rasd.engine import Engine
 from rasd.errors import EngineError
-from rasd.search import HL_POST, HL_PRE, build_query, build_template
+from rasd.search import HL_POST, HL_PRE, SEARCH_FIELDS, build_query, build_template
 
 log = logging.getLogger(__name__)
 
 MAX_ALERTS = 10000
-_META_VERSION = 4  # 2: alert_keys + candidates (Alert.candidate_query); 4: alert.digest, alert.ref
+_META_VERSION = 5  # 2: alert_keys + candidates (Alert.candidate_query); 4: alert.digest, alert.ref;
+#                    5: pre-analysed stored queries (stored_queries)
 #: the analyzer of ``alert_keys``: per word, the stems of it, of ال + it and of it without its
 #: article (see :func:`pipelines.alerts_model.key_prefilter`)
 KEY_ANALYZER = "rasd_alert_keys"
@@ -145,18 +151,79 @@ def spec_digest(spec: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def alert_document(alert: Alert) -> dict:
-    """The percolator index document of ``alert`` (``_id`` = its name)."""
+_ANALYZE_BATCH = 500  # texts per _analyze request (index.analyze.max_token_count: 10,000 tokens)
+
+
+def analyse_texts(engine: Engine, index: str, texts: Sequence[str],
+                  fields: Sequence[str]) -> dict[str, dict[str, list[list[str]]]]:
+    """``{field: {text: [[terms at position 0], [terms at 1], …]}}``: each text as ``index``'s
+    ``field`` analyses it (``_analyze`` with ``field``, many texts per request, each token
+    assigned to its text by offsets).  A text whose positions are not consecutive (a removed
+    word) gets an empty position, which :func:`compile_query` refuses."""
+    out: dict[str, dict[str, list[list[str]]]] = {}
+    texts = list(texts)
+    for field in fields:
+        mine = out.setdefault(field, {})
+        for start in range(0, len(texts), _ANALYZE_BATCH):
+            chunk = texts[start:start + _ANALYZE_BATCH]
+            answer = engine.request("POST", f"/{index}/_analyze", {"field": field, "text": chunk})
+            bounds, at = [], 0
+            for text in chunk:
+                size = len(text.encode("utf-16-le")) // 2  # the engine's offsets: UTF-16 units
+                bounds.append((at, at + size))
+                at += size + 1  # the offset gap between values
+            by_text: list[dict[int, list[str]]] = [{} for _ in chunk]
+            i = 0
+            for tok in answer.get("tokens", []):
+                while i < len(chunk) and tok["start_offset"] >= bounds[i][1] + 1:
+                    i += 1
+                if i == len(chunk) or tok["end_offset"] > bounds[i][1]:
+                    raise EngineError(f"_analyze on {index}: token {tok} outside the texts sent")
+                by_text[i].setdefault(tok["position"], []).append(tok["token"])
+            for text, positions in zip(chunk, by_text):
+                if not positions:
+                    mine[text] = []
+                    continue
+                first, last = min(positions), max(positions)
+                mine[text] = [sorted(set(positions.get(p, []))) for p in range(first, last + 1)]
+    return out
+
+
+def stored_queries(engine: Engine, index: str, alerts: Sequence[Alert]) -> dict[str, dict]:
+    """``{name: query}``: what the ``query`` percolator field stores for each of ``alerts``:
+    :meth:`Alert.search_query` with its ``query_string`` replaced, when
+    :func:`~pipelines.alerts_model.query_tree` recognises the query, by the pre-analysed
+    equivalent (:func:`~pipelines.alerts_model.compile_query`: term, terms and span queries
+    built from ``index``'s own analysis of each word and phrase, by each searched field), which
+    the percolator runs without parsing or analysing anything; otherwise unchanged."""
+    trees = {a.name: query_tree(a.query) for a in alerts}
+    texts = sorted(set().union(*(tree_texts(t) for t in trees.values() if t is not None)))
+    fields = [f.split("^")[0] for f in SEARCH_FIELDS]
+    analysed = analyse_texts(engine, index, texts, fields) if texts else {}
+    out = {}
+    for alert in alerts:
+        query = alert.search_query()
+        tree = trees[alert.name]
+        compiled = compile_query(tree, analysed, fields) if tree is not None else None
+        if compiled is not None:
+            query["bool"]["must"] = [compiled]
+        out[alert.name] = query
+    return out
+
+
+def alert_document(alert: Alert, query: dict | None = None) -> dict:
+    """The percolator index document of ``alert`` (``_id`` = its name); ``query``: what the
+    ``query`` field stores (:func:`stored_queries`; default :meth:`Alert.search_query`)."""
     spec = alert.spec()
     digest = spec_digest(spec)
-    return {"query": alert.search_query(), "candidates": alert.candidate_query(),
+    return {"query": query or alert.search_query(), "candidates": alert.candidate_query(),
             "alert": {"name": alert.name, "frequency": alert.frequency, "digest": digest,
                       "ref": f"{alert.name}@{digest}",
                       "created_at": isoformat_utc(utcnow()), "spec": spec}}
 
 
 def _put(engine: Engine, index: str, alert: Alert, replace: bool) -> None:
-    doc = alert_document(alert)
+    doc = alert_document(alert, stored_queries(engine, index, [alert])[alert.name])
     params = {"refresh": "true"} | ({} if replace else {"op_type": "create"})
     try:
         engine.request("PUT", f"/{index}/_doc/{alert.name}", doc, params=params)

@@ -249,3 +249,111 @@ def load_alerts_file(path: Path) -> list[Alert]:
         return [parse_alert(a, f"{path}: alerts.{i}") for i, a in enumerate(data.get("alerts", []))]
     except AlertError as exc:
         raise ConfigError(str(exc)) from None
+
+
+# --- the pre-analysed stored query -------------------------------------------------------------
+
+#: one analysed text: per position, the terms at it (a field's search analyzer, ``_analyze``)
+Analysed = list[list[str]]
+_PLAIN_WORD = re.compile(r"[^\W_]+")
+
+
+def query_tree(text: str) -> tuple | None:
+    """The alert query ``text`` as ``("and"|"or", [items])`` with items ``("word", w)``,
+    ``("phrase", "w1 w2 …")`` or a nested tree, for the shapes :func:`compile_query` turns into
+    term queries: plain words (letters and digits), "phrases" of plain words, AND / implicit AND
+    sequences, OR sequences, parentheses.  ``None`` for anything else (NOT, field names,
+    wildcards, fuzziness, boosts, escapes, AND and OR mixed at one level, lowercase operators
+    are words as in the classic parser): such alerts keep the ``query_string``."""
+    if text.count('"') % 2:
+        return None
+    tokens = [t for t in _TOKEN.findall(text) if t.strip()]
+    pos = 0
+
+    def group() -> tuple | None:
+        nonlocal pos
+        items, ops, joined = [], set(), True
+        while pos < len(tokens) and tokens[pos] != ")":
+            tok = tokens[pos]
+            pos += 1
+            if tok in ("AND", "OR"):
+                if joined:
+                    return None
+                ops.add(tok.lower())
+                joined = True
+                continue
+            if not joined:
+                ops.add("and")  # default_operator AND
+            joined = False
+            if tok == "(":
+                sub = group()
+                if sub is None or pos >= len(tokens) or tokens[pos] != ")":
+                    return None
+                pos += 1
+                items.append(sub)
+            elif tok.startswith('"'):
+                words = tok.strip('"').split()
+                if not words or not all(_PLAIN_WORD.fullmatch(w) for w in words):
+                    return None
+                items.append(("phrase", " ".join(words)))
+            elif _PLAIN_WORD.fullmatch(tok) and tok != "NOT":
+                items.append(("word", tok))
+            else:
+                return None
+        if joined or len(ops) > 1:
+            return None  # empty, trailing operator, or AND and OR mixed (classic precedence)
+        return (ops.pop() if ops else "and", items)
+
+    tree = group()
+    return tree if tree is not None and pos == len(tokens) else None
+
+
+def tree_texts(tree: tuple) -> set[str]:
+    """The word and phrase texts of a :func:`query_tree` (what has to be analysed)."""
+    kind, value = tree
+    if kind in ("word", "phrase"):
+        return {value}
+    return set().union(*(tree_texts(t) for t in value))
+
+
+def _field_name(field: str) -> str:
+    return field.split("^")[0]
+
+
+def compile_query(tree: tuple, analysed: dict[str, dict[str, Analysed]], fields: list[str]) -> dict | None:
+    """The query that matches exactly what ``query_string`` (``default_operator: AND``,
+    ``most_fields`` over ``fields``) matches for :func:`query_tree` ``tree``, built from the
+    engine's analysis of every word and phrase by each field (``analysed[field][text]``):
+    per word, a ``bool`` ``should`` over the fields of a ``term`` (one term) or ``terms`` (the
+    terms the analyzer put at one position: ``query_string``'s synonym query); per phrase, a
+    ``span_near`` (slop 0, in order) of ``span_term``/``span_or`` per position (its phrase or
+    multi-phrase query).  Nothing is analysed when it runs.  ``None`` when the analysis is not
+    one this reproduces (a word giving several positions or none, a phrase with a removed or
+    split word): the alert keeps its ``query_string``."""
+    kind, value = tree
+    if kind in ("word", "phrase"):
+        size = len(value.split())
+        clauses = []
+        for field in map(_field_name, fields):
+            positions = analysed.get(field, {}).get(value)
+            if positions is None or len(positions) != size or not all(positions):
+                return None
+            if kind == "word":
+                terms = positions[0]
+                clauses.append({"term": {field: terms[0]}} if len(terms) == 1
+                               else {"terms": {field: sorted(terms)}})
+                continue
+            spans = [{"span_term": {field: t[0]}} if len(t) == 1 else
+                     {"span_or": {"clauses": [{"span_term": {field: x}} for x in sorted(t)]}}
+                     for t in positions]
+            clauses.append(spans[0] if len(spans) == 1 else
+                           {"span_near": {"clauses": spans, "slop": 0, "in_order": True}})
+        return {"bool": {"should": clauses, "minimum_should_match": 1}}
+    parts = [compile_query(t, analysed, fields) for t in value]
+    if any(p is None for p in parts):
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    if kind == "and":
+        return {"bool": {"must": parts}}
+    return {"bool": {"should": parts, "minimum_should_match": 1}}
