@@ -26,9 +26,7 @@ console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True)
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[red]rasd:[/red] {escape(str(exc))}", markup=True, highlight=False)
-    raise typer.Exit(2)
+from rasd.cli_common import fail as _fail  # noqa: E402
 
 
 @app.command()

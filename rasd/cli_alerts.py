@@ -31,24 +31,16 @@ from rich.table import Table
 
 from rasd.errors import RasdError
 
+from rasd.cli_common import fail as _fail, open_engine as _open  # noqa: E402
+
 console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True)
 alerts_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Keyword alerts: percolator queries matched against new articles.")
 
 
-def _fail(exc: Exception, code: int = 2) -> None:
-    err.print(f"[red]rasd:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
-def _open(data_dir: Optional[Path] = None):
-    """Settings, a connected engine, the index prefix."""
-    from rasd.engine import connect
-    from rasd.settings import load_settings
-
-    settings = load_settings(data_dir=data_dir)
-    return settings, connect(settings.engine, settings.secret), settings.engine.index_prefix
 
 
 def _store(settings):

@@ -28,6 +28,8 @@ from rich.table import Table
 
 from rasd.errors import RasdError
 
+from rasd.cli_common import fail as _fail, open_engine as _open  # noqa: E402
+
 console = Console()
 err = Console(stderr=True)
 index_app = typer.Typer(add_completion=False, invoke_without_command=True,
@@ -36,18 +38,8 @@ index_app = typer.Typer(add_completion=False, invoke_without_command=True,
 RLI, PDI = "\u2067", "\u2069"  # right-to-left isolate … pop directional isolate
 
 
-def _fail(exc: Exception, code: int = 2) -> None:
-    err.print(f"[red]rasd:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
-def _open(data_dir: Optional[Path] = None):
-    """Settings, a connected engine and the alias name."""
-    from rasd.engine import connect
-    from rasd.settings import load_settings
-
-    settings = load_settings(data_dir=data_dir)
-    return settings, connect(settings.engine, settings.secret), settings.engine.index_prefix
 
 
 # --- rasd index -------------------------------------------------------------------------------

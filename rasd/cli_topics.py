@@ -22,9 +22,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from rasd.errors import RasdError
+
+from rasd.cli_common import fail as _fail  # noqa: E402
 
 console = Console()
 err = Console(stderr=True)
@@ -33,9 +34,6 @@ topics_app = typer.Typer(add_completion=False, no_args_is_help=True,
 TaxonomyOption = Annotated[Optional[Path], typer.Option("--taxonomy", help="taxonomy file (default config/topics.yaml)")]
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[red]rasd:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _connect(settings):
