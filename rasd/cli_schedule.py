@@ -138,6 +138,9 @@ def status(
 
     try:
         settings = load_settings(data_dir=data_dir)
+        if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url:
+            raise ConfigError(f"{settings.data_dir}: no scheduler data here (runs.sqlite); "
+                              "start `rasd schedule --data-dir` with this directory first")
         data = status_data(settings.data_dir, jobstore_url)
     except RasdError as exc:
         _fail(exc)

@@ -41,3 +41,10 @@ def test_crawl_where_no_feed_can_be_read_exits_1(tmp_path):
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "none of the 1 feeds and sitemaps could be read" in proc.stderr
     assert "connection" in proc.stdout  # the summary's reason: feeds failed: connection 1
+
+
+def test_status_of_a_directory_without_scheduler_data(tmp_path):
+    missing = tmp_path / "typo"
+    proc = _rasd("status", "--data-dir", str(missing))
+    assert proc.returncode == 2 and "no scheduler data" in proc.stderr
+    assert not missing.exists()
