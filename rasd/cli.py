@@ -93,7 +93,7 @@ def crawl(
                           + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""))
         console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
     if unreadable and not read:
-        err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)")
+        err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)", soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -133,7 +133,7 @@ def main() -> None:
     except (RasdError, OSError, UnicodeError) as exc:
         where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        err.print(f"[red]rasd:[/red] {escape(where + detail)}", markup=True, highlight=False)
+        err.print(f"[red]rasd:[/red] {escape(where + detail)}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

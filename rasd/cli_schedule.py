@@ -32,9 +32,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[red]rasd:[/red] {exc}", markup=True, highlight=False)
-    raise typer.Exit(2)
+from rasd.cli_common import fail as _fail  # noqa: E402  (one unwrapped, escaped line)
 
 
 def _when(ts: float | None) -> str:
