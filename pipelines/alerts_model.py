@@ -147,6 +147,75 @@ def _key(word: str) -> dict:
                                      "operator": "or", "zero_terms_query": "all"}}}
 
 
+class _Unparsed(Exception):
+    """Raised inside :func:`parse_tree` for a query outside the recognised syntax."""
+
+
+def parse_tree(text: str) -> tuple | None:
+    """The ``rasd search`` query ``text`` as a tree, or ``None`` outside the syntax both
+    :func:`key_prefilter` and :func:`query_tree` read.
+
+    Nodes: ``("word", w)``, ``("phrase", [w1, w2, …])``, ``("loose", tok)`` (``field:value`` or a
+    wildcard word), ``("not", node)``, and groups ``("and" | "or" | "mixed", [nodes])`` — AND /
+    implicit AND (``default_operator``), OR, or both at one level (the classic parser's
+    precedence, which neither reader models).  ``None``: unbalanced quotes or parentheses, a
+    leading or trailing operator, an empty group, escapes, fuzziness, boosts, ranges, ``+``/``-``.
+    Lower-case ``and``/``or``/``not`` are words, as in the classic query parser."""
+    if text.count('"') % 2:
+        return None
+    tokens = [t for t in _TOKEN.findall(text) if t.strip()]
+    pos = 0
+
+    def operand() -> tuple:
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok == "NOT":
+            if pos >= len(tokens) or tokens[pos] in ("AND", "OR", ")"):
+                raise _Unparsed
+            return ("not", operand())
+        if tok == "(":
+            inner = group()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise _Unparsed
+            pos += 1
+            return inner
+        if tok.startswith('"'):
+            words = tok.strip('"').split()
+            if "\\" in tok or not words:
+                raise _Unparsed
+            return ("phrase", words)
+        if _SPECIAL.search(tok):
+            if _FIELD_VALUE.fullmatch(tok) or _WILDCARD_WORD.fullmatch(tok):
+                return ("loose", tok)
+            raise _Unparsed  # fuzzy, boost, range, +/-, ||, escapes …
+        return ("word", tok)
+
+    def group() -> tuple:
+        nonlocal pos
+        items, ops, joined = [], set(), True
+        while pos < len(tokens) and tokens[pos] != ")":
+            if tokens[pos] in ("AND", "OR"):
+                if joined:
+                    raise _Unparsed
+                ops.add(tokens[pos].lower())
+                pos, joined = pos + 1, True
+                continue
+            if not joined:
+                ops.add("and")  # default_operator AND
+            items.append(operand())
+            joined = False
+        if joined:
+            raise _Unparsed  # an empty group or a trailing operator
+        return ("mixed" if len(ops) > 1 else ops.pop() if ops else "and", items)
+
+    try:
+        tree = group()
+    except _Unparsed:
+        return None
+    return tree if pos == len(tokens) else None
+
+
 def key_prefilter(text: str) -> dict | None:
     """A condition on ``alert_keys`` that every document matching the ``rasd search`` query
     ``text`` meets (a necessary condition, never a sufficient one), or ``None`` when the query's
@@ -157,71 +226,26 @@ def key_prefilter(text: str) -> dict | None:
     stems of *d*, of ال+*d* and of *d* without its article; the query side is the stem of each
     word.  A query word *w* matches a document by the stemmed fields (a word with *w*'s stem)
     or the ``exact`` ones (the word, or it and *w* equal up to the article): in every case the
-    stem of *w* is among that word's keys.  Recognised: words, "phrases" (each word required),
-    AND / implicit AND sequences, OR sequences, parentheses, NOT (ignored: no condition);
-    anything with field names, wildcards, fuzziness, boosts, ranges, escapes or mixed AND/OR at
-    one level gives no condition for its part (and none at all if that part is an OR member)."""
-    if text.count('"') % 2:
-        return None
-    tokens = [t for t in _TOKEN.findall(text) if t.strip()]
-    pos = 0
+    stem of *w* is among that word's keys.  From :func:`parse_tree`: words and "phrases" (each
+    word required) give conditions; AND keeps those of its parts, OR needs one from every
+    member; NOT, ``field:value``, wildcards and mixed AND/OR give none."""
+    tree = parse_tree(text)
+    return None if tree is None else _condition(tree)
 
-    def group() -> tuple[bool, dict | None]:
-        """(ok, condition) of a sequence up to ``)`` or the end."""
-        nonlocal pos
-        items, ops = [], set()
-        negate, joined = False, True
-        while pos < len(tokens) and tokens[pos] != ")":
-            tok = tokens[pos]
-            pos += 1
-            if tok in ("AND", "OR"):
-                if not items or negate or joined:
-                    return False, None
-                ops.add(tok)
-                joined = True
-                continue
-            if not joined:
-                ops.add("AND")  # default_operator AND
-            joined = False
-            if tok == "NOT":
-                negate, joined = True, True
-                continue
-            if tok == "(":
-                ok, cond = group()
-                if not ok or pos >= len(tokens) or tokens[pos] != ")":
-                    return False, None
-                pos += 1
-            elif tok.startswith('"'):
-                words = tok.strip('"').split()
-                if "\\" in tok or not words:
-                    return False, None
-                cond = ({"bool": {"filter": [_key(w) for w in words]}} if len(words) > 1
-                        else _key(words[0]))
-            elif _SPECIAL.search(tok):
-                if not (_FIELD_VALUE.fullmatch(tok) or _WILDCARD_WORD.fullmatch(tok)):
-                    return False, None  # fuzzy, boost, range, +/-, ||, escapes …
-                cond = None  # field:value or a wildcard: no condition from it
-            else:
-                cond = _key(tok)
-            items.append(None if negate else cond)
-            negate = False
-        if joined and items or not items:
-            return False, None  # a trailing AND/OR/NOT, or ()
-        if ops == {"OR"}:
-            if any(c is None for c in items):
-                return True, None
-            return True, {"bool": {"should": items, "minimum_should_match": 1}}
-        if ops - {"AND"}:
-            return True, None  # AND and OR mixed at one level: the classic parser's precedence
-        conds = [c for c in items if c is not None]
-        if not conds:
-            return True, None
-        return True, conds[0] if len(conds) == 1 else {"bool": {"filter": conds}}
 
-    ok, cond = group()
-    if not ok or pos != len(tokens):
+def _condition(node: tuple) -> dict | None:
+    kind, value = node
+    if kind == "word":
+        return _key(value)
+    if kind == "phrase":
+        return {"bool": {"filter": [_key(w) for w in value]}} if len(value) > 1 else _key(value[0])
+    if kind in ("loose", "not", "mixed"):
         return None
-    return cond
+    conds = [_condition(n) for n in value]
+    if kind == "or":
+        return None if any(c is None for c in conds) else {"bool": {"should": conds, "minimum_should_match": 1}}
+    conds = [c for c in conds if c is not None]
+    return None if not conds else conds[0] if len(conds) == 1 else {"bool": {"filter": conds}}
 
 
 def parse_alert(data: Any, where: str = "alert") -> Alert:
@@ -263,49 +287,22 @@ def query_tree(text: str) -> tuple | None:
     ``("phrase", "w1 w2 …")`` or a nested tree, for the shapes :func:`compile_query` turns into
     term queries: plain words (letters and digits), "phrases" of plain words, AND / implicit AND
     sequences, OR sequences, parentheses.  ``None`` for anything else (NOT, field names,
-    wildcards, fuzziness, boosts, escapes, AND and OR mixed at one level, lowercase operators
+    wildcards, fuzziness, boosts, escapes, AND and OR mixed at one level; lowercase operators
     are words as in the classic parser): such alerts keep the ``query_string``."""
-    if text.count('"') % 2:
-        return None
-    tokens = [t for t in _TOKEN.findall(text) if t.strip()]
-    pos = 0
+    tree = parse_tree(text)
+    return None if tree is None else _plain(tree)
 
-    def group() -> tuple | None:
-        nonlocal pos
-        items, ops, joined = [], set(), True
-        while pos < len(tokens) and tokens[pos] != ")":
-            tok = tokens[pos]
-            pos += 1
-            if tok in ("AND", "OR"):
-                if joined:
-                    return None
-                ops.add(tok.lower())
-                joined = True
-                continue
-            if not joined:
-                ops.add("and")  # default_operator AND
-            joined = False
-            if tok == "(":
-                sub = group()
-                if sub is None or pos >= len(tokens) or tokens[pos] != ")":
-                    return None
-                pos += 1
-                items.append(sub)
-            elif tok.startswith('"'):
-                words = tok.strip('"').split()
-                if not words or not all(_PLAIN_WORD.fullmatch(w) for w in words):
-                    return None
-                items.append(("phrase", " ".join(words)))
-            elif _PLAIN_WORD.fullmatch(tok) and tok != "NOT":
-                items.append(("word", tok))
-            else:
-                return None
-        if joined or len(ops) > 1:
-            return None  # empty, trailing operator, or AND and OR mixed (classic precedence)
-        return (ops.pop() if ops else "and", items)
 
-    tree = group()
-    return tree if tree is not None and pos == len(tokens) else None
+def _plain(node: tuple) -> tuple | None:
+    kind, value = node
+    if kind == "word":
+        return node if _PLAIN_WORD.fullmatch(value) else None
+    if kind == "phrase":
+        return ("phrase", " ".join(value)) if all(_PLAIN_WORD.fullmatch(w) for w in value) else None
+    if kind not in ("and", "or"):
+        return None  # not, loose, mixed
+    items = [_plain(n) for n in value]
+    return None if any(i is None for i in items) else (kind, items)
 
 
 def tree_texts(tree: tuple) -> set[str]:
