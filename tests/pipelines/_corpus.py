@@ -21,6 +21,26 @@ CASES = FIXTURES / "cases"
 FETCHED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
+def simorgh_text(path: Path, keys: tuple[str, ...] = ("text",)) -> str:
+    """The string values under ``keys`` of a BBC simorgh JSON file (article text blocks, and
+    captions with ``keys=("text", "caption")``), in document order, each once."""
+    blocks: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in keys and isinstance(value, str):
+                    blocks.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(path.read_text(encoding="utf-8")))
+    return "\n".join(dict.fromkeys(blocks))
+
+
 @cache
 def manifest() -> dict[str, str]:
     """Corpus file (relative path) → original URL."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import re
 import sqlite3
 from datetime import datetime, timezone
@@ -15,6 +14,7 @@ from lxml import etree, html
 from scrapy import signals
 from scrapy.utils.test import get_crawler
 
+from tests.pipelines._corpus import simorgh_text
 from pipelines.base import Skip
 from pipelines.dedup import (
     MIN_CONTENT_CHARS,
@@ -41,22 +41,7 @@ def seed_story() -> str:
 
 
 def bbc_text(name: str) -> str:
-    """The text blocks of a BBC simorgh article JSON file, in order, without repeats."""
-    blocks: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    blocks.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads((LANG / name).read_text(encoding="utf-8")))
-    return "\n".join(dict.fromkeys(blocks))
+    return simorgh_text(LANG / name, ("text",))
 
 
 # --- canonicalize_url ---------------------------------------------------------------------------

@@ -6,7 +6,6 @@ Persian news pages (see tests/fixtures/language/MANIFEST.tsv).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from langdetect import DetectorFactory
 from lxml import etree, html
 from scrapy.utils.test import get_crawler
 
+from tests.pipelines._corpus import simorgh_text
 from pipelines.base import Skip
 from pipelines.language import LanguageGuess, LanguagePipeline, detect_language, primary_subtag
 from rasd.article import Article
@@ -33,22 +33,7 @@ def corpus_page(name: str) -> Path:
 
 
 def json_text(name: str) -> str:
-    """The article's text blocks and captions from a BBC simorgh JSON file."""
-    out: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("text", "caption") and isinstance(value, str):
-                    out.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads((LANG / name).read_text(encoding="utf-8")))
-    return "\n".join(dict.fromkeys(out))
+    return simorgh_text(LANG / name, ("text", "caption"))
 
 
 def page_text(name: str) -> str:
