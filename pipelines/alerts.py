@@ -454,8 +454,6 @@ def alert_history(engine: Engine, articles: str, alert: Alert, since: str | None
     (``7d``, ``12h``, ``2w``, ISO date or date math): one dict per story (``story_id``, the
     earliest article's ``title``/``url``/``outlet``/``published_at``, ``outlets``: sorted
     distinct outlets, ``articles``: count), oldest story first."""
-    if since and re.fullmatch(r"\d+[smhdw]", since):
-        since = f"now-{since}"
     body = build_query(alert.query, outlets=alert.filters.outlets or None,
                        languages=alert.filters.languages or None, since=since, limit=limit)
     if alert.filters.topics:

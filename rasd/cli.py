@@ -65,7 +65,8 @@ def crawl(
         if outlets:
             unknown = [o for o in outlets if o not in chosen]
             if unknown:
-                raise ConfigError(f"unknown outlet(s): {', '.join(unknown)} (known: {', '.join(chosen)})")
+                where = "with replayable pages in this recording" if replay is not None else "in seeds/"
+                raise ConfigError(f"unknown outlet(s): {', '.join(unknown)} (outlets {where}: {', '.join(chosen)})")
             chosen = {o: chosen[o] for o in outlets}
         log_dir = settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -52,9 +52,9 @@ def schedule(
     replay: Annotated[Optional[Path], typer.Option(help="replay this recording (a dir with MANIFEST.tsv)")] = None,
     replay_url: Annotated[Optional[str], typer.Option(help="with --replay: use this running replay server instead of starting one")] = None,
     outlets: Annotated[Optional[str], typer.Option(help="comma-separated slugs (default: all)")] = None,
-    interval_seconds: Annotated[Optional[float], typer.Option(help="poll interval in seconds instead of the seeds' interval_minutes (tests)")] = None,
-    max_interval_seconds: Annotated[Optional[float], typer.Option(help="upper bound of the adaptive interval, seconds")] = None,
-    timeout_seconds: Annotated[Optional[float], typer.Option(help="run time limit in seconds instead of timeout_minutes")] = None,
+    interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="poll interval in seconds instead of the seeds' interval_minutes (tests)")] = None,
+    max_interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="upper bound of the adaptive interval, seconds")] = None,
+    timeout_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="run time limit in seconds instead of timeout_minutes")] = None,
     max_parallel: Annotated[Optional[int], typer.Option(min=1, help="crawls running at once (default: max(4, 2 × CPUs))")] = None,
     misfire_grace_seconds: Annotated[int, typer.Option(help="a run this late still runs")] = 300,
     jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: RASD_SCHEDULER_JOBSTORE_URL or <data-dir>/jobs.sqlite)")] = None,
@@ -136,9 +136,12 @@ def status(
 
     try:
         settings = load_settings(data_dir=data_dir)
+        if not settings.data_dir.is_dir():
+            raise ConfigError(f"{settings.data_dir}: no such data directory")
         if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url:
-            raise ConfigError(f"{settings.data_dir}: no scheduler data here (runs.sqlite); "
-                              "start `rasd schedule --data-dir` with this directory first")
+            console.print(f"no scheduled runs recorded in {settings.data_dir} yet "
+                          "(`rasd schedule --data-dir` with this directory records them)")
+            return
         data = status_data(settings.data_dir, jobstore_url)
     except RasdError as exc:
         _fail(exc)

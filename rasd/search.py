@@ -26,6 +26,7 @@ import copy
 import hashlib
 import json
 import re
+from datetime import date
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,9 +220,23 @@ def index_status(engine: Engine, prefix: str) -> dict[str, Any]:
 
 
 def _check_date(name: str, value: str) -> str:
-    if _ISO_DATE.match(value) or _DATE_MATH.match(value):
+    """A ``--since``/``--until`` value as the engine takes it: an ISO date that exists on the
+    calendar, date math (``now-7d``), or the shorthand ``7d``/``12h``/``2w`` for ``now-7d`` ….
+
+    Raises:
+        ConfigError: anything else, before it reaches the engine.
+    """
+    if re.fullmatch(r"\d+[smhdw]", value):
+        return f"now-{value}"
+    if _DATE_MATH.match(value):
         return value
-    raise ConfigError(f"--{name}: {value!r} is not a date (2024-01-31, 2024-01-31T12:00Z, now-7d)")
+    if _ISO_DATE.match(value):
+        try:
+            date.fromisoformat(value[:10])
+        except ValueError:
+            raise ConfigError(f"--{name}: {value!r} is not a calendar date") from None
+        return value
+    raise ConfigError(f"--{name}: {value!r} is not a date (2024-01-31, 2024-01-31T12:00Z, now-7d, 7d)")
 
 
 def build_query(query: str, *, outlets: list[str] | None = None, languages: list[str] | None = None,

@@ -46,5 +46,14 @@ def test_crawl_where_no_feed_can_be_read_exits_1(tmp_path):
 def test_status_of_a_directory_without_scheduler_data(tmp_path):
     missing = tmp_path / "typo"
     proc = _rasd("status", "--data-dir", str(missing))
-    assert proc.returncode == 2 and "no scheduler data" in proc.stderr
+    assert proc.returncode == 2 and "no such data directory" in proc.stderr
     assert not missing.exists()
+    proc = _rasd("status", "--data-dir", str(tmp_path))
+    assert proc.returncode == 0 and "no scheduled runs recorded" in proc.stdout
+    assert not (tmp_path / "runs.sqlite").exists()
+
+
+def test_schedule_refuses_a_non_positive_interval(tmp_path):
+    proc = _rasd("schedule", "--interval-seconds", "-5", "--data-dir", str(tmp_path))
+    assert proc.returncode == 2 and "interval-seconds" in proc.stderr
+    assert not (tmp_path / "jobs.sqlite").exists()
