@@ -89,8 +89,9 @@ def crawl(
     else:
         console.print(summary_table(summaries))
         indexed, waiting = stats.get("rasd/index/indexed", 0), stats.get("rasd/index/spooled")
+        already = stats.get("rasd/index/already_indexed", 0)
         if waiting is not None:
-            console.print(f"index: {indexed} indexed, {waiting} waiting in the spool"
+            console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} waiting in the spool"
                           + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""))
         console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
     if unreadable and not read:
