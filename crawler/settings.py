@@ -23,9 +23,11 @@ ITEM_PIPELINES = {
     "pipelines.clean.CleanPipeline": 200,
     "pipelines.dates.DatesPipeline": 300,
     "pipelines.language.LanguagePipeline": 400,
+    # CPU-bound stages before dedup: dedup → stories → archive hold the data directory's lock
+    # (pipelines/ledger.py) and must stay short and never yield to the reactor
+    "pipelines.enrich.EnrichPipeline": 450,
     "pipelines.dedup.DedupPipeline": 500,
     "pipelines.stories.StoryPipeline": 550,
-    "pipelines.enrich.EnrichPipeline": 600,
     "pipelines.archive.ArchivePipeline": 700,
     "pipelines.index.IndexPipeline": 800,  # on when index_enabled (RASD_INDEX_ENABLED)
     "pipelines.alerts.AlertPipeline": 900,  # on when RASD_ALERTS_ENABLED

@@ -4,5 +4,8 @@ Each module holds a pure function over one :class:`~rasd.article.Article` (teste
 benchmarked without a crawl) and a thin Scrapy item pipeline class that calls it, counts the
 outcome in ``crawler.stats`` and raises ``DropItem`` when the record must go:
 
-extract → clean → dates → language → dedup → enrich → archive → index → alerts
+extract → clean → dates → language → enrich → dedup → stories → archive → index → alerts
+
+Dedup, stories and archive run under the data directory's lock and commit archive-first
+(:mod:`pipelines.ledger`); index and alerts follow the archive from checkpoints.
 """

@@ -14,9 +14,12 @@ use other keys, so the outcome counters always add up to the pages that entered.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from scrapy.exceptions import DropItem
+
+log = logging.getLogger(__name__)
 
 OUTCOME_PREFIX = "rasd/outcome/"
 
@@ -77,7 +80,41 @@ class StagePipeline:
     def count_outcome(self, outlet: str, outcome: str) -> None:
         self.count(outcome_key(outlet, outcome))
 
+    def disk_full(self, exc: Exception) -> None:
+        """The disk is full: record it (stats ``rasd/disk_full``, the error text) and close the
+        crawl (reason ``disk_full``) once; pages not archived end as counted failures and are
+        fetched again next run.  ``rasd crawl`` turns it into one error line and exit code 3."""
+        crawler = self.crawler
+        if crawler is None or crawler.stats.get_value("rasd/disk_full"):
+            return
+        crawler.stats.set_value("rasd/disk_full", str(exc))
+        log.error("disk full, closing the crawl: %s", exc)
+        close_crawl(crawler, "disk_full")
+
+    def write_failed(self, exc: Exception, path: str) -> None:
+        """A state write failed (SQLite error): count it; a full disk closes the crawl."""
+        self.count("rasd/state/write_failed")
+        if "full" in str(exc).lower():
+            from rasd.durable import DiskFull
+
+            self.disk_full(DiskFull(path, str(exc)))
+        else:
+            log.warning("state write failed: %s: %s", path, exc)
+
     def drop(self, item, outcome: str, detail: str = "") -> Skip:
         """Count ``outcome`` for the item's outlet and return the ``DropItem`` to raise."""
         self.count_outcome(item.outlet, outcome)
         return Skip(outcome, detail)
+
+
+def close_crawl(crawler, reason: str) -> None:
+    """Ask the engine to close the running spider with ``reason`` (at the next reactor turn,
+    so the current item finishes its outcome first)."""
+    from twisted.internet import reactor
+
+    engine, spider = getattr(crawler, "engine", None), getattr(crawler, "spider", None)
+    if engine is None or spider is None or not reactor.running:
+        return
+    from scrapy.utils.defer import deferred_from_coro
+
+    reactor.callLater(0, lambda: deferred_from_coro(engine.close_spider_async(reason=reason)))

@@ -25,15 +25,15 @@ the new links as amendments that :func:`pipelines.archive.read_archive` applies.
 What the store remembers, and why (a second run must never refetch a known article, but must
 retry what failed):
 
-* every article that passes this stage (``new``/``syndicated``), under its canonical URL and
-  the canonical form of the fetched URL (a sitemap may list the long URL of a page whose
-  canonical is short);
+* every archived article (``new``/``syndicated``), under its canonical URL and the canonical
+  form of the fetched URL (a sitemap may list the long URL of a page whose canonical is
+  short) — recorded *from its archive line*, after the line is durable
+  (:meth:`SeenStore.apply`, :mod:`pipelines.ledger`), so a crash can never leave a URL known
+  whose article is not archived;
 * URLs dropped as ``duplicate``, and URLs dropped by any stage with a ``skipped/<reason>``
   outcome (too little text, unwanted language …): fetching them again gives the same answer;
 * not URLs dropped with ``failed/<reason>`` (timeouts, extraction or archive errors): they
-  are retried next run.  An article recorded here that a later stage fails (e.g.
-  ``failed/archive_write``) is forgotten again (``item_dropped``/``item_error`` signals), so it
-  too is retried; the archive stage counts the failure.
+  are retried next run.
 
 v1 limits: an updated article (same URL, new text) stays the first version; near-duplicates
 (a changed sentence) are not caught — that is the MinHash stage's job.
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -61,6 +62,9 @@ from pipelines.base import StagePipeline
 from rasd.arabic import normalize
 from rasd.article import Article, isoformat_utc
 from rasd.errors import RasdError
+from rasd.failpoints import failpoint
+
+log = logging.getLogger(__name__)
 
 #: Query parameters that only track a visit (compared lower-case).
 TRACKING_PARAMS = frozenset({
@@ -197,7 +201,9 @@ class ContentMatch:
     published_at: str | None = None
 
 
-SCHEMA_VERSION = 1
+#: 2: archive checkpoints (the store follows the archive); a version-1 file is upgraded and
+#: caught up on the whole archive.
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
@@ -209,6 +215,7 @@ CREATE TABLE IF NOT EXISTS urls (
     seen_at TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS urls_by_article ON urls (article_id);
 """
+_CATCH_UP_BATCH = 500
 
 
 def _now() -> str:
@@ -218,17 +225,29 @@ def _now() -> str:
 class SeenStore:
     """URLs and content hashes already seen, in one SQLite file (``":memory:"`` for tests).
 
-    One connection, autocommit, WAL journal: the spider (reading, :meth:`is_known_url`) and
-    the dedup pipeline (writing) may each hold one in the same Scrapy process.  Not for use from
-    several threads.  URLs passed to :meth:`seen_url`, :meth:`find_url` and :meth:`mark_url` are
-    canonical (:func:`canonicalize_url`); :meth:`is_known_url` takes a raw one.
+    Articles (``new``/``syndicated``) enter only from the archive: :meth:`apply` takes archive
+    lines (the crawl applies each line right after it is durable, see
+    :mod:`pipelines.ledger`) and :meth:`catch_up` applies those after the store's checkpoint in
+    ``archive_dir`` (lines a killed process wrote but did not apply; or the whole archive, when
+    the file was deleted or comes from an older Rasd).  URLs that are no article
+    (``duplicate``, ``skipped/<reason>``) are written directly (:meth:`mark_url`): losing one
+    only costs a refetch.  :meth:`add` records an article without the archive (tools, tests).
+
+    One connection, autocommit with explicit transactions, WAL journal, busy timeout 5 s:
+    several processes share the file (writes are serialised by the data directory's
+    :class:`~rasd.durable.StateLock`).  Not for use from several threads.  URLs passed to
+    :meth:`seen_url`, :meth:`find_url` and :meth:`mark_url` are canonical
+    (:func:`canonicalize_url`); :meth:`is_known_url` takes a raw one.
 
     Raises:
         SeenStoreError: the file is not a SQLite database or has another schema version.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, archive_dir: str | Path | None = None):
+        from pipelines.archive import Checkpoints
+
         self.path = str(path)
+        self.archive_dir = Path(archive_dir) if archive_dir is not None else None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -240,6 +259,10 @@ class SeenStore:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             (version,) = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if version == "1":  # v1 had no checkpoints: follow the archive from its start
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                version = str(SCHEMA_VERSION)
+            self.checkpoints = Checkpoints(self._db, "seen")
         except sqlite3.DatabaseError as exc:
             raise SeenStoreError(f"{self.path}: cannot open seen store: {exc}") from exc
         if version != str(SCHEMA_VERSION):
@@ -278,19 +301,28 @@ class SeenStore:
         same = [r for r in rows if r[1] == outlet]
         return ContentMatch(*(same or rows)[0])
 
+    def copies(self, content_hash: str, original_id: str) -> list[str]:
+        """Ids of the recorded articles with this content hash other than ``original_id``
+        (those a new original re-points), in recording order."""
+        return [r[0] for r in self._db.execute(
+            "SELECT id FROM articles WHERE content_hash = ? AND id != ? ORDER BY rowid",
+            (content_hash, original_id))]
+
     def relink(self, content_hash: str, original_id: str) -> list[str]:
         """Make ``original_id`` the original of every other article with this content hash;
         returns the ids re-pointed."""
         with self._transaction():
-            ids = [r[0] for r in self._db.execute(
-                "SELECT id FROM articles WHERE content_hash = ? AND id != ? ORDER BY rowid",
-                (content_hash, original_id))]
-            self._db.execute("UPDATE articles SET duplicate_of = ? WHERE content_hash = ? AND id != ?",
-                             (original_id, content_hash, original_id))
+            ids = self.copies(content_hash, original_id)
+            self._link(ids, original_id)
         return ids
 
+    def _link(self, ids, original_id: str) -> None:
+        self._db.executemany("UPDATE articles SET duplicate_of = ? WHERE id = ?",
+                             [(original_id, i) for i in ids])
+
     def add(self, article: Article, outcome: str = "new", content_chars: int | None = None) -> None:
-        """Record a kept article under its canonical URL and its fetched URL's canonical form.
+        """Record a kept article under its canonical URL and its fetched URL's canonical form
+        (without the archive: for tools and tests; a crawl records articles by :meth:`apply`).
 
         ``content_chars``: length of :func:`content_key` of its text, if already computed.
 
@@ -299,20 +331,72 @@ class SeenStore:
         """
         if not article.id or not article.canonical_url:
             raise ValueError("article has no id/canonical_url: run dedup() before SeenStore.add()")
-        urls = {article.canonical_url, _canonical_or_none(article.url)} - {None}
-        now = _now()
         with self._transaction():
-            self._db.execute(
-                "INSERT OR IGNORE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (article.id, article.outlet, article.canonical_url, article.content_hash,
-                 len(content_key(article.text)) if content_chars is None else content_chars,
-                 _iso(article.published_at), article.duplicate_of, now))
-            # a URL remembered as skipped earlier now leads to this article
-            self._db.executemany(
-                "INSERT INTO urls VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
-                "outcome = excluded.outcome, article_id = excluded.article_id, seen_at = excluded.seen_at "
-                "WHERE urls.article_id IS NULL",
-                [(u, article.outlet, outcome, article.id, now) for u in urls])
+            self._insert(article.id, article.outlet, article.canonical_url, article.url,
+                         article.content_hash, content_chars if content_chars is not None
+                         else len(content_key(article.text)), _iso(article.published_at),
+                         article.duplicate_of, outcome)
+
+    def _insert(self, article_id, outlet, canonical, fetched, chash, chars, published, duplicate_of,
+                outcome) -> None:
+        urls = {canonical, _canonical_or_none(fetched)} - {None}
+        now = _now()
+        self._db.execute("INSERT OR IGNORE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (article_id, outlet, canonical, chash, chars, published, duplicate_of, now))
+        # a URL remembered as skipped earlier now leads to this article
+        self._db.executemany(
+            "INSERT INTO urls VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
+            "outcome = excluded.outcome, article_id = excluded.article_id, seen_at = excluded.seen_at "
+            "WHERE urls.article_id IS NULL",
+            [(u, outlet, outcome, article_id, now) for u in urls])
+
+    # ---- following the archive -----------------------------------------------------------
+    def apply(self, lines, content_chars: dict[str, int] | None = None) -> int:
+        """Apply archive lines (:class:`pipelines.archive.ArchiveLine`) in one transaction with
+        the checkpoint: a record line records its article (idempotent by id), a ``links``
+        amendment re-points a copy; other lines only move the checkpoint.  ``content_chars``:
+        ``{id: length of its content_key}`` where already computed (the crawl's dedup stage did).
+        Returns the articles recorded."""
+        n = 0
+        positions: dict[str, int] = {}
+        with self._transaction():
+            for line in lines:
+                positions[line.file] = max(positions.get(line.file, 0), line.end)
+                rec = line.data
+                if rec is None:
+                    continue
+                if line.kind == "record" and rec.get("id") and rec.get("canonical_url"):
+                    chars = (content_chars or {}).get(rec["id"])
+                    if chars is None:
+                        chars = len(content_key(rec.get("text") or ""))
+                    outcome = "syndicated" if rec.get("duplicate_of") else "new"
+                    self._insert(rec["id"], rec.get("outlet") or "", rec["canonical_url"],
+                                 rec.get("url") or rec["canonical_url"], rec.get("content_hash"), chars,
+                                 rec.get("published_at"), rec.get("duplicate_of"), outcome)
+                    n += 1
+                elif line.kind == "links" and rec.get("id") and rec.get("duplicate_of"):
+                    self._link([rec["id"]], rec["duplicate_of"])
+            self.checkpoints.save(positions)
+        return n
+
+    def catch_up(self, files=None) -> int:
+        """Apply the archive lines after the checkpoint (``files``: only in these); returns the
+        articles recorded.  No-op without ``archive_dir``."""
+        from pipelines.archive import follow
+
+        if self.archive_dir is None:
+            return 0
+        total = 0
+        while True:
+            batch = list(follow(self.archive_dir, self.checkpoints.load(), files, limit=_CATCH_UP_BATCH))
+            if not batch:
+                break
+            total += self.apply(batch)
+            if len(batch) < _CATCH_UP_BATCH:
+                break
+        if total:
+            log.info("seen store %s: %d archived article(s) applied from the archive", self.path, total)
+        return total
 
     def mark_url(self, canonical: str, outlet: str, outcome: str, article_id: str | None = None) -> None:
         """Remember a URL that is not a new article (``duplicate``, ``skipped/<reason>``) so it
@@ -345,7 +429,7 @@ class SeenStore:
 
     @contextmanager
     def _transaction(self):
-        self._db.execute("BEGIN")
+        self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -401,9 +485,12 @@ def choose_canonical(url: str, page_canonical: str | None) -> str:
     return fetched
 
 
-def dedup(article: Article, store: SeenStore) -> DedupDecision:
-    """Set ``canonical_url``, ``id``, ``content_hash`` (and ``duplicate_of``) on ``article``,
-    decide new / duplicate / syndicated, and record the outcome in ``store``.
+def decide(article: Article, store: SeenStore) -> DedupDecision:
+    """Set ``canonical_url``, ``id``, ``content_hash``, ``content_chars`` (and
+    ``duplicate_of``) on ``article`` and decide new / duplicate / syndicated from what
+    ``store`` holds.  Writes nothing but the URLs of a ``duplicate`` (:meth:`SeenStore.mark_url`):
+    a kept article is recorded when its archive line is durable (:meth:`SeenStore.apply`), or
+    by :func:`dedup`.
 
     Raises:
         ValueError: ``article.url`` is not an absolute http(s) URL.
@@ -414,13 +501,13 @@ def dedup(article: Article, store: SeenStore) -> DedupDecision:
     article.id = document_id(canonical)
     key = content_key(article.text)
     article.content_hash = _hash_key(key)
+    article.content_chars = len(key)
 
     match = store.find_url(canonical) or store.find_url(fetched)
     matched_by: Literal["url", "content"] = "url"
     if match is None and len(key) >= MIN_CONTENT_CHARS:
         match, matched_by = store.find_content(article.content_hash, article.outlet), "content"
     if match is None:
-        store.add(article, "new", len(key))
         return DedupDecision("new", article.id)
     if matched_by == "url" or match.outlet == article.outlet:
         article.duplicate_of = match.id
@@ -429,28 +516,56 @@ def dedup(article: Article, store: SeenStore) -> DedupDecision:
         return DedupDecision("duplicate", article.id, match.id, matched_by)
     mine = _iso(article.published_at)
     if mine is not None and match.published_at is not None and mine < match.published_at:
-        store.add(article, "new", len(key))  # published before the recorded "original"
-        relinked = store.relink(article.content_hash, article.id)
-        return DedupDecision("new", article.id, None, "content", tuple(relinked))
+        # published before the recorded "original": the others become its copies
+        return DedupDecision("new", article.id, None, "content",
+                             tuple(store.copies(article.content_hash, article.id)))
     article.duplicate_of = match.id
-    store.add(article, "syndicated", len(key))
     return DedupDecision("syndicated", article.id, match.id, "content")
 
 
-class DedupPipeline(StagePipeline):
-    """Scrapy wrapper of :func:`dedup` over the store ``<RASD_DATA_DIR>/seen.sqlite``.
+def dedup(article: Article, store: SeenStore) -> DedupDecision:
+    """:func:`decide`, then record a kept article in ``store`` at once (and re-point its copies)
+    — for tools and tests; a crawl records it from its archive line instead.
 
-    Drops duplicates with outcome ``duplicate``; counts ``rasd/dedup/syndicated``,
-    ``rasd/dedup/relinked`` and ``rasd/dedup/duplicate_<url|content>``.  Listens to ``item_dropped``/``item_error`` so that
-    URLs skipped by any stage are remembered and articles failed after this stage forgotten
-    (see the module docstring).  :meth:`is_known_url` answers for a raw URL.
+    Raises:
+        ValueError: ``article.url`` is not an absolute http(s) URL.
+    """
+    decision = decide(article, store)
+    if decision.outcome != "duplicate":
+        store.add(article, decision.outcome, article.content_chars)
+        if decision.relinked:
+            store.relink(article.content_hash, article.id)
+    return decision
+
+
+class DedupPipeline(StagePipeline):
+    """Scrapy wrapper of :func:`decide` over the data directory's seen-URL store
+    (``<RASD_DATA_DIR>/seen.sqlite``, opened through the :class:`~pipelines.ledger.Ledger`).
+
+    Takes the data directory's lock for the article (:meth:`Ledger.begin`), released by the
+    archive stage once the line is durable and applied, or when the item is dropped.  Drops
+    duplicates with outcome ``duplicate``; counts ``rasd/dedup/syndicated``,
+    ``rasd/dedup/relinked`` and ``rasd/dedup/duplicate_<url|content>``.  Listens to
+    ``item_dropped``/``item_error``: URLs skipped by any stage are remembered (not fetched
+    again); failed ones are not (retried next run).  :meth:`is_known_url` answers for a raw URL.
     """
 
-    def __init__(self, stats=None, store_path: str | Path = "data/seen.sqlite"):
+    def __init__(self, stats=None, store_path: str | Path = "data/seen.sqlite", ledger=None):
         super().__init__(stats)
-        self.store_path = store_path
-        self.store: SeenStore | None = None
-        self._recorded: set[str] = set()  # ids recorded in this run (to forget on failure)
+        self.store_path = Path(store_path)
+        self._ledger = ledger
+
+    @property
+    def ledger(self):
+        if self._ledger is None:
+            from pipelines.ledger import Ledger
+
+            self._ledger = Ledger.shared(self.store_path.parent)
+        return self._ledger
+
+    @property
+    def store(self) -> SeenStore:
+        return self.ledger.seen
 
     @classmethod
     def options_from_settings(cls, settings):
@@ -464,30 +579,36 @@ class DedupPipeline(StagePipeline):
         return pipeline
 
     def open_spider(self, spider=None) -> None:
-        if self.store is None:
-            self.store = SeenStore(self.store_path)
+        self.store  # noqa: B018  (open and catch up before the first page)
 
     def close_spider(self, spider=None) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
     def is_known_url(self, url: str) -> bool:
         """True when ``url`` (raw, as listed in a feed) needs no fetching."""
-        self.open_spider()
         return self.store.is_known_url(url)
 
     def process_item(self, item: Article, spider=None) -> Article:
-        self.open_spider()
+        ledger = self.ledger
         try:
-            decision = dedup(item, self.store)
+            ledger.begin()
+            decision = decide(item, ledger.seen)
         except ValueError as exc:
-            raise self.drop(item, "failed/bad_url", str(exc)) from exc
+            ledger.abort()
+            raise self.drop(item, "failed/bad_url", str(exc)) from None
+        except sqlite3.Error as exc:
+            ledger.abort()
+            self.write_failed(exc, ledger.seen.path)
+            raise self.drop(item, "failed/disk_full" if "full" in str(exc) else "failed/state_error",
+                            str(exc)) from None
         if decision.outcome == "duplicate":
+            ledger.abort()
             self.count(f"rasd/dedup/duplicate_{decision.matched_by}")
             raise self.drop(item, "duplicate", f"{item.url} repeats {decision.duplicate_of} "
                                                f"(same {decision.matched_by})")
-        self._recorded.add(decision.article_id)
+        failpoint("after_dedup")
         if decision.outcome == "syndicated":
             self.count("rasd/dedup/syndicated")
         if decision.relinked:
@@ -496,23 +617,20 @@ class DedupPipeline(StagePipeline):
         return item
 
     def item_dropped(self, item, exception, **kwargs) -> None:
-        """Remember URLs of ``skipped/*`` items; forget articles a later stage failed."""
+        """Release the data directory's lock; remember URLs of ``skipped/*`` items."""
+        if self._ledger is not None:
+            self._ledger.abort()
         outcome = getattr(exception, "outcome", "") or ""
-        if self.store is None or not outcome.startswith(("skipped/", "failed/")):
+        if self._ledger is None or not outcome.startswith("skipped/"):
             return
-        self._forget(item)
-        if outcome.startswith("skipped/"):
-            canonical = _canonical_or_none(getattr(item, "url", "") or "")
-            if canonical:
+        canonical = _canonical_or_none(getattr(item, "url", "") or "")
+        if canonical:
+            try:
                 self.store.mark_url(canonical, getattr(item, "outlet", ""), outcome)
+            except sqlite3.Error as exc:  # e.g. a full disk: refetched next run, nothing lost
+                self.write_failed(exc, self.store.path)
 
     def item_error(self, item, **kwargs) -> None:
-        """An unexpected exception in a later stage: forget the article so it is retried."""
-        if self.store is not None:
-            self._forget(item)
-
-    def _forget(self, item) -> None:
-        article_id = getattr(item, "id", None)
-        if article_id in self._recorded:
-            self.store.forget(article_id)
-            self._recorded.discard(article_id)
+        """An unexpected exception in a later stage: release the lock (nothing was recorded)."""
+        if self._ledger is not None:
+            self._ledger.abort()

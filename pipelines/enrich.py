@@ -39,6 +39,7 @@ from pipelines.rules import (QueryError, _ARTICLE, Document, evidence_groups, ex
                             parse_query, query_matches, split_clauses, stem)
 from rasd.arabic import tokens
 from rasd.errors import ConfigError
+from rasd.failpoints import failpoint
 from rasd.paths import CONFIG_DIR
 
 TOPICS_FILE = CONFIG_DIR / "topics.yaml"
@@ -282,6 +283,7 @@ class EnrichPipeline(StagePipeline):
         return tag_topics(item, self.taxonomy)
 
     def process_item(self, item, spider=None):
+        failpoint("in_enrich")
         item.topics = self._topics(item)
         for slug in item.topics or ["none"]:
             self.count(f"rasd/topics/{slug}")

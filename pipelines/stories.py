@@ -13,11 +13,12 @@ Method (Broder, "On the resemblance and containment of documents", 1997; dataske
 * :func:`signature` — a ``MinHash`` of those shingles: ``num_perm`` (default 128) uint32 hash
   values, scheme ``affine32``, fixed ``seed`` (default 1), so signatures stored in one run are
   comparable in the next;
-* :class:`StoryIndex` — a ``MinHashLSH`` (candidate threshold ``threshold``) kept in memory
-  and persisted in SQLite: every article's signature (``num_perm * 4`` bytes blob) with id,
-  outlet, time and story id; on open the LSH is rebuilt from the rows inside the window
-  (default 7 days) and older rows are deleted;
-* :func:`assign_story` — joins the article to the story of its most similar earlier article
+* :class:`StoryIndex` — the LSH (candidate threshold ``threshold``) stored and queried in
+  SQLite: every article's signature (``num_perm * 4`` bytes blob) with id, outlet, time and
+  story id, and one row per LSH band key, so a lookup touches only its candidates and opening
+  the store loads nothing; rows older than the window (default 7 days) are pruned.  It follows
+  the archive like the seen-URL store (:mod:`pipelines.ledger`);
+* :func:`decide_story` (the crawl's stage) and :func:`assign_story` (decide and record) — join the article to the story of its most similar earlier article
   when their estimated Jaccard similarity is ≥ ``threshold`` (LSH candidates are verified, so
   LSH false positives never join), else starts a new story with ``story_id = article.id``;
   when the similarity is ≥ ``duplicate_threshold`` the article is also marked
@@ -37,20 +38,27 @@ story and never match anything (two empty pages are not one story).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from pipelines.base import StagePipeline
 from rasd.arabic import tokens
 from rasd.article import Article, isoformat_utc, utcnow
 from rasd.errors import RasdError
+from rasd.failpoints import failpoint
 
+if TYPE_CHECKING:  # datasketch (and scipy under it) load only when a signature is made
+    from datasketch import LeanMinHash, MinHash
+
+log = logging.getLogger(__name__)
 SCHEME = "affine32"
 _DTYPE = np.uint32
 
@@ -81,14 +89,16 @@ class StoryParams:
     duplicate_threshold: float = 0.8
 
 
-_TEMPLATES: dict[tuple[int, int], MinHash] = {}
+_TEMPLATES: dict[tuple[int, int], "MinHash"] = {}
 
 
-def signature(text: str, params: StoryParams = StoryParams()) -> LeanMinHash | None:
+def signature(text: str, params: StoryParams = StoryParams()) -> "LeanMinHash | None":
     """MinHash of :func:`shingles` of ``text``; ``None`` when the text has fewer than
     ``params.min_tokens`` tokens (such texts must never match)."""
     if len(tokens(text)) < params.min_tokens:
         return None
+    from datasketch import LeanMinHash, MinHash
+
     key = (params.num_perm, params.seed)
     if key not in _TEMPLATES:  # permutations are costly to draw; reuse them
         _TEMPLATES[key] = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=SCHEME)
@@ -98,7 +108,9 @@ def signature(text: str, params: StoryParams = StoryParams()) -> LeanMinHash | N
     return LeanMinHash(m)
 
 
-def _lean(hashvalues: bytes | np.ndarray, seed: int) -> LeanMinHash:
+def _lean(hashvalues: bytes | np.ndarray, seed: int) -> "LeanMinHash":
+    from datasketch import LeanMinHash
+
     values = np.frombuffer(hashvalues, dtype=_DTYPE) if isinstance(hashvalues, bytes) else hashvalues
     return LeanMinHash(seed=seed, hashvalues=values, scheme=SCHEME)
 
@@ -140,39 +152,63 @@ def _parse(value: str) -> datetime:
 
 
 class StoryIndex:
-    """Persistent MinHash LSH over the last ``window`` of articles (a SQLite file).
+    """Persistent MinHash LSH over the last ``window`` of articles, queried where it lives.
 
-    ``now`` returns the current UTC time (injectable for tests); rows whose article time is
-    older than ``now() - window`` are pruned on open and by :meth:`prune`.
+    One SQLite file: ``sigs`` (per article: id, outlet, time, story id, signature as
+    ``num_perm × 4`` bytes) and ``bands`` (per article and LSH band: a 64-bit key of the band's
+    ``r`` hash values, BLAKE2b; the same ``b × r`` banding as datasketch's ``MinHashLSH`` for
+    ``threshold`` and ``num_perm``, so the candidates are the same).  A lookup reads only the
+    rows of its ``b`` band keys (one index probe each) and the signatures of those candidates;
+    nothing proportional to the window is loaded at open, and no process holds rows in memory
+    that another could prune.  The window is over the time Rasd *archived* an article
+    (``fetched_at``): a copy is crawled soon after its original whatever their publication
+    dates say (an old story republished today still finds its first publisher).  ``now``
+    returns the current UTC time (injectable for tests); rows archived before
+    ``now() - window`` are pruned by :meth:`prune` (on open, and after every
+    :data:`PRUNE_EVERY` additions), which only deletes rows no lookup in the window would use.
+
+    With ``archive_dir`` the index follows the archive (:meth:`apply`, :meth:`catch_up`, as
+    :class:`pipelines.dedup.SeenStore` does).  Writers share the file across processes under
+    the data directory's :class:`~rasd.durable.StateLock`.
 
     Raises:
         StoryIndexError: the file cannot be opened, or stores signatures made with other
             ``num_perm``/``seed``/``shingle_size``/scheme (mixing them would silently give wrong
-            similarities; delete the file to rebuild).
+            similarities; delete the file to rebuild it from the archive).
     """
+
+    PRUNE_EVERY = 1000
 
     def __init__(self, path: str | Path, params: StoryParams = StoryParams(),
                  window: timedelta = timedelta(days=7),
-                 now: Callable[[], datetime] = utcnow):
+                 now: Callable[[], datetime] = utcnow, archive_dir: str | Path | None = None):
+        from pipelines.archive import Checkpoints
+
         self.params, self.window, self.now = params, window, now
+        self.path = str(path)
+        self.archive_dir = Path(archive_dir) if archive_dir is not None else None
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path))
+            self.db = sqlite3.connect(str(path), isolation_level=None)
+            self.db.execute("PRAGMA busy_timeout = 5000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.executescript(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
-                "CREATE TABLE IF NOT EXISTS articles (id TEXT PRIMARY KEY, outlet TEXT NOT NULL,"
-                " at TEXT NOT NULL, story_id TEXT NOT NULL, hashvalues BLOB);"
-                "CREATE INDEX IF NOT EXISTS articles_story ON articles(story_id);"
-                "CREATE INDEX IF NOT EXISTS articles_at ON articles(at);")
+                "CREATE TABLE IF NOT EXISTS sigs (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+                " outlet TEXT NOT NULL, at TEXT NOT NULL, seen_at TEXT NOT NULL, story_id TEXT NOT NULL,"
+                " hashvalues BLOB);"
+                "CREATE INDEX IF NOT EXISTS sigs_story ON sigs(story_id);"
+                "CREATE INDEX IF NOT EXISTS sigs_seen ON sigs(seen_at);"
+                "CREATE TABLE IF NOT EXISTS bands (bkey INTEGER NOT NULL, sig INTEGER NOT NULL,"
+                " PRIMARY KEY (bkey, sig)) WITHOUT ROWID;")
+            self.checkpoints = Checkpoints(self.db, "stories")
         except (sqlite3.Error, OSError) as exc:
             raise StoryIndexError(f"{path}: cannot open story store: {exc}") from exc
         self._check_meta(path)
-        self.lsh = MinHashLSH(threshold=params.threshold, num_perm=params.num_perm)
+        self._added = 0
+        self._migrate_v1()
         self.prune()
-        rows = self.db.execute("SELECT id, hashvalues FROM articles WHERE hashvalues IS NOT NULL")
-        with self.lsh.insertion_session() as session:
-            for article_id, blob in rows:
-                session.insert(article_id, _lean(blob, params.seed), check_duplication=False)
 
     def _check_meta(self, path) -> None:
         p = self.params
@@ -180,59 +216,186 @@ class StoryIndex:
                   "shingle_size": str(p.shingle_size), "scheme": SCHEME}
         stored = dict(self.db.execute("SELECT key, value FROM meta"))
         if not stored:
-            with self.db:
-                self.db.executemany("INSERT INTO meta VALUES (?, ?)", wanted.items())
-        elif stored != wanted:
-            raise StoryIndexError(f"{path}: written with {stored}, opened with {wanted}; "
-                                  "delete the file to rebuild the story index")
+            with self._transaction():
+                self.db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", wanted.items())
+            stored = dict(self.db.execute("SELECT key, value FROM meta"))
+        if {k: stored.get(k) for k in wanted} != wanted:
+            raise StoryIndexError(f"{path}: written with { {k: stored.get(k) for k in wanted} }, "
+                                  f"opened with {wanted}; delete the file to rebuild the story index")
+        key = f"bands@{p.threshold}"
+        if key not in stored:  # datasketch's optimal banding for this threshold, computed once
+            from datasketch.lsh import _optimal_param
+
+            b, r = _optimal_param(p.threshold, p.num_perm, 0.5, 0.5)
+            with self._transaction():
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, f"{b},{r}"))
+            stored[key] = dict(self.db.execute("SELECT key, value FROM meta"))[key]
+        self.b, self.r = (int(x) for x in stored[key].split(","))
+        if stored.get("bands_of") not in (None, key):
+            raise StoryIndexError(f"{path}: banded for {stored['bands_of']}, opened for {key} "
+                                  "(another threshold); delete the file to rebuild the story index")
+        if stored.get("bands_of") is None:
+            with self._transaction():
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('bands_of', ?)", (key,))
+
+    def _migrate_v1(self) -> None:
+        """Move the rows of a version-1 file (table ``articles``, LSH rebuilt in memory at each
+        open) into ``sigs`` and ``bands``."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
+            return
+        rows = self.db.execute("SELECT id, outlet, at, story_id, hashvalues FROM articles").fetchall()
+        with self._transaction():
+            for article_id, outlet, at, story_id, blob in rows:
+                self._insert(article_id, outlet, at, at, story_id, blob)
+            self.db.execute("DROP TABLE articles")
+        log.info("story store %s: %d rows moved to the banded layout", self.path, len(rows))
+
+    @contextmanager
+    def _transaction(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def band_keys(self, hashvalues: np.ndarray) -> list[int]:
+        """The ``b`` band keys of a signature: BLAKE2b-64 of (band number, the band's ``r``
+        uint32 values), as signed 64-bit integers (SQLite's INTEGER)."""
+        values = np.asarray(hashvalues, dtype=_DTYPE)
+        r = self.r
+        return [int.from_bytes(hashlib.blake2b(bytes((i,)) + values[i * r:(i + 1) * r].tobytes(),
+                                               digest_size=8).digest(), "little", signed=True)
+                for i in range(self.b)]
+
+    def _insert(self, article_id: str, outlet: str, at: str, seen_at: str, story_id: str,
+                blob: bytes | None) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO sigs (id, outlet, at, seen_at, story_id, hashvalues) "
+                              "VALUES (?, ?, ?, ?, ?, ?)", (article_id, outlet, at, seen_at, story_id, blob))
+        if cur.rowcount == 0:
+            return False
+        if blob is not None:
+            rowid = cur.lastrowid
+            keys = self.band_keys(np.frombuffer(blob, dtype=_DTYPE))
+            self.db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", [(k, rowid) for k in keys])
+        self._added += 1
+        return True
 
     def prune(self) -> int:
-        """Delete rows older than the window (and drop them from the LSH); returns how many."""
+        """Delete rows older than the window; returns how many.  Band rows of pruned signatures
+        go with them (those of rows older than the oldest kept one; the few left behind by
+        out-of-order times point at nothing and are never returned)."""
         cutoff = isoformat_utc(self.now() - self.window)
-        old = [r[0] for r in self.db.execute("SELECT id FROM articles WHERE at < ?", (cutoff,))]
-        for article_id in old:
-            if article_id in self.lsh:
-                self.lsh.remove(article_id)
-        with self.db:
-            self.db.execute("DELETE FROM articles WHERE at < ?", (cutoff,))
-        return len(old)
+        with self._transaction():
+            n = self.db.execute("DELETE FROM sigs WHERE seen_at < ?", (cutoff,)).rowcount
+            if n:
+                low = self.db.execute("SELECT MIN(rowid) FROM sigs").fetchone()[0]
+                if low is None:
+                    self.db.execute("DELETE FROM bands")
+                else:
+                    self.db.execute("DELETE FROM bands WHERE sig < ?", (low,))
+        self._added = 0
+        return n
 
     def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM sigs").fetchone()[0]
 
     def get(self, article_id: str) -> tuple[str, LeanMinHash | None] | None:
         """``(story_id, signature)`` of a recorded article, or ``None``."""
-        row = self.db.execute("SELECT story_id, hashvalues FROM articles WHERE id = ?",
+        row = self.db.execute("SELECT story_id, hashvalues FROM sigs WHERE id = ?",
                               (article_id,)).fetchone()
         if row is None:
             return None
         return row[0], (_lean(row[1], self.params.seed) if row[1] is not None else None)
 
+    def candidates(self, sig: LeanMinHash) -> list[tuple[str, str, bytes]]:
+        """``(id, story_id, signature bytes)`` of the recorded articles sharing at least one
+        band with ``sig`` (LSH candidates, not yet verified), within the window."""
+        keys = self.band_keys(sig.hashvalues)
+        marks = ",".join("?" * len(keys))
+        return self.db.execute(
+            f"SELECT s.id, s.story_id, s.hashvalues FROM sigs s WHERE s.rowid IN "
+            f"(SELECT sig FROM bands WHERE bkey IN ({marks})) AND s.hashvalues IS NOT NULL "
+            "AND s.seen_at >= ?", (*keys, isoformat_utc(self.now() - self.window))).fetchall()
+
     def best_match(self, sig: LeanMinHash) -> tuple[str, str, float] | None:
         """Closest recorded article by estimated Jaccard: ``(id, story_id, similarity)``, or
         ``None`` when no LSH candidate reaches ``threshold``."""
         best = None
-        for candidate in self.lsh.query(sig):
-            story_id, other = self.get(candidate)
-            similarity = float(sig.jaccard(other))
-            if similarity >= self.params.threshold and (best is None or similarity > best[2]):
+        mine = np.asarray(sig.hashvalues, dtype=_DTYPE)
+        for candidate, story_id, blob in self.candidates(sig):
+            other = np.frombuffer(blob, dtype=_DTYPE)
+            similarity = float(np.count_nonzero(mine == other)) / len(mine)
+            if similarity >= self.params.threshold and (
+                    best is None or similarity > best[2] or (similarity == best[2] and candidate < best[0])):
                 best = (candidate, story_id, similarity)
         return best
 
     def add(self, article: Article, story_id: str, sig: LeanMinHash | None) -> None:
-        """Record ``article`` (needs ``id``) in ``story_id``; its signature joins the LSH."""
-        blob = sig.hashvalues.astype(_DTYPE).tobytes() if sig is not None else None
-        with self.db:
-            self.db.execute("INSERT INTO articles VALUES (?, ?, ?, ?, ?)",
-                            (article.id, article.outlet, isoformat_utc(_time(article)),
-                             story_id, blob))
-        if sig is not None:
-            self.lsh.insert(article.id, sig, check_duplication=False)
+        """Record ``article`` (needs ``id``) in ``story_id`` with its signature (no-op for an id
+        already recorded)."""
+        blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
+        with self._transaction():
+            self._insert(article.id, article.outlet, isoformat_utc(_time(article)),
+                         isoformat_utc(article.fetched_at), story_id, blob)
+        self._maybe_prune()
+
+    def _maybe_prune(self) -> None:
+        if self._added >= self.PRUNE_EVERY:
+            self.prune()
+
+    # ---- following the archive -----------------------------------------------------------
+    def apply(self, lines, signatures: dict[str, LeanMinHash] | None = None) -> int:
+        """Apply archive lines (:class:`pipelines.archive.ArchiveLine`) in one transaction with
+        the checkpoint: a record with ``story_id`` inside the window is recorded with its
+        signature (``signatures``: already computed, by id; else from its text); other lines
+        only move the checkpoint.  Returns the articles recorded."""
+        cutoff = isoformat_utc(self.now() - self.window)
+        positions: dict[str, int] = {}
+        n = 0
+        with self._transaction():
+            for line in lines:
+                positions[line.file] = max(positions.get(line.file, 0), line.end)
+                rec = line.data
+                if line.kind != "record" or rec is None or not rec.get("id") or not rec.get("story_id"):
+                    continue
+                at = rec.get("published_at") or rec.get("fetched_at")
+                seen_at = rec.get("fetched_at") or at
+                if not isinstance(at, str) or not isinstance(seen_at, str) or seen_at < cutoff:
+                    continue
+                sig = (signatures or {}).get(rec["id"])
+                if sig is None:
+                    sig = signature(rec.get("text") or "", self.params)
+                blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
+                n += self._insert(rec["id"], rec.get("outlet") or "", at, seen_at, rec["story_id"], blob)
+            self.checkpoints.save(positions)
+        self._maybe_prune()
+        return n
+
+    def catch_up(self, files=None) -> int:
+        """Apply the archive lines after the checkpoint (``files``: only in these); returns the
+        articles recorded.  No-op without ``archive_dir``."""
+        from pipelines.archive import follow
+
+        if self.archive_dir is None:
+            return 0
+        total = 0
+        while True:
+            batch = list(follow(self.archive_dir, self.checkpoints.load(), files, limit=500))
+            if not batch:
+                break
+            total += self.apply(batch)
+            if len(batch) < 500:
+                break
+        if total:
+            log.info("story store %s: %d archived article(s) applied from the archive", self.path, total)
+        return total
 
     def story(self, story_id: str) -> Story | None:
         """The story's first outlet and time and its outlet/article counts (``None`` if
         unknown or pruned)."""
-        rows = self.db.execute("SELECT outlet, at FROM articles WHERE story_id = ? ORDER BY at, rowid",
+        rows = self.db.execute("SELECT outlet, at FROM sigs WHERE story_id = ? ORDER BY at, rowid",
                                (story_id,)).fetchall()
         if not rows:
             return None
@@ -240,7 +403,9 @@ class StoryIndex:
                      len({r[0] for r in rows}), len(rows))
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
     def __enter__(self) -> "StoryIndex":
         return self
@@ -249,10 +414,10 @@ class StoryIndex:
         self.close()
 
 
-def assign_story(article: Article, index: StoryIndex) -> StoryDecision:
-    """Set ``article.story_id`` (and ``duplicate_of`` for near-identical copies) and record it.
-
-    Idempotent: an article id already recorded gets its recorded story back.
+def decide_story(article: Article, index: StoryIndex) -> StoryDecision:
+    """Set ``article.story_id`` (and ``duplicate_of`` for near-identical copies, and
+    ``article.minhash``) from what ``index`` holds, without recording the article (the crawl
+    records it from its archive line: :meth:`StoryIndex.apply`).
 
     Raises:
         ValueError: ``article.id`` is not set (the dedup stage sets it).
@@ -264,6 +429,7 @@ def assign_story(article: Article, index: StoryIndex) -> StoryDecision:
         article.story_id = known[0]
         return StoryDecision("joined" if known[0] != article.id else "new", known[0])
     sig = signature(article.text, index.params)
+    article.minhash = sig
     match = index.best_match(sig) if sig is not None else None
     if match is None:
         decision = StoryDecision("new", article.id)
@@ -275,12 +441,28 @@ def assign_story(article: Article, index: StoryIndex) -> StoryDecision:
         if duplicate and not article.duplicate_of and not getattr(article, "relinked", ()):
             article.duplicate_of = duplicate
     article.story_id = decision.story_id
-    index.add(article, decision.story_id, sig)
+    return decision
+
+
+def assign_story(article: Article, index: StoryIndex) -> StoryDecision:
+    """:func:`decide_story`, then record the article in ``index`` at once — for tools and
+    tests; a crawl records it from its archive line.  Idempotent: an article id already
+    recorded gets its recorded story back.
+
+    Raises:
+        ValueError: ``article.id`` is not set (the dedup stage sets it).
+    """
+    known = index.get(article.id) if article.id else None
+    decision = decide_story(article, index)
+    if known is None:
+        index.add(article, decision.story_id, article.minhash)
     return decision
 
 
 class StoryPipeline(StagePipeline):
-    """Scrapy wrapper of :func:`assign_story` over ``<RASD_DATA_DIR>/stories.sqlite``.
+    """Scrapy wrapper of :func:`decide_story` over the data directory's story window
+    (``<RASD_DATA_DIR>/stories.sqlite``, opened through the :class:`~pipelines.ledger.Ledger`;
+    the archive stage records the article once its line is durable).
 
     Counts ``rasd/stories/new`` or ``rasd/stories/joined`` (and ``rasd/stories/near_duplicate``
     when it set ``duplicate_of``); never drops an item.  Settings: ``RASD_STORIES_THRESHOLD``,
@@ -288,10 +470,24 @@ class StoryPipeline(StagePipeline):
     """
 
     def __init__(self, stats=None, store_path: str | Path = "data/stories.sqlite",
-                 params: StoryParams = StoryParams(), window: timedelta = timedelta(days=7)):
+                 params: StoryParams = StoryParams(), window: timedelta = timedelta(days=7),
+                 ledger=None):
         super().__init__(stats)
-        self.store_path, self.params, self.window = store_path, params, window
-        self.index: StoryIndex | None = None
+        self.store_path, self.params, self.window = Path(store_path), params, window
+        self._ledger = ledger
+
+    @property
+    def ledger(self):
+        if self._ledger is None:
+            from pipelines.ledger import Ledger
+
+            self._ledger = Ledger.shared(self.store_path.parent, story_params=self.params,
+                                         window=self.window)
+        return self._ledger
+
+    @property
+    def index(self) -> StoryIndex:
+        return self.ledger.stories
 
     @classmethod
     def options_from_settings(cls, settings):
@@ -306,18 +502,19 @@ class StoryPipeline(StagePipeline):
                 "window": timedelta(days=settings.getfloat("RASD_STORIES_WINDOW_DAYS", 7))}
 
     def open_spider(self, spider=None) -> None:
-        if self.index is None:
-            self.index = StoryIndex(self.store_path, self.params, self.window)
+        self.index  # noqa: B018  (open and catch up before the first page)
 
     def close_spider(self, spider=None) -> None:
-        if self.index is not None:
-            self.index.close()
-            self.index = None
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
     def process_item(self, item: Article, spider=None) -> Article:
-        self.open_spider()
+        ledger = self.ledger
+        ledger.begin()  # held already when the dedup stage ran (re-entrant no-op)
         had_duplicate = item.duplicate_of
-        decision = assign_story(item, self.index)
+        decision = decide_story(item, ledger.stories)
+        failpoint("in_stories")
         self.count(f"rasd/stories/{decision.outcome}")
         if decision.duplicate_of and not had_duplicate:
             self.count("rasd/stories/near_duplicate")

@@ -20,7 +20,8 @@ SCHEMA_VERSION = 1
 
 #: Fields that exist only while a page is being processed and are never archived.
 TRANSIENT_FIELDS = frozenset(
-    {"html", "feed_title", "feed_published_at", "declared_language", "date_candidates", "relinked"}
+    {"html", "feed_title", "feed_published_at", "declared_language", "date_candidates", "relinked",
+     "minhash", "content_chars"}
 )
 
 
@@ -88,6 +89,10 @@ class Article:
     entities_people: list[str] = field(default_factory=list)
     # ids of earlier-archived copies that dedup re-pointed to this article (see pipelines.dedup)
     relinked: tuple[str, ...] = ()
+    # computed by dedup and stories, reused when the archive stage applies the article to the
+    # seen-URL store and the story window (pipelines.ledger); transient
+    content_chars: int | None = None
+    minhash: Any = None
     schema_version: int = SCHEMA_VERSION
 
     def __repr__(self) -> str:

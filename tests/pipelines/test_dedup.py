@@ -324,38 +324,64 @@ def test_near_duplicates_are_left_to_a_later_stage():
 
 # --- the Scrapy stage --------------------------------------------------------------------------------
 
-def _crawler_and_pipeline(tmp_path):
-    crawler = get_crawler(settings_dict={"RASD_DATA_DIR": str(tmp_path / "data")})
-    pipeline = DedupPipeline.from_crawler(crawler)
-    pipeline.open_spider(scrapy.Spider(name="t"))
-    return crawler, pipeline
+class Chain:
+    """The crawl's commit chain as Scrapy runs it: dedup → stories → archive, one crawler."""
+
+    def __init__(self, tmp_path):
+        from pipelines.archive import ArchivePipeline
+        from pipelines.stories import StoryPipeline
+
+        self.crawler = get_crawler(settings_dict={"RASD_DATA_DIR": str(tmp_path / "data")})
+        self.dedup = DedupPipeline.from_crawler(self.crawler)
+        self.stages = [self.dedup, StoryPipeline.from_crawler(self.crawler),
+                       ArchivePipeline.from_crawler(self.crawler)]
+        self.dedup.open_spider(scrapy.Spider(name="t"))
+
+    def run(self, item, until: int | None = None):
+        for stage in self.stages[:until]:
+            item = stage.process_item(item)
+        return item
+
+    def close(self):
+        for stage in reversed(self.stages):
+            stage.close_spider()
+
+
+def _chain(tmp_path) -> Chain:
+    return Chain(tmp_path)
 
 
 def test_pipeline_drops_duplicates_with_counted_outcome(tmp_path):
-    crawler, pipeline = _crawler_and_pipeline(tmp_path)
+    chain = _chain(tmp_path)
+    crawler, pipeline = chain.crawler, chain.dedup
     assert pipeline.store.path == str(tmp_path / "data" / "seen.sqlite")
     first = _article("https://akhbar.example/1", "akhbar", seed_story())
-    assert pipeline.process_item(first) is first
+    assert chain.run(first) is first
     with pytest.raises(Skip) as raised:
-        pipeline.process_item(_article("https://akhbar.example/2", "akhbar", seed_story()))
+        chain.run(_article("https://akhbar.example/2", "akhbar", seed_story()))
     assert raised.value.outcome == "duplicate"
-    kept = pipeline.process_item(_article("https://other.example/9", "other", seed_story()))
+    kept = chain.run(_article("https://other.example/9", "other", seed_story()))
     assert kept.duplicate_of == first.id
-    assert crawler.stats.get_stats() == {
+    stats = {k: v for k, v in crawler.stats.get_stats().items() if not k.startswith("rasd/stories/")}
+    assert stats == {
         "rasd/outcome/akhbar/duplicate": 1,
         "rasd/dedup/duplicate_content": 1,
         "rasd/dedup/syndicated": 1,
+        "rasd/outcome/akhbar/archived": 1,
+        "rasd/outcome/other/archived": 1,
+        "rasd/archived_syndicated/other": 1,
     }
-    pipeline.close_spider()
+    chain.close()
     # a second run never refetches: the next crawl's pipeline (and spider) know the URLs
-    _, second_run = _crawler_and_pipeline(tmp_path)
-    assert second_run.is_known_url("https://www.akhbar.example/1")
-    assert second_run.is_known_url("https://akhbar.example/2")
-    second_run.close_spider()
+    again = _chain(tmp_path)
+    assert again.dedup.is_known_url("https://www.akhbar.example/1")
+    assert again.dedup.is_known_url("https://akhbar.example/2")
+    again.close()
 
 
-def test_pipeline_remembers_skipped_and_forgets_failed(tmp_path):
-    crawler, pipeline = _crawler_and_pipeline(tmp_path)
+def test_pipeline_remembers_skipped_and_retries_what_was_not_archived(tmp_path):
+    chain = _chain(tmp_path)
+    crawler, pipeline = chain.crawler, chain.dedup
     spider = scrapy.Spider(name="t")
 
     def dropped(item, outcome):
@@ -366,32 +392,66 @@ def test_pipeline_remembers_skipped_and_forgets_failed(tmp_path):
     dropped(_article("https://akhbar.example/stub", "akhbar", "قصير"), "skipped/too_little_text")
     # dropped by an earlier stage as failed: not remembered, retried next run
     dropped(_article("https://akhbar.example/broken", "akhbar", ""), "failed/extract_error")
-    # passed dedup, then the archive failed: forgotten again
+    # passed dedup, then the archive failed: never recorded (only archived articles are)
     archived_later = _article("https://akhbar.example/3", "akhbar", seed_story())
-    pipeline.process_item(archived_later)
-    assert pipeline.is_known_url("https://akhbar.example/3")
+    chain.run(archived_later, until=2)
+    assert not pipeline.is_known_url("https://akhbar.example/3")
+    assert pipeline.ledger.lock.held  # dedup → archive hold the data directory's lock …
     dropped(archived_later, "failed/archive_write")
-    # passed dedup, then an unexpected exception in a later stage: forgotten too
+    assert not pipeline.ledger.lock.held  # … released when the item is dropped
+    # passed dedup, then an unexpected exception in a later stage: not recorded either
     crashed = _article("https://akhbar.example/4", "akhbar", seed_story() + " إضافة")
-    pipeline.process_item(crashed)
+    chain.run(crashed, until=2)
     crawler.signals.send_catch_log(signals.item_error, item=crashed, response=None, spider=spider,
                                    failure=None)
-    pipeline.close_spider()
+    assert not pipeline.ledger.lock.held
+    chain.close()
 
-    _, next_run = _crawler_and_pipeline(tmp_path)
-    assert next_run.is_known_url("https://akhbar.example/stub")
-    assert not next_run.is_known_url("https://akhbar.example/broken")
-    assert not next_run.is_known_url("https://akhbar.example/3")
-    assert not next_run.is_known_url("https://akhbar.example/4")
-    # and the retried article is new again, not a duplicate of its own forgotten record
-    assert next_run.process_item(_article("https://akhbar.example/3", "akhbar", seed_story())).id
-    next_run.close_spider()
+    next_run = _chain(tmp_path)
+    assert next_run.dedup.is_known_url("https://akhbar.example/stub")
+    assert not next_run.dedup.is_known_url("https://akhbar.example/broken")
+    assert not next_run.dedup.is_known_url("https://akhbar.example/3")
+    assert not next_run.dedup.is_known_url("https://akhbar.example/4")
+    # and the retried article is new again, archived once, then known
+    assert next_run.run(_article("https://akhbar.example/3", "akhbar", seed_story())).id
+    assert next_run.dedup.is_known_url("https://akhbar.example/3")
+    next_run.close()
+
+
+def test_archived_line_not_applied_is_applied_by_the_next_writer(tmp_path):
+    """A process killed between the archive write and the seen-store commit leaves a line the
+    store has not applied: the next process applies it before deciding (no loss, no refetch)."""
+    from pipelines.archive import ArchiveWriter
+    from pipelines.ledger import Ledger
+
+    chain = _chain(tmp_path)
+    first = chain.run(_article("https://akhbar.example/10", "akhbar", seed_story()))
+    chain.close()
+    # what a killed writer leaves: the line is durable, the stores never heard of it
+    orphan = _article("https://akhbar.example/11", "akhbar", seed_story() + " خبر آخر مختلف " * 20)
+    from pipelines.dedup import decide
+
+    with SeenStore(":memory:") as scratch:
+        decide(orphan, scratch)
+    ledger = Ledger(tmp_path / "data")
+    ledger.lock.acquire()
+    ledger.lock.declare([f"{orphan.fetched_at:%Y-%m-%d}.jsonl"])
+    ArchiveWriter(tmp_path / "data" / "archive").write(orphan)
+    ledger.lock.close()  # dies without applying
+
+    again = _chain(tmp_path)
+    assert again.dedup.is_known_url("https://akhbar.example/11")
+    assert again.dedup.is_known_url("https://akhbar.example/10")
+    assert again.dedup.store.find_url(canonicalize_url("https://akhbar.example/11")).id == orphan.id
+    assert first.id != orphan.id
+    again.close()
 
 
 def test_pipeline_fails_an_item_with_an_unusable_url(tmp_path):
-    crawler, pipeline = _crawler_and_pipeline(tmp_path)
+    chain = _chain(tmp_path)
     with pytest.raises(Skip) as raised:
-        pipeline.process_item(_article("about:blank", "akhbar", seed_story()))
+        chain.run(_article("about:blank", "akhbar", seed_story()))
     assert raised.value.outcome == "failed/bad_url"
-    assert crawler.stats.get_value("rasd/outcome/akhbar/failed/bad_url") == 1
-    pipeline.close_spider()
+    assert chain.crawler.stats.get_value("rasd/outcome/akhbar/failed/bad_url") == 1
+    assert not chain.dedup.ledger.lock.held
+    chain.close()

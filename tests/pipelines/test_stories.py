@@ -41,7 +41,7 @@ def syndicated(original: str) -> str:
 
 def article(aid: str, body: str, outlet: str = "example", at: datetime = T0) -> Article:
     return Article(url=f"https://{outlet}.test/{aid}", outlet=outlet, text=body, id=aid,
-                   published_at=at)
+                   published_at=at, fetched_at=at)
 
 
 def now_fn(at: datetime = T0 + timedelta(days=1)):
@@ -206,15 +206,20 @@ class Stats:
 
 def test_pipeline_counts_and_settings(tmp_path):
     from scrapy.settings import Settings
+
+    from pipelines.archive import ArchivePipeline
     options = StoryPipeline.options_from_settings(
         Settings({"RASD_DATA_DIR": str(tmp_path), "RASD_STORIES_THRESHOLD": "0.6"}))
     assert options["store_path"] == tmp_path / "stories.sqlite"
     assert options["params"].threshold == 0.6 and options["window"] == timedelta(days=7)
     stats = Stats()
     pipeline = StoryPipeline(stats=stats, **options)
+    archive = ArchivePipeline(data_dir=str(tmp_path))  # records the story once archived
     recent = datetime.now(timezone.utc)
-    pipeline.process_item(article("a", text("seed-article"), "euronews", recent))
-    item = pipeline.process_item(article("b", syndicated(text("seed-article")), "agg", recent))
+    archive.process_item(pipeline.process_item(article("a", text("seed-article"), "euronews", recent)))
+    item = archive.process_item(pipeline.process_item(article("b", syndicated(text("seed-article")), "agg", recent)))
+    assert pipeline.index.params.threshold == 0.6
+    archive.close_spider()
     pipeline.close_spider()
     assert item.story_id == "a" and item.duplicate_of == "a"
     assert stats.values == {"rasd/stories/new": 1, "rasd/stories/joined": 1,
