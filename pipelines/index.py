@@ -1,24 +1,34 @@
-"""Index stage: archived articles → the search engine, with a durable spool in between.
+"""Index stage: the search index follows the archive.
 
-* :func:`index_articles` — the indexing path of the crawl, ``rasd index`` and the benchmark: bulk
-  requests with ``op_type: create`` and ``_id`` = the article id (hash of the canonical URL), so
-  indexing the same records twice leaves the count unchanged (409 → ``already_indexed``).
-  Documents the engine cannot take now (no answer, 429, 5xx after quick retries) go to the
-  spool; documents it rejects for good (4xx, e.g. a mapping error) are counted by reason and
-  kept in ``rejected.jsonl``.  Nothing is dropped silently.
-* :class:`Spool` — ``<data-dir>/spool/``: JSON Lines segments, one ``write(2)`` per line on
-  ``O_APPEND`` files, fsynced when sealed; :meth:`Spool.replay` deletes a segment only once every
-  document in it has a definite answer.
-* :class:`IndexPipeline` — the Scrapy stage (priority 800, after the archive): appends each item
-  to the spool and returns at once; a background thread replays the spool every
-  ``RASD_INDEX_BATCH`` items or ``RASD_INDEX_FLUSH_SECONDS`` and at close.  With the engine down
-  the crawl goes on and documents wait in the spool.  Off unless the Scrapy setting (or, when
-  unset, the environment variable) ``RASD_INDEX_ENABLED`` is true.
+No second copy of the documents exists: the archive (:mod:`pipelines.archive`) is the queue.
 
-Stats: ``rasd/index/queued`` per item; per delivered document one of ``rasd/index/indexed``,
-``rasd/index/already_indexed``, ``rasd/index/failed/<reason>``; at close the gauge
-``rasd/index/spooled`` (documents still waiting) and ``rasd/index/engine_unavailable`` per failed
-delivery attempt.
+* :func:`index_articles` — bulk requests with ``op_type: create`` and ``_id`` = the article id
+  (hash of the canonical URL), so indexing the same records twice leaves the count unchanged
+  (409 → ``already_indexed``).  Documents the engine rejects for good (4xx, e.g. a mapping
+  error) are counted by reason; no answer, 429 or 5xx after quick retries raises
+  :class:`~rasd.engine.EngineUnavailable`.
+* :class:`IndexFollower` — applies the archive lines after its checkpoint (``<data-dir>/
+  followers.sqlite``, follower ``index:<alias>``) to the index: a record line is created, a
+  link or topics amendment becomes an ``update`` of the document already there.  The
+  checkpoint moves only past lines with a definite answer, in order; a kill at any point
+  re-sends at most the last batch, which ``create``/``update`` make harmless, so every
+  archived article is in the index exactly once.  Refused lines are kept in the ``rejected``
+  table (id, reason, where in the archive), never silently dropped.  One follower at a time
+  per data directory and alias (``flock`` on ``locks/index-<alias>.lock``).
+* :class:`IndexPipeline` — the Scrapy stage (after the archive): runs the follower in a
+  background thread (woken by each archived item, and every ``RASD_INDEX_FLUSH_SECONDS``) so
+  the reactor never waits on the engine; at close it drains for at most
+  ``RASD_INDEX_DRAIN_SECONDS`` and refreshes.  With the engine down the crawl goes on and the
+  lag (archive lines not yet indexed) is reported; ``rasd index`` (or the next crawl) catches
+  up.  Off unless the Scrapy setting ``RASD_INDEX_ENABLED`` (from ``index_enabled``) is true.
+
+Stats: ``rasd/index/queued`` per archived item; per archive line applied one of
+``rasd/index/indexed``, ``rasd/index/already_indexed``, ``rasd/index/amended``,
+``rasd/index/failed/<reason>``; ``rasd/index/engine_unavailable`` per failed attempt; at close
+the gauge ``rasd/index/waiting`` (archive lines not yet in the index).
+
+Fail points: ``before_index`` (a batch read, nothing sent), ``after_index`` (the engine
+answered, the checkpoint not yet saved).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -35,12 +46,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from pipelines.archive import AMENDMENT_KINDS, ArchiveLine, Checkpoints, follow, lag
 from pipelines.base import StagePipeline
 from rasd.engine import RETRYABLE_STATUSES, Engine, EngineUnavailable
 from rasd.errors import EngineError
+from rasd.failpoints import failpoint
 from rasd.search import init_index, load_template
 
 log = logging.getLogger(__name__)
@@ -54,40 +66,43 @@ def document_fields() -> frozenset[str]:
 
 @dataclass
 class IndexReport:
-    """Per-document outcomes of an indexing run; ``total`` = documents handled.
+    """Per-line outcomes of an indexing run; ``total`` = lines handled.
 
-    ``failed`` maps a reason (the engine's error type, ``missing_id`` …) to a count;
-    ``unmapped_fields`` counts record keys left out because the mapping has no such field.
+    ``failed`` maps a reason (the engine's error type, ``missing_id``, ``invalid_line`` …) to a
+    count; ``unmapped_fields`` counts record keys left out because the mapping has no such
+    field; ``waiting`` is what was left unindexed (the engine went away).
     """
 
     indexed: int = 0
     already_indexed: int = 0
-    spooled: int = 0
+    amended: int = 0
+    waiting: int = 0
     failed: Counter = field(default_factory=Counter)
     unmapped_fields: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
     def total(self) -> int:
-        return self.indexed + self.already_indexed + self.spooled + sum(self.failed.values())
+        return self.indexed + self.already_indexed + self.amended + self.waiting + sum(self.failed.values())
 
     def add(self, other: "IndexReport") -> None:
-        for name in ("indexed", "already_indexed", "spooled", "seconds"):
+        for name in ("indexed", "already_indexed", "amended", "waiting", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failed.update(other.failed)
         self.unmapped_fields.update(other.unmapped_fields)
 
     def as_dict(self) -> dict[str, Any]:
         return {"indexed": self.indexed, "already_indexed": self.already_indexed,
-                "spooled": self.spooled, "failed": dict(self.failed), "total": self.total,
-                "unmapped_fields": dict(self.unmapped_fields), "seconds": round(self.seconds, 3)}
+                "amended": self.amended, "waiting": self.waiting, "failed": dict(self.failed),
+                "total": self.total, "unmapped_fields": dict(self.unmapped_fields),
+                "seconds": round(self.seconds, 3)}
 
 
 def encode(record: dict, unmapped: Counter | None = None) -> tuple[str, bytes] | None:
     """``(id, JSON bytes)`` of the index document of an archive record: the mapped fields only
     (the mapping is strict; others are counted in ``unmapped``); ``None`` without a usable id."""
     doc_id, fields = record.get("id"), document_fields()
-    if not doc_id or not isinstance(doc_id, str) or "\t" in doc_id or "\n" in doc_id:
+    if not doc_id or not isinstance(doc_id, str):
         return None
     doc = {k: v for k, v in record.items() if k in fields}
     if len(doc) != len(record) and unmapped is not None:
@@ -96,29 +111,25 @@ def encode(record: dict, unmapped: Counter | None = None) -> tuple[str, bytes] |
 
 
 def index_articles(engine: Engine, records: Iterable[dict | tuple[str, bytes]], *, index: str,
-                   spool: Any = None, chunk_size: int = 500, retries: int = 2,
-                   backoff_seconds: float = 0.5, check_existing: bool = False,
-                   require_alias: bool = False, progress: Callable[[int], None] | None = None,
+                   chunk_size: int = 500, retries: int = 2, backoff_seconds: float = 0.5,
+                   check_existing: bool = False, require_alias: bool = False,
+                   progress: Callable[[int], None] | None = None,
                    sleep: Callable[[float], None] = time.sleep) -> IndexReport:
     """Index ``records`` into ``index`` (the alias, or one index) → per-document outcomes.
 
     ``records``: :meth:`Article.to_record` dicts, or ``(id, JSON bytes)`` documents already
-    encoded by :func:`encode` (what the spool holds).
-    ``spool``: where documents go that the engine cannot take now — a :class:`Spool` or any
-    object with ``append_docs(docs)`` and ``reject(id, document, reason)``.  Once a request fails
-    for want of an engine, the remaining records go straight to the spool (no hammering).
-    ``check_existing``: before each bulk request, ask which ids already exist behind ``index``
-    (needed when the alias spans several indices, where ``create`` only sees the write index).
-    ``require_alias``: ``index`` must be an alias; if it is missing the documents are spooled
-    (writing would auto-create an index without Rasd's mapping).
+    encoded by :func:`encode`.  ``check_existing``: before each bulk request, ask which ids
+    already exist behind ``index`` (needed when the alias spans several indices, where
+    ``create`` only sees the write index).  ``require_alias``: ``index`` must be an alias; if it
+    is missing nothing is written (writing would auto-create an index without Rasd's mapping).
     ``progress(n)`` is called after each chunk with the number of records handled.
 
     Raises:
-        EngineUnavailable: the engine is down and ``spool`` is ``None``.
+        EngineUnavailable: the engine is down or keeps answering 429/5xx (the partial report
+            is its ``report`` attribute).
         EngineError: a request failed with a non-retryable error (e.g. 401).
     """
     report, t0 = IndexReport(), time.perf_counter()
-    down: EngineUnavailable | None = None
     it = iter(records)
     while chunk := list(islice(it, chunk_size)):
         docs = []
@@ -126,290 +137,334 @@ def index_articles(engine: Engine, records: Iterable[dict | tuple[str, bytes]], 
             doc = rec if isinstance(rec, tuple) else encode(rec, report.unmapped_fields)
             if doc is None:
                 report.failed["missing_id"] += 1
-                if spool is not None:
-                    spool.reject(None, _dumps(rec), "missing_id")
             else:
                 docs.append(doc)
-        if down is not None:
-            spool.append_docs(docs)
-            report.spooled += len(docs)
-        else:
-            down = _index_chunk(engine, docs, index, spool, report, retries, backoff_seconds,
-                                check_existing, require_alias, sleep)
-            if down is not None and spool is None:
-                down.report = report  # type: ignore[attr-defined]
-                raise down
+        try:
+            for status, item in _send(engine, index, [("create", d[0], d[1]) for d in docs], retries,
+                                      backoff_seconds, check_existing, require_alias, sleep):
+                _count_create(report, status, item)
+        except EngineUnavailable as exc:
+            exc.report = report  # type: ignore[attr-defined]
+            raise
         if progress is not None:
             progress(len(chunk))
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _index_chunk(engine, pending, index, spool, report, retries, backoff, check_existing,
-                 require_alias, sleep) -> EngineUnavailable | None:
+def _count_create(report: IndexReport, status: int, item) -> None:
+    if status in (200, 201):
+        report.indexed += 1
+    elif status == 409:
+        report.already_indexed += 1
+    else:
+        report.failed[(item.error_type if item else None) or f"http_{status}"] += 1
+
+
+def _send(engine: Engine, index: str, ops: list[tuple[str, str, Any]], retries: int, backoff: float,
+          check_existing: bool, require_alias: bool, sleep) -> list[tuple[int, Any]]:
+    """``(status, BulkItem or None)`` per op of ``ops`` (``(action, id, body)``), in order;
+    429/5xx items are retried ``retries`` times.  ``check_existing`` answers ``create`` of an
+    id present behind the alias with 409 without sending it and sends ``update`` to the index
+    that holds the id (an alias over several indices has no single target)."""
+    results: list[tuple[int, Any] | None] = [None] * len(ops)
+    targets: dict[str, str] = {}
+    if check_existing and ops:
+        targets = engine.locate(index, sorted({doc_id for _, doc_id, _ in ops}))
+    pending = []
+    for i, (action, doc_id, body) in enumerate(ops):
+        if action == "create" and doc_id in targets:
+            results[i] = (409, None)
+        elif action == "update" and check_existing and doc_id not in targets:
+            results[i] = (404, None)
+        else:
+            pending.append(i)
     attempt = 0
-    try:
-        if check_existing and pending:
-            present = engine.ids_present(index, [d for d, _ in pending])
-            report.already_indexed += sum(1 for d, _ in pending if d in present)
-            pending = [p for p in pending if p[0] not in present]
-        while pending:
-            items = engine.bulk_create(index, pending, require_alias)
-            if require_alias and any(i.status == 404 for i in items):
-                raise EngineUnavailable(f"alias {index} is missing (`rasd index init` makes it)", 404)
-            retry = []
-            for doc, item in zip(pending, items):
-                if item.status in (200, 201):
-                    report.indexed += 1
-                elif item.status == 409:
-                    report.already_indexed += 1
-                elif item.status in RETRYABLE_STATUSES:
-                    retry.append(doc)
-                else:
-                    reason = item.error_type or f"http_{item.status}"
-                    report.failed[reason] += 1
-                    if spool is not None:
-                        spool.reject(doc[0], doc[1], f"{reason}: {item.reason}")
-            pending = retry
-            if pending:
-                attempt += 1
-                if attempt > retries:
-                    raise EngineUnavailable(f"{len(pending)} documents still refused (429/5xx) "
-                                            f"after {retries} retries", 429)
-                sleep(backoff * 2 ** (attempt - 1))
-    except EngineUnavailable as exc:
-        if spool is not None and pending:
-            spool.append_docs(pending)
-            report.spooled += len(pending)
-        return exc
-    return None
+    while pending:
+        batch = []
+        for i in pending:
+            action, doc_id, body = ops[i]
+            target = targets.get(doc_id, index) if action == "update" else index
+            batch.append((action, target, doc_id, body, require_alias and target == index))
+        items = engine.bulk(batch)
+        if require_alias and any(it.status == 404 and it.error_type and "index_not_found" in it.error_type
+                                 for it in items):
+            raise EngineUnavailable(f"alias {index} is missing (`rasd index init` makes it)", 404)
+        retry = []
+        for i, item in zip(pending, items):
+            if item.status in RETRYABLE_STATUSES:
+                retry.append(i)
+            else:
+                results[i] = (item.status, item)
+        pending = retry
+        if pending:
+            attempt += 1
+            if attempt > retries:
+                raise EngineUnavailable(f"{len(pending)} documents still refused (429/5xx) "
+                                        f"after {retries} retries", 429)
+            sleep(backoff * 2 ** (attempt - 1))
+    return [r for r in results]  # type: ignore[misc]
 
 
-class Spool:
-    """A directory of segment files holding documents not yet in the index.
+# --- the follower -------------------------------------------------------------------------------
 
-    A segment line is ``<id>\\t<document JSON>\\n`` (documents are stored encoded, so a
-    replay sends the bytes as they are).  Files: ``<seq>-<pid>.jsonl.part`` (being appended to by
-    process ``pid``; sealed on open if that process is gone), ``<seq>-<pid>.jsonl`` (sealed,
-    waiting for :meth:`replay`), ``rejected.jsonl`` (``{"reason", "id", "document"}`` lines
-    refused for good).  Thread-safe; replays from several processes are serialised by ``flock``
-    on ``.replay.lock``.
+_FOLLOWER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rejected (follower TEXT NOT NULL, id TEXT, file TEXT NOT NULL,
+  offset INTEGER NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (follower, file, offset));
+"""
 
-    Raises:
-        OSError: the directory cannot be created or written.
+
+def open_followers_db(data_dir: Path | str) -> sqlite3.Connection:
+    """``<data-dir>/followers.sqlite``: checkpoints and rejected lines of the archive followers
+    that are not stores of their own (the index).  WAL, autocommit, busy timeout 5 s."""
+    path = Path(data_dir) / "followers.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.executescript(_FOLLOWER_SCHEMA)
+    return db
+
+
+class FollowerBusy(EngineError):
+    """Another process is running this follower now (it will apply the lines)."""
+
+
+class IndexFollower:
+    """The index as a follower of ``<data-dir>/archive`` (see the module docstring).
+
+    ``connect`` builds the :class:`Engine` (called again after a failure); ``index`` is the
+    alias (``init``: installed with :func:`rasd.search.init_index` on first contact;
+    ``require_alias``: never write to ``index`` unless it is an alias, so a missing alias never
+    auto-creates an index without Rasd's mapping).  When the alias spans several indices (after
+    a rollover) ids are looked up first, as ``create`` only sees the write index.
+
+    Raises (from :meth:`run`): :class:`FollowerBusy`, :class:`~rasd.engine.EngineUnavailable`,
+    :class:`~rasd.errors.EngineError`.
     """
 
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._fd: int | None = None
-        self._part: Path | None = None
-        for part in sorted(self.directory.glob("*.jsonl.part")):
-            pid = part.name.split("-")[-1].split(".")[0]
-            if not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
-                part.rename(part.with_suffix(""))
+    def __init__(self, data_dir: Path | str, connect: Callable[[], Engine], index: str, *,
+                 batch_size: int = 500, retries: int = 2, backoff_seconds: float = 0.5,
+                 init: bool = True, require_alias: bool = True, archive_dir: Path | str | None = None):
+        self.data_dir = Path(data_dir)
+        self.archive_dir = Path(archive_dir) if archive_dir is not None else self.data_dir / "archive"
+        self.index, self.batch_size = index, batch_size
+        self.retries, self.backoff_seconds = retries, backoff_seconds
+        self._connect, self._engine, self._init = connect, None, init
+        self.require_alias = require_alias
+        self.db = open_followers_db(self.data_dir)
+        self.name = f"index:{index}" + ("" if archive_dir is None else f"@{Path(archive_dir).resolve()}")
+        self.checkpoints = Checkpoints(self.db, self.name)
+        lock_path = self.data_dir / "locks" / f"index-{index}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._thread_lock = threading.Lock()
 
-    def append(self, record: dict, unmapped: Counter | None = None) -> bool:
-        """Spool one archive record; ``False`` (and kept in ``rejected.jsonl``) if it has no id."""
-        doc = encode(record, unmapped)
-        if doc is None:
-            self.reject(None, _dumps(record), "missing_id")
-            return False
-        self.append_docs([doc])
-        return True
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            engine = self._connect()
+            if self._init:
+                init_index(engine, self.index)
+            self._engine = engine
+        return self._engine
 
-    def append_docs(self, docs: list[tuple[str, bytes]]) -> None:
-        """Append encoded documents (one ``write(2)`` each) to this process's open segment."""
-        with self._lock:
-            if self._fd is None and docs:
-                self._part = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl.part"
-                self._fd = os.open(self._part, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            for doc_id, payload in docs:
-                os.write(self._fd, b"%s\t%s\n" % (doc_id.encode("utf-8"), payload))
-
-    def seal(self) -> Path | None:
-        """Fsync and close the open segment, making it replayable; returns it (or ``None``)."""
-        with self._lock:
-            if self._fd is None:
-                return None
-            os.fsync(self._fd)
-            os.close(self._fd)
-            part, self._fd, self._part = self._part, None, None
-            part.rename(part.with_suffix(""))
-            return part.with_suffix("")
-
-    close = seal
-
-    def reject(self, doc_id: str | None, document: bytes, reason: str) -> None:
-        """Keep a document the engine refused for good (``document``: JSON bytes)."""
-        head = json.dumps({"reason": reason, "id": doc_id}, ensure_ascii=False)[:-1].encode("utf-8")
-        with self._lock, open(self.directory / "rejected.jsonl", "ab") as fh:
-            fh.write(head + b',"document":' + document + b"}\n")
-
-    def segments(self) -> list[Path]:
-        """Sealed segments, oldest first."""
-        return sorted(self.directory.glob("*-*.jsonl"))
-
-    def pending(self) -> int:
-        """Documents waiting: lines in the sealed segments and in open parts."""
-        return sum(_count_lines(p) for p in self.segments() + sorted(self.directory.glob("*.jsonl.part")))
+    def lag(self) -> tuple[int, int]:
+        """``(lines, bytes)`` of the archive not yet applied to the index."""
+        return lag(self.archive_dir, self.checkpoints.load())
 
     def rejected(self) -> int:
-        return _count_lines(self.directory / "rejected.jsonl")
+        return self.db.execute("SELECT COUNT(*) FROM rejected WHERE follower = ?", (self.name,)).fetchone()[0]
 
-    def replay(self, engine: Engine, index: str, **options: Any) -> IndexReport:
-        """Seal the open segment, then send each sealed segment through :func:`index_articles`
-        (``options`` passed on).  A segment is deleted once every document in it has a definite
-        answer; what the engine could not take is rewritten to a new segment (the segment is
-        kept as it is if nothing went through) and the replay stops there.  The report's
-        ``spooled`` is what still waits in sealed segments; it is empty if another process is
-        replaying this spool right now.
+    def _lock(self, wait: float | None) -> bool:
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.05)
+
+    def run(self, *, wait: float | None = 0.0, max_seconds: float | None = None,
+            progress: Callable[[int], None] | None = None) -> IndexReport:
+        """Apply the archive lines after the checkpoint until there are none (or
+        ``max_seconds`` passed); ``wait``: seconds to wait for another process running this
+        follower (``None``: as long as it takes).
+
+        Raises:
+            FollowerBusy: another process holds the follower after ``wait``.
+            EngineUnavailable: the engine went away; the checkpoint stays at the last line with
+                a definite answer (the partial report is the exception's ``report``).
         """
         report = IndexReport()
-        self.seal()
-        lock_fd = os.open(self.directory / ".replay.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
+        t0 = time.monotonic()
+        with self._thread_lock:
+            if not self._lock(wait):
+                raise FollowerBusy(f"another process is indexing {self.data_dir} into {self.index}")
             try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return report
-            for segment in self.segments():
-                docs, torn = _read_segment(segment)
-                if docs is None:
-                    continue  # replayed meanwhile by another process
-                if torn:
-                    report.failed["torn_spool_line"] += torn
-                left: list[tuple[str, bytes]] = []  # what the engine could not take now
-                sink = SimpleNamespace(append_docs=left.extend, reject=self.reject)
-                report.add(index_articles(engine, docs, index=index, spool=sink, **options))
-                if len(left) == len(docs):
-                    break  # nothing went through: keep the segment as it is
-                if left:
-                    self._write_sealed(left)
-                segment.unlink(missing_ok=True)
-                if left:
-                    break
-            report.spooled = sum(_count_lines(s) for s in self.segments())
-            return report
-        finally:
-            os.close(lock_fd)
+                while True:
+                    lines = list(follow(self.archive_dir, self.checkpoints.load(), limit=self.batch_size))
+                    if not lines:
+                        break
+                    try:
+                        self._apply(lines, report)
+                    except EngineUnavailable as exc:
+                        self._drop_engine()
+                        exc.report = report  # type: ignore[attr-defined]
+                        raise
+                    if progress is not None:
+                        progress(len(lines))
+                    if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+                        break
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        report.seconds = time.monotonic() - t0
+        return report
 
-    def _write_sealed(self, docs: list[tuple[str, bytes]]) -> None:
-        with self._lock:
-            final = self.directory / f"{self._next_seq():012d}-{os.getpid()}.jsonl"
-            tmp = final.with_name(final.name + ".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(b"".join(b"%s\t%s\n" % (d.encode("utf-8"), p) for d, p in docs))
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.rename(final)
+    def _apply(self, lines: list[ArchiveLine], report: IndexReport) -> None:
+        ops: list[tuple[str, str, Any]] = []
+        where: list[int] = []  # index into lines of each op
+        done: list[tuple[str, Any] | None] = [None] * len(lines)  # (outcome, detail) per line
+        for i, line in enumerate(lines):
+            rec = line.data
+            if rec is None:
+                done[i] = ("failed", "invalid_line")
+                continue
+            if line.kind == "record":
+                doc = encode(rec, report.unmapped_fields)
+                if doc is None:
+                    done[i] = ("failed", "missing_id")
+                    continue
+                ops.append(("create", doc[0], doc[1]))
+            else:
+                key = AMENDMENT_KINDS.get(line.kind)
+                if key is None or not rec.get("id") or key not in rec:
+                    done[i] = ("failed", "invalid_amendment")
+                    continue
+                ops.append(("update", rec["id"], {key: rec[key]}))
+            where.append(i)
+        failpoint("before_index")
+        engine = self.engine
+        multi = len(engine.alias_indices(self.index)) > 1
+        results = _send(engine, self.index, ops, self.retries, self.backoff_seconds, multi,
+                        self.require_alias, time.sleep)
+        failpoint("after_index")
+        for i, (status, item), (action, _, _) in zip(where, results, ops):
+            if action == "create":
+                if status in (200, 201):
+                    done[i] = ("indexed", None)
+                elif status == 409:
+                    done[i] = ("already_indexed", None)
+                else:
+                    done[i] = ("failed", (item.error_type if item else None) or f"http_{status}",
+                               item.reason if item else None)
+            elif status in (200, 201):
+                done[i] = ("amended", None)
+            elif status == 404:
+                done[i] = ("failed", "amendment_target_missing")
+            else:
+                done[i] = ("failed", (item.error_type if item else None) or f"http_{status}",
+                           item.reason if item else None)
+        positions: dict[str, int] = {}
+        rejected = []
+        for line, outcome in zip(lines, done):
+            positions[line.file] = max(positions.get(line.file, 0), line.end)
+            kind = outcome[0]
+            if kind == "failed":
+                report.failed[outcome[1]] += 1
+                detail = outcome[2] if len(outcome) > 2 and outcome[2] else ""
+                rejected.append((self.name, (line.data or {}).get("id"), line.file, line.start,
+                                 f"{outcome[1]}: {detail}".rstrip(": "), time.time()))
+            else:
+                setattr(report, kind, getattr(report, kind) + 1)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?, ?, ?)", rejected)
+            self.checkpoints.save(positions)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
-    def _next_seq(self) -> int:
-        return max((int(p.name[:12]) for p in self.directory.iterdir() if p.name[:12].isdigit()),
-                   default=0) + 1
+    def reset(self, positions: dict[str, int] | None = None) -> None:
+        """Start over from the archive's beginning (``positions``: from these offsets)."""
+        with self._thread_lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.checkpoints.reset(positions)
+            self.db.execute("DELETE FROM rejected WHERE follower = ?", (self.name,))
+            self.db.execute("COMMIT")
+
+    def refresh(self) -> None:
+        self.engine.refresh(self.index)
+
+    def _drop_engine(self) -> None:
+        if self._engine is not None:
+            try:
+                self._engine.close()
+            except Exception:  # pragma: no cover
+                pass
+            self._engine = None
+
+    def close(self) -> None:
+        self._drop_engine()
+        self.db.close()
+        os.close(self._lock_fd)
 
 
-def _dumps(record: Any) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _read_segment(path: Path) -> tuple[list[tuple[str, bytes]] | None, int]:
-    """``(documents, torn lines)`` of a segment; ``(None, 0)`` if it is gone.  Only a last line
-    without its newline (a crash mid-write) or a line without an id can be torn."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None, 0
-    lines = raw.split(b"\n")
-    torn = 1 if lines[-1] else 0  # text after the last newline: an unfinished write
-    docs = []
-    for line in lines[:-1]:
-        doc_id, tab, payload = line.partition(b"\t")
-        if tab and doc_id and payload.startswith(b"{") and payload.endswith(b"}"):
-            docs.append((doc_id.decode("utf-8"), payload))
-        else:
-            torn += 1
-    return docs, torn
-
-
-def _count_lines(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+# --- the Scrapy stage ---------------------------------------------------------------------------
 
 
 class IndexPipeline(StagePipeline):
-    """Scrapy stage: spool every item, deliver in the background (see the module docstring).
-
-    ``connect`` builds an :class:`Engine` (called again after ``retry_seconds`` while the
-    engine is down); ``index`` is the alias (``engine.index_prefix``), installed with
-    :func:`rasd.search.init_index` on first contact.  A test builds it with
-    ``IndexPipeline(enabled=True, spool_dir=tmp, connect=lambda: engine, background=False)``.
+    """Scrapy stage: the :class:`IndexFollower` in a background thread (see the module
+    docstring).  A test builds it with ``IndexPipeline(enabled=True, data_dir=tmp,
+    connect=lambda: engine, index=prefix)``.
     """
 
-    def __init__(self, stats=None, *, enabled: bool = False, spool_dir: str | Path = "data/spool",
+    def __init__(self, stats=None, *, enabled: bool = False, data_dir: str | Path = "data",
                  connect: Callable[[], Engine] | None = None, index: str = "rasd-articles",
-                 batch_size: int = 200, flush_seconds: float = 10.0, retry_seconds: float = 30.0,
-                 background: bool = True):
+                 batch_size: int = 500, flush_seconds: float = 2.0, retry_seconds: float = 30.0,
+                 drain_seconds: float = 60.0, background: bool = True):
         super().__init__(stats)
         self.enabled = enabled and connect is not None
-        self.index, self.batch_size = index, batch_size
-        self.flush_seconds, self.retry_seconds = flush_seconds, retry_seconds
-        self._connect, self._engine, self._background = connect, None, background
-        self._next_contact, self._queued_since_flush = 0.0, 0
-        self._wake, self._stop, self._flush_lock = threading.Event(), threading.Event(), threading.Lock()
+        self.data_dir, self.index, self.batch_size = Path(data_dir), index, batch_size
+        self.flush_seconds, self.retry_seconds, self.drain_seconds = flush_seconds, retry_seconds, drain_seconds
+        self._connect, self._background = connect, background
+        self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
-        self.spool = Spool(Path(spool_dir)) if self.enabled else None
+        self._next_contact = 0.0
+        self.follower: IndexFollower | None = None
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:
-        env = os.environ.get("RASD_INDEX_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
-        if not settings.getbool("RASD_INDEX_ENABLED", env):
+        if not settings.getbool("RASD_INDEX_ENABLED", False):
             return {"enabled": False}
         from rasd.engine import connect
         from rasd.settings import load_settings
 
         rasd = load_settings()
-        return {"enabled": True, "spool_dir": Path(settings.get("RASD_DATA_DIR", "data")) / "spool",
+        return {"enabled": True, "data_dir": settings.get("RASD_DATA_DIR", "data"),
                 "connect": lambda: connect(rasd.engine, rasd.secret), "index": rasd.engine.index_prefix,
-                "batch_size": settings.getint("RASD_INDEX_BATCH", 200),
-                "flush_seconds": settings.getfloat("RASD_INDEX_FLUSH_SECONDS", 10.0)}
+                "batch_size": settings.getint("RASD_INDEX_BATCH", 500),
+                "flush_seconds": settings.getfloat("RASD_INDEX_FLUSH_SECONDS", 2.0),
+                "drain_seconds": settings.getfloat("RASD_INDEX_DRAIN_SECONDS", 60.0)}
 
     def open_spider(self, spider=None) -> None:
         if not self.enabled:
-            log.info("index stage off (RASD_INDEX_ENABLED is not true): articles are archived "
-                     "but not indexed; `rasd index` backfills from the archive later")
+            log.info("index stage off (index_enabled is false): articles are archived but not "
+                     "indexed; `rasd index` backfills from the archive later")
             return
+        self.follower = IndexFollower(self.data_dir, self._connect, self.index, batch_size=self.batch_size)
         if self._background:
             self._thread = threading.Thread(target=self._run, name="rasd-index", daemon=True)
             self._thread.start()
 
     def process_item(self, item, spider=None):
-        if not self.enabled:
-            return item
-        self.count("rasd/index/queued")
-        if not self.spool.append(item.to_record()):
-            self.count("rasd/index/failed/missing_id")
-            return item
-        self._queued_since_flush += 1
-        if self._queued_since_flush >= self.batch_size:
-            self._queued_since_flush = 0
-            if self._background:
-                self._wake.set()
-            else:
-                self.flush()
+        if self.enabled:
+            self.count("rasd/index/queued")
+            self._wake.set()
         return item
 
     def _run(self) -> None:
@@ -419,68 +474,56 @@ class IndexPipeline(StagePipeline):
             if not self._stop.is_set():
                 self.flush()
 
-    def flush(self, force: bool = False) -> IndexReport | None:
-        """Seal the spool and replay it; ``None`` if the engine is known down and ``retry_seconds``
-        have not passed (``force`` tries anyway)."""
-        with self._flush_lock:
-            if not force and time.monotonic() < self._next_contact:
-                self.spool.seal()
-                return None
-            try:
-                if self._engine is None:
-                    engine = self._connect()
-                    init_index(engine, self.index)
-                    self._engine = engine
-                multi = len(self._engine.alias_indices(self.index)) > 1
-                report = self.spool.replay(self._engine, self.index, check_existing=multi,
-                                           require_alias=True)
-            except (EngineError, OSError) as exc:
-                self._down(exc)
-                return None
-            self._count(report)
-            if report.spooled:
-                self._down(None)
-            return report
-
-    def _down(self, exc: Exception | None) -> None:
-        self.spool.seal()
-        self.count("rasd/index/engine_unavailable")
-        self._next_contact = time.monotonic() + self.retry_seconds
-        if self._engine is not None:  # reconnect and re-check template/alias next time
-            self._engine.close()
-            self._engine = None
-        log.warning("index engine unavailable, documents stay in %s: %s", self.spool.directory,
-                    exc or "engine went away during the flush")
+    def flush(self, force: bool = False, wait: float | None = 0.0,
+              max_seconds: float | None = None) -> IndexReport | None:
+        """Run the follower once; ``None`` if the engine is known down and ``retry_seconds``
+        have not passed (``force`` tries anyway) or another process is following."""
+        if not force and time.monotonic() < self._next_contact:
+            return None
+        try:
+            report = self.follower.run(wait=wait, max_seconds=max_seconds)
+        except FollowerBusy:
+            return None
+        except (EngineError, OSError, sqlite3.Error) as exc:
+            partial = getattr(exc, "report", None)
+            if partial is not None:
+                self._count(partial)
+            self.count("rasd/index/engine_unavailable")
+            self._next_contact = time.monotonic() + self.retry_seconds
+            log.warning("index engine unavailable, archive lines wait for the index: %s", exc)
+            return None
+        self._count(report)
+        return report
 
     def _count(self, report: IndexReport) -> None:
-        self.count("rasd/index/indexed", report.indexed)
-        self.count("rasd/index/already_indexed", report.already_indexed)
+        for name in ("indexed", "already_indexed", "amended"):
+            if getattr(report, name):
+                self.count(f"rasd/index/{name}", getattr(report, name))
         for reason, n in report.failed.items():
             self.count(f"rasd/index/failed/{reason}", n)
 
     def close(self) -> None:
-        """Stop the background thread, deliver what is left (one forced attempt), refresh the
-        alias, record the ``rasd/index/spooled`` gauge."""
-        if not self.enabled:
+        """Stop the background thread, drain what is left (one forced attempt, at most
+        ``drain_seconds``, waiting that long for another process that is following), refresh
+        the alias, record the ``rasd/index/waiting`` gauge."""
+        if not self.enabled or self.follower is None:
             return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        if self.flush(force=True) is not None:
+        if self.flush(force=True, wait=self.drain_seconds, max_seconds=self.drain_seconds) is not None:
             try:  # make this crawl's documents searchable now, not after refresh_interval
-                self._engine.refresh(self.index)
+                self.follower.refresh()
             except EngineError as exc:
                 log.warning("index: refresh after the crawl failed: %s", exc)
-        self.spool.close()
-        waiting = self.spool.pending()
+        waiting, _ = self.follower.lag()
         if self.stats is not None:
-            self.stats.set_value("rasd/index/spooled", waiting)
+            self.stats.set_value("rasd/index/waiting", waiting)
         if waiting:
-            log.warning("index: %d documents wait in %s; `rasd index` replays them", waiting,
-                        self.spool.directory)
-        if self._engine is not None:
-            self._engine.close()
+            log.warning("index: %d archive lines wait for the index; `rasd index` sends them", waiting)
+        self.follower.close()
+        self.follower = None
 
     async def close_spider(self, spider=None) -> None:
         import asyncio

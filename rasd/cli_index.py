@@ -3,14 +3,17 @@
 Added to the main app by :func:`register` (``rasd/cli.py`` calls ``cli_index.register(app)``):
 
 * ``rasd index init`` — install the index template and create ``<prefix>-000001`` + alias;
-* ``rasd index [backfill] [--from-archive DIR] [--reindex]`` — replay the spool, then index the
-  archive (``<data-dir>/archive``) with a progress bar; ``--reindex`` builds a new index
-  generation from the archive and swaps the alias to it (after a template or folding change);
-* ``rasd index status`` — documents per index, spool size, whether a reindex is due;
+* ``rasd index [backfill] [--from-archive DIR] [--reindex]`` — bring the index up to the archive
+  (``<data-dir>/archive``): the index follows the archive from its checkpoint
+  (:class:`pipelines.index.IndexFollower`), with a progress bar; ``--reindex`` builds a new
+  index generation from the whole archive and swaps the alias to it (after a template or
+  folding change);
+* ``rasd index status`` — documents per index, archive lines not yet indexed, rejected lines,
+  whether a reindex is due;
 * ``rasd search QUERY [--outlet --lang --since --until --limit --sort --json]``.
 
-Errors (engine down, bad query, bad option) are one line on stderr and exit code 2; documents
-left in the spool after a backfill give exit code 1.
+Errors (engine down, bad query, bad option) are one line on stderr and exit code 2; archive
+lines left unindexed after a backfill (the engine went away) give exit code 1.
 """
 
 from __future__ import annotations
@@ -50,11 +53,11 @@ def index_main(
     ctx: typer.Context,
     from_archive: Annotated[Optional[Path], typer.Option(help="archive directory (default <data-dir>/archive)")] = None,
     reindex: Annotated[bool, typer.Option(help="build a new index from the archive and swap the alias to it")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (archive, spool)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (archive, follower checkpoints)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Backfill: replay the spool, then index every archived article (already indexed ones
-    are counted, not duplicated)."""
+    """Backfill: index every archived article not in the index yet (already indexed ones are
+    counted, not duplicated)."""
     if ctx.invoked_subcommand is None:
         _backfill(from_archive, reindex, data_dir, as_json)
 
@@ -63,7 +66,7 @@ def index_main(
 def backfill_cmd(
     from_archive: Annotated[Optional[Path], typer.Option(help="archive directory (default <data-dir>/archive)")] = None,
     reindex: Annotated[bool, typer.Option(help="build a new index from the archive and swap the alias to it")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (archive, spool)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (archive, follower checkpoints)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Same as `rasd index` without a subcommand."""
@@ -73,50 +76,59 @@ def backfill_cmd(
 def _backfill(from_archive: Optional[Path], reindex: bool, data_dir: Optional[Path], as_json: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from pipelines.archive import ArchiveReadStats, read_archive
-    from pipelines.index import IndexReport, Spool, _count_lines, index_articles
+    from pipelines.archive import ArchiveReadStats, read_archive, sizes
+    from pipelines.index import FollowerBusy, IndexFollower, IndexReport, index_articles
+    from rasd.engine import EngineUnavailable
     from rasd.search import generations, init_index, next_index, swap_alias
 
+    follower = None
     try:
         settings, engine, alias = _open(data_dir)
         archive = from_archive or settings.data_dir / "archive"
         if not archive.is_dir():
             raise RasdError(f"{archive}: no such archive directory")
         init_index(engine, alias)
-        spool = Spool(settings.data_dir / "spool")
-        total = sum(_count_lines(p) for p in sorted(archive.glob("*.jsonl")))
-        reading = ArchiveReadStats()
-        report, replayed = IndexReport(), IndexReport()
+        follower = IndexFollower(settings.data_dir, lambda: engine, alias, archive_dir=from_archive)
+        reading, report = ArchiveReadStats(), IndexReport()
+        waiting, _ = follower.lag()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, disable=as_json) as progress:
-            waiting = spool.pending()
-            if waiting:
-                task = progress.add_task("spool", total=waiting)
-                replayed = spool.replay(engine, alias, require_alias=True)
-                progress.update(task, completed=waiting)
-            task = progress.add_task("archive", total=total)
-            advance = lambda n: progress.advance(task, n)  # noqa: E731
             if reindex:
+                snapshot = sizes(archive)  # lines after it are applied again below (idempotent)
+                task = progress.add_task("archive", total=sum(1 for _ in read_archive(archive)))
                 target = _prepare_generation(engine, alias, generations, next_index)
                 report = index_articles(engine, read_archive(archive, reading), index=target,
-                                        progress=advance)
+                                        progress=lambda n: progress.advance(task, n))
                 engine.refresh(target)
                 old = swap_alias(engine, alias, target)
                 for name in old:
                     engine.delete_index(name)
-            else:
-                multi = len(engine.alias_indices(alias)) > 1
-                report = index_articles(engine, read_archive(archive, reading), index=alias,
-                                        spool=spool, check_existing=multi, require_alias=True,
-                                        progress=advance)
-                spool.seal()
-                engine.refresh(alias)
+                follower.reset(snapshot)
+                waiting, _ = follower.lag()
+            task = progress.add_task("archive" if not reindex else "since", total=waiting)
+            try:
+                report.add(follower.run(wait=None, progress=lambda n: progress.advance(task, n)))
+            except EngineUnavailable as exc:
+                report.add(getattr(exc, "report", IndexReport()))
+                left, _ = follower.lag()
+                err.print(f"rasd: the engine went away: {left} archive lines are not indexed yet; "
+                          "run `rasd index` again", highlight=False, soft_wrap=True)
+                raise typer.Exit(1)
+            engine.refresh(alias)
+        if not reindex:
+            for _ in read_archive(archive, reading):
+                pass
         count = engine.count(alias)
-    except RasdError as exc:
+        left, _ = follower.lag()
+        rejected = follower.rejected()
+    except (RasdError, FollowerBusy) as exc:
         _fail(exc)
+    finally:
+        if follower is not None:
+            follower.close()
     summary = {"archive": str(archive), "archive_lines": reading.lines, "archive_invalid": reading.invalid,
-               "spool_replayed": replayed.as_dict(), "archive_indexed": report.as_dict(),
-               "index_documents": count, "spool_waiting": spool.pending(), "rejected": spool.rejected()}
+               "archive_indexed": report.as_dict(), "index_documents": count, "waiting": left,
+               "rejected": rejected}
     if reindex:
         summary["reindexed_into"] = target
         summary["deleted"] = old
@@ -124,19 +136,15 @@ def _backfill(from_archive: Optional[Path], reindex: bool, data_dir: Optional[Pa
         sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
     else:
         table = Table(title=f"rasd index ({alias} on {engine.url})")
-        for col in ("source", "indexed", "already indexed", "spooled", "failed", "seconds"):
+        for col in ("source", "indexed", "already indexed", "amended", "failed", "seconds"):
             table.add_column(col, justify="right" if col != "source" else "left")
-        for name, r in (("spool", replayed), ("archive", report)):
-            failed = ", ".join(f"{k} {v}" for k, v in r.failed.items() if v) or "0"
-            table.add_row(name, str(r.indexed), str(r.already_indexed), str(r.spooled), failed,
-                          f"{r.seconds:.1f}")
+        failed = ", ".join(f"{k} {v}" for k, v in report.failed.items() if v) or "0"
+        table.add_row("archive", str(report.indexed), str(report.already_indexed), str(report.amended),
+                      failed, f"{report.seconds:.1f}")
         console.print(table)
-        console.print(f"{count} documents in {alias}; {summary['spool_waiting']} waiting in the spool; "
-                      f"{summary['rejected']} rejected (spool/rejected.jsonl); "
-                      f"{reading.invalid} unreadable archive lines")
-    if summary["spool_waiting"]:
-        err.print(f"rasd: the engine went away: {summary['spool_waiting']} documents wait in "
-                  f"{spool.directory}; run `rasd index` again", highlight=False, soft_wrap=True)
+        console.print(f"{count} documents in {alias}; {left} archive lines waiting; "
+                      f"{rejected} rejected (`rasd index status`); {reading.invalid} unreadable archive lines")
+    if left:
         raise typer.Exit(1)
 
 
@@ -168,24 +176,29 @@ def init_cmd() -> None:
 
 @index_app.command("status")
 def status_cmd(
-    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (spool)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (archive, follower checkpoints)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
-    """Documents per index, spool size, and whether the index needs a --reindex."""
-    from pipelines.index import Spool
+    """Documents per index, archive lines not yet indexed, and whether a --reindex is due."""
+    from pipelines.index import IndexFollower
     from rasd.search import index_status
     from rasd.settings import load_settings
 
+    local = None
     try:
         settings = load_settings(data_dir=data_dir)
-        spool = Spool(settings.data_dir / "spool")
-        local = {"spool_waiting": spool.pending(), "rejected": spool.rejected(),
-                 "spool": str(spool.directory)}
+        follower = IndexFollower(settings.data_dir, lambda: None, settings.engine.index_prefix)
+        try:
+            lines, nbytes = follower.lag()
+            local = {"waiting": lines, "waiting_bytes": nbytes, "rejected": follower.rejected(),
+                     "archive": str(follower.archive_dir)}
+        finally:
+            follower.close()
         _, engine, alias = _open(data_dir)
         status = index_status(engine, alias) | local
     except RasdError as exc:
-        if "local" in locals():
-            err.print(f"spool: {local['spool_waiting']} documents waiting, {local['rejected']} rejected")
+        if local is not None:
+            err.print(f"archive: {local['waiting']} lines not indexed yet, {local['rejected']} rejected")
         _fail(exc)
     if as_json:
         sys.stdout.write(json.dumps(status, ensure_ascii=False, indent=1) + "\n")
@@ -197,8 +210,8 @@ def status_cmd(
         table.add_row(name, str(info["docs"]), "yes" if info["write"] else "",
                       f"v{info['template_version']}", str(info["folding"]))
     console.print(table)
-    console.print(f"{status['documents']} documents; spool: {status['spool_waiting']} waiting, "
-                  f"{status['rejected']} rejected ({status['spool']})")
+    console.print(f"{status['documents']} documents; archive ({status['archive']}): "
+                  f"{status['waiting']} lines not indexed yet, {status['rejected']} rejected")
     if status["needs_reindex"]:
         console.print(f"[yellow]{', '.join(status['needs_reindex'])}: built with an older template or "
                       f"folding table; run `rasd index --reindex`[/yellow]")

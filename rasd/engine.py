@@ -197,20 +197,38 @@ class Engine:
             EngineUnavailable: the request as a whole failed (no answer, 429, 5xx); any item
                 may or may not have been written.
         """
-        if not docs:
+        return self.bulk([("create", index, doc_id, source) for doc_id, source in docs], require_alias)
+
+    def bulk(self, ops: Sequence[tuple], require_alias: bool = False) -> list[BulkItem]:
+        """One ``_bulk`` request of ``ops``: ``(action, index, id, body)`` or ``(action, index,
+        id, body, require_alias)`` with action ``create`` (body: the source, a dict or JSON bytes)
+        or ``update`` (body: the partial document).  ``require_alias`` (per op, default the
+        argument): ``index`` must be an alias, else the op fails with 404
+        ``index_not_found_exception`` instead of auto-creating an index (which an ``update``
+        does too).  Returns one :class:`BulkItem` per op, in order (``update`` of a missing
+        document: 404 ``document_missing_exception``).
+
+        Raises:
+            EngineUnavailable: the request as a whole failed; any op may or may not have applied.
+        """
+        if not ops:
             return []
-        target, lines = json.dumps(index), []
-        for doc_id, source in docs:
-            lines.append(f'{{"create":{{"_index":{target},"_id":{json.dumps(doc_id)}}}}}'.encode())
-            lines.append(source if isinstance(source, bytes) else
-                         json.dumps(source, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-        payload = b"\n".join(lines) + b"\n"
-        answer = self._backend.bulk(payload, {"require_alias": "true"} if require_alias else None)
+        lines = []
+        for op in ops:
+            action, index, doc_id, body = op[:4]
+            alias_only = op[4] if len(op) > 4 else require_alias
+            flag = ',"require_alias":true' if alias_only else ""
+            lines.append(f'{{"{action}":{{"_index":{json.dumps(index)},"_id":{json.dumps(doc_id)}{flag}}}}}'.encode())
+            payload = body if isinstance(body, bytes) else json.dumps(
+                body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            lines.append(b'{"doc":' + payload + b"}" if action == "update" else payload)
+        answer = self._backend.bulk(b"\n".join(lines) + b"\n", None)
         items = answer.get("items") or []
-        if len(items) != len(docs):
-            raise EngineError(f"bulk answer has {len(items)} items for {len(docs)} documents")
+        if len(items) != len(ops):
+            raise EngineError(f"bulk answer has {len(items)} items for {len(ops)} operations")
         out = []
-        for (doc_id, _), item in zip(docs, items):
+        for op, item in zip(ops, items):
+            doc_id = op[2]
             result = next(iter(item.values()))
             error = result.get("error")
             error = error if isinstance(error, dict) or error is None else {"type": "error", "reason": error}
@@ -230,12 +248,17 @@ class Engine:
 
         Uses ``_mget`` (real-time: sees documents written since the last refresh).
         """
+        return set(self.locate(index, ids))
+
+    def locate(self, index: str, ids: Sequence[str]) -> dict[str, str]:
+        """``{id: concrete index}`` for those of ``ids`` that exist in ``index`` or, for an
+        alias, in any index behind it (``_mget``, real-time)."""
         if not ids:
-            return set()
+            return {}
         targets = list(self.alias_indices(index)) or [index]
         docs = [{"_index": t, "_id": i} for t in targets for i in ids]
         answer = self.request("POST", "/_mget", {"docs": docs}, params={"_source": "false"})
-        return {d["_id"] for d in answer["docs"] if d.get("found")}
+        return {d["_id"]: d["_index"] for d in answer["docs"] if d.get("found")}
 
     def analyze(self, index: str, text: str, analyzer: str | None = None,
                 field: str | None = None) -> list[str]:

@@ -1,9 +1,9 @@
-"""Tests for pipelines/index.py: indexing, idempotent re-indexing, the spool, and the engine
-stopped mid-index (real restart of the node when this session can control it)."""
+"""Tests for pipelines/index.py: indexing, idempotent re-indexing, the index as a follower of the
+archive, and the engine stopped mid-index (real restart of the node when this session can
+control it)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import threading
@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipelines.index import Spool, index_articles
+from pipelines.archive import ArchiveWriter, lag
+from pipelines.index import IndexFollower, index_articles
 from rasd.article import Article
 from rasd.engine import BulkItem, EngineUnavailable, connect
 from rasd.search import build_template, mapped_fields
@@ -33,7 +34,15 @@ def _synthetic(n: int, base: list[dict]) -> list[dict]:
     return out
 
 
-# --- pure: documents and the spool --------------------------------------------------------------
+def _archive(data_dir: Path, records: list[dict]) -> ArchiveWriter:
+    """Write ``records`` as archive lines of one day file; the writer stays open for more."""
+    writer = ArchiveWriter(data_dir / "archive", sync=False)
+    for rec in records:
+        writer.append("2024-01-28.jsonl", rec)
+    return writer
+
+
+# --- pure ----------------------------------------------------------------------------------------
 
 
 def test_every_article_field_is_mapped():
@@ -41,83 +50,65 @@ def test_every_article_field_is_mapped():
     assert set(record) <= mapped_fields(build_template("rasd-articles")["template"]["mappings"])
 
 
-class _FakeEngine:
-    """Answers bulk requests from a script: a status per call, or an exception."""
+class _ScriptedEngine:
+    """Answers ``_bulk`` from a script (a status per call, or an exception): the 429 and
+    connection-reset answers a real node cannot be made to give on demand."""
 
     def __init__(self, script):
         self.script, self.calls = list(script), []
 
-    def bulk_create(self, index, docs, require_alias=False):
-        self.calls.append([d for d, _ in docs])
+    def bulk(self, ops, require_alias=False):
+        self.calls.append([op[2] for op in ops])
         step = self.script.pop(0)
         if isinstance(step, Exception):
             raise step
-        out = []
-        for d, _ in docs:
-            status = step(d) if callable(step) else step
-            out.append(BulkItem(d, status, "mapper_parsing_exception" if status == 400 else None))
-        return out
+        return [BulkItem(op[2], step(op[2]) if callable(step) else step) for op in ops]
+
+    def alias_indices(self, alias):
+        return {}
+
+    def close(self):
+        pass
 
 
-def test_item_outcomes_are_counted_and_kept(tmp_path, records):
-    spool = Spool(tmp_path)
-    status = {records[0]["id"]: 409, records[1]["id"]: 400}
-    eng = _FakeEngine([lambda d: status.get(d, 201)])
-    rep = index_articles(eng, records, index="x", spool=spool)
-    assert (rep.indexed, rep.already_indexed, dict(rep.failed)) == \
-        (len(records) - 2, 1, {"mapper_parsing_exception": 1})
-    rejected = [json.loads(l) for l in (tmp_path / "rejected.jsonl").read_text().splitlines()]
-    assert rejected[0]["id"] == rejected[0]["document"]["id"] == records[1]["id"]
-    assert rejected[0]["reason"].startswith("mapper_parsing_exception")
-    assert rep.total == len(records)
-
-
-def test_retryable_items_are_retried_then_spooled(tmp_path, records):
-    spool = Spool(tmp_path)
-    eng = _FakeEngine([429, 429, 429])
-    rep = index_articles(eng, records, index="x", spool=spool, retries=2, sleep=lambda s: None)
-    assert len(eng.calls) == 3 and rep.spooled == len(records)
-    spool.seal()
-    assert spool.pending() == len(records)
-
-
-def test_engine_down_spools_everything_without_hammering(tmp_path, records):
-    spool = Spool(tmp_path)
-    eng = _FakeEngine([EngineUnavailable("down")])
-    rep = index_articles(eng, records * 3, index="x", spool=spool, chunk_size=4)
-    assert len(eng.calls) == 1
-    assert rep.spooled == len(records) * 3
+def test_follower_retries_429_then_stops_without_moving_its_checkpoint(tmp_path, records):
+    _archive(tmp_path, records).close()
+    eng = _ScriptedEngine([429, 429, 429])
+    follower = IndexFollower(tmp_path, lambda: eng, "x", retries=2, backoff_seconds=0, init=False,
+                             require_alias=False)
     with pytest.raises(EngineUnavailable):
-        index_articles(_FakeEngine([EngineUnavailable("down")]), records, index="x")
+        follower.run()
+    assert len(eng.calls) == 3
+    assert follower.lag()[0] == len(records)  # nothing given up: all of it still waits
+    follower.close()
 
 
-def test_missing_id_is_rejected_not_lost(tmp_path):
-    spool = Spool(tmp_path)
-    rep = index_articles(_FakeEngine([201]), [{"url": "u", "outlet": "o"}], index="x", spool=spool)
-    assert rep.failed["missing_id"] == 1 and spool.rejected() == 1
+def test_follower_engine_down_sends_one_request_and_keeps_everything(tmp_path, records):
+    _archive(tmp_path, records * 3).close()
+    eng = _ScriptedEngine([EngineUnavailable("down")])
+    follower = IndexFollower(tmp_path, lambda: eng, "x", batch_size=4, init=False, require_alias=False)
+    with pytest.raises(EngineUnavailable):
+        follower.run()
+    assert len(eng.calls) == 1 and follower.lag()[0] == len(records) * 3
+    follower.close()
 
 
-def test_spool_recovers_parts_of_dead_processes_and_skips_torn_lines(tmp_path):
-    (tmp_path / "000000000007-999999999.jsonl.part").write_text('a\t{"id":"a"}\nb\t{"id":"b"}\nc\t{"id"')
-    spool = Spool(tmp_path)
-    assert [p.name for p in spool.segments()] == ["000000000007-999999999.jsonl"]
-    eng = _FakeEngine([201])
-    rep = spool.replay(eng, "x")
-    assert eng.calls == [["a", "b"]]
-    assert (rep.indexed, rep.failed["torn_spool_line"], spool.pending()) == (2, 1, 0)
-
-
-def test_replay_keeps_segment_when_engine_down_and_rewrites_leftovers(tmp_path, records):
-    spool = Spool(tmp_path)
-    for rec in records:
-        assert spool.append(rec)
-    seg = spool.seal()
-    rep = spool.replay(_FakeEngine([EngineUnavailable("down")]), "x")
-    assert rep.spooled == len(records) and spool.segments() == [seg]  # untouched
-    # half goes through, then the engine dies: the rest is rewritten, the old segment deleted
-    rep = spool.replay(_FakeEngine([201, EngineUnavailable("down")]), "x", chunk_size=3)
-    assert rep.indexed == 3 and rep.spooled == len(records) - 3
-    assert seg not in spool.segments() and spool.pending() == len(records) - 3
+def test_follower_keeps_refused_and_torn_lines_in_rejected_and_moves_on(tmp_path, records):
+    writer = _archive(tmp_path, records[:2])
+    writer.append("2024-01-28.jsonl", {"url": "u", "outlet": "o"})  # no id
+    writer.close()
+    with open(tmp_path / "archive" / "2024-01-28.jsonl", "ab") as fh:
+        fh.write(b'{"id": "torn-by-a-cra\n')  # a torn line someone closed off
+    status = {records[0]["id"]: 409, records[1]["id"]: 400}
+    eng = _ScriptedEngine([lambda d: status.get(d, 201)])
+    follower = IndexFollower(tmp_path, lambda: eng, "x", init=False, require_alias=False)
+    rep = follower.run()
+    assert (rep.indexed, rep.already_indexed) == (0, 1)
+    assert dict(rep.failed) == {"http_400": 1, "missing_id": 1, "invalid_line": 1}
+    assert follower.rejected() == 3 and follower.lag() == (0, 0)
+    reasons = sorted(r[0] for r in follower.db.execute("SELECT reason FROM rejected"))
+    assert reasons == ["http_400", "invalid_line", "missing_id"]
+    follower.close()
 
 
 # --- real engine ------------------------------------------------------------------------------
@@ -157,25 +148,68 @@ def test_create_semantics_across_rolled_over_indices(engine, make_prefix, record
 
 
 @pytest.mark.search
-def test_mapping_rejection_is_counted_with_reason(engine, make_prefix, records, tmp_path):
+def test_mapping_rejection_is_counted_with_reason(engine, make_prefix, records):
     prefix = make_prefix()
     bad = dict(records[0], id="bad-date", published_at="not a date")
-    spool = Spool(tmp_path)
-    rep = index_articles(engine, [bad, records[1]], index=prefix, spool=spool)
+    rep = index_articles(engine, [bad, records[1]], index=prefix)
     assert rep.indexed == 1 and rep.failed == {"mapper_parsing_exception": 1}
-    assert spool.rejected() == 1 and spool.pending() == 0
 
 
 @pytest.mark.search
-def test_missing_alias_spools_instead_of_auto_creating_an_index(engine, make_prefix, records, tmp_path):
+def test_follower_indexes_the_archive_once_and_amendments_as_updates(engine, make_prefix, records, tmp_path):
+    prefix = make_prefix()
+    writer = _archive(tmp_path, records)
+    follower = IndexFollower(tmp_path, lambda: engine, prefix)
+    first = follower.run()
+    assert (first.indexed, follower.lag()[0]) == (len(records), 0)
+    assert follower.run().total == 0  # nothing new: nothing sent
+    # a re-link and a re-tag of documents already in the index become updates
+    writer.amend("links", [{"id": records[1]["id"], "duplicate_of": records[0]["id"]}])
+    writer.amend("topics", [{"id": records[2]["id"], "topics": ["sport"]}])
+    writer.close()
+    second = follower.run()
+    engine.refresh(prefix)
+    assert second.amended == 2 and not second.failed
+    got = {h["_id"]: h["_source"] for h in
+           engine.search(prefix, {"size": 50, "query": {"match_all": {}}})["hits"]["hits"]}
+    assert len(got) == len(records)
+    assert got[records[1]["id"]]["duplicate_of"] == records[0]["id"]
+    assert got[records[2]["id"]]["topics"] == ["sport"]
+    # a checkpoint lost (or a kill before it was saved): everything again, nothing doubled
+    follower.reset()
+    again = follower.run()
+    engine.refresh(prefix)
+    assert (again.already_indexed, again.amended, engine.count(prefix)) == (len(records), 2, len(records))
+    follower.close()
+
+
+@pytest.mark.search
+def test_follower_after_rollover_finds_documents_in_older_indices(engine, make_prefix, records, tmp_path):
+    prefix = make_prefix()
+    writer = _archive(tmp_path, records)
+    follower = IndexFollower(tmp_path, lambda: engine, prefix)
+    follower.run()
+    engine.request("POST", f"/{prefix}/_rollover")
+    writer.amend("topics", [{"id": records[0]["id"], "topics": ["economy"]}])
+    writer.close()
+    follower.reset()  # everything again, across two indices
+    rep = follower.run()
+    engine.refresh(prefix)
+    assert (rep.already_indexed, rep.amended, engine.count(prefix)) == (len(records), 1, len(records))
+    doc = engine.search(prefix, {"query": {"ids": {"values": [records[0]["id"]]}}})["hits"]["hits"][0]
+    assert doc["_source"]["topics"] == ["economy"] and doc["_index"] == f"{prefix}-000001"
+    follower.close()
+
+
+@pytest.mark.search
+def test_follower_refuses_to_auto_create_a_missing_alias(engine, make_prefix, records, tmp_path):
     prefix = make_prefix(init=False)
-    spool = Spool(tmp_path)
-    rep = index_articles(engine, records, index=prefix, spool=spool, require_alias=True)
-    assert rep.spooled == len(records) and not engine.exists(prefix)
-    spool.seal()
-    from rasd.search import init_index
-    init_index(engine, prefix)
-    assert spool.replay(engine, prefix, require_alias=True).indexed == len(records)
+    _archive(tmp_path, records).close()
+    follower = IndexFollower(tmp_path, lambda: engine, prefix, init=False)
+    with pytest.raises(EngineUnavailable, match="alias"):
+        follower.run()
+    assert not engine.exists(prefix) and follower.lag()[0] == len(records)
+    follower.close()
 
 
 def _node_is_ours() -> bool:
@@ -196,17 +230,18 @@ def _node(cmd: str) -> None:
 @pytest.mark.search
 def test_engine_stopped_mid_index_then_back_loses_and_duplicates_nothing(engine, make_prefix, records,
                                                                         tmp_path, capsys):
-    """Index N documents; after a few chunks the engine stops (the real node, restarted with
-    scripts/search-node when this session controls it; otherwise a proxy that resets every
-    connection) while requests are in flight; the rest goes to the spool; the engine comes back;
-    the spool is replayed.  Final count must be N: 0 lost, 0 duplicated."""
+    """The archive holds N documents; the follower indexes them; after a few batches the engine
+    stops (the real node, restarted with scripts/search-node when this session controls it;
+    otherwise a proxy that resets every connection) while requests are in flight; the follower
+    stops with its checkpoint at the last definite answer; the engine comes back; the follower
+    runs again.  Final count must be N: 0 lost, 0 duplicated."""
     n, chunk = 3000, 100
     prefix = make_prefix()
-    docs = _synthetic(n, records)
+    _archive(tmp_path, _synthetic(n, records)).close()
     real = _node_is_ours()
     proxy = None if real else TcpProxy(ENGINE_URL)
     eng = engine if real else connect(engine_settings(proxy.url, timeout_seconds=5), no_secret)
-    spool, done, stopper = Spool(tmp_path / "spool"), [0], None
+    done, stopper = [0], None
 
     def stop_engine():
         _node("stop") if real else proxy.kill()
@@ -220,18 +255,19 @@ def test_engine_stopped_mid_index_then_back_loses_and_duplicates_nothing(engine,
         elif stopper is not None:
             time.sleep(0.05)
 
+    follower = IndexFollower(tmp_path, lambda: eng, prefix, batch_size=chunk, retries=1, backoff_seconds=0.1)
     try:
-        first = index_articles(eng, docs, index=prefix, spool=spool, chunk_size=chunk, retries=1,
-                               backoff_seconds=0.1, progress=progress)
+        with pytest.raises(EngineUnavailable) as raised:
+            follower.run(progress=progress)
+        first = raised.value.report
         stopper.join()
-        spool.seal()
-        assert first.spooled > 0 and first.total == n, first.as_dict()
-        assert spool.pending() == first.spooled
-        # while down: replay keeps everything
-        down = spool.replay(eng, prefix)
-        assert down.indexed == 0 and spool.pending() == first.spooled
+        waiting = follower.lag()[0]
+        assert 0 < waiting < n and first.indexed + waiting == n, first.as_dict()
+        with pytest.raises(EngineUnavailable):  # while down: nothing moves
+            follower.run()
+        assert follower.lag()[0] == waiting
         _node("start") if real else proxy.revive()
-        replay = spool.replay(eng, prefix)
+        replay = follower.run()
         eng.refresh(prefix)
         final = eng.count(prefix)
     finally:
@@ -239,13 +275,14 @@ def test_engine_stopped_mid_index_then_back_loses_and_duplicates_nothing(engine,
             _node("start")  # idempotent; never leave the shared node down
         elif proxy is not None:
             proxy.close()
-    delivered = first.indexed + replay.indexed
+        follower.close()
     lost, duplicated = n - final, max(0, final - n)
     with capsys.disabled():
         print(f"\nfault test ({'node restarted' if real else 'proxy reset'}): {n} documents, "
-              f"{first.indexed} indexed before the stop, {first.spooled} spooled, replay: "
+              f"{first.indexed} indexed before the stop, {waiting} waiting in the archive, second run: "
               f"{replay.indexed} indexed + {replay.already_indexed} already there; "
               f"final count {final}: lost {lost}, duplicated {duplicated}")
-    assert spool.pending() == 0 and not replay.failed and not first.failed
-    assert delivered + replay.already_indexed == n  # each document exactly one outcome
+    assert lag(tmp_path / "archive", {})[0] == n
+    assert not replay.failed and not first.failed
+    assert first.indexed + replay.indexed + replay.already_indexed >= n
     assert (lost, duplicated) == (0, 0)

@@ -23,6 +23,15 @@ class _Crawler:
         self.spider = None
 
 
+def _archive(data_dir, records):
+    from pipelines.archive import ArchiveWriter
+
+    writer = ArchiveWriter(data_dir / "archive", sync=False)
+    for rec in records:
+        writer.append("2024-01-28.jsonl", rec)
+    writer.close()
+
+
 def test_off_by_default_is_a_noop_with_a_log_line(tmp_path, caplog, monkeypatch):
     monkeypatch.delenv("RASD_INDEX_ENABLED", raising=False)
     crawler = _Crawler(RASD_DATA_DIR=str(tmp_path))
@@ -33,7 +42,7 @@ def test_off_by_default_is_a_noop_with_a_log_line(tmp_path, caplog, monkeypatch)
     assert pipe.process_item(item) is item
     asyncio.run(pipe.close_spider())
     assert "index stage off" in caplog.text
-    assert not (tmp_path / "spool").exists() and crawler.stats.get_stats() == {}
+    assert not (tmp_path / "followers.sqlite").exists() and crawler.stats.get_stats() == {}
 
 
 def test_enabled_from_settings(tmp_path, monkeypatch):
@@ -41,27 +50,31 @@ def test_enabled_from_settings(tmp_path, monkeypatch):
     pipe = IndexPipeline.from_crawler(_Crawler(RASD_DATA_DIR=str(tmp_path), RASD_INDEX_ENABLED=True,
                                                RASD_INDEX_BATCH=50))
     assert pipe.enabled and pipe.index == "rasd-test-x" and pipe.batch_size == 50
-    assert pipe.spool.directory == tmp_path / "spool"
+    assert pipe.data_dir == tmp_path
 
 
 @pytest.mark.search
 def test_crawl_goes_on_while_engine_is_down_then_delivers(engine, make_prefix, records, tmp_path):
-    """Engine unreachable at the start: items are spooled (crawl not blocked), counted; when the
-    engine is back, the next flush delivers them all; the counters add up."""
+    """Engine unreachable at the start: archived items wait in the archive (the crawl is not
+    blocked), counted; when the engine is back, the next flush delivers them all; the counters
+    add up."""
     prefix = make_prefix(init=False)
     proxy = TcpProxy(ENGINE_URL)
     proxy.kill()
     crawler = _Crawler()
-    pipe = IndexPipeline(crawler.stats, enabled=True, spool_dir=tmp_path / "spool",
+    pipe = IndexPipeline(crawler.stats, enabled=True, data_dir=tmp_path,
                          connect=lambda: connect(engine_settings(proxy.url, timeout_seconds=3), no_secret),
-                         index=prefix, batch_size=3, retry_seconds=0, background=False)
+                         index=prefix, retry_seconds=0, background=False)
     try:
         pipe.open_spider()
         items = [Article.from_record(r) for r in records]
-        for item in items:
+        for n, item in enumerate(items, 1):
+            _archive(tmp_path, [item.to_record()])  # what the archive stage does first
             assert pipe.process_item(item) is item
+            if n % 3 == 0:
+                assert pipe.flush() is None  # engine down: nothing lost, nothing blocked
         assert crawler.stats.get_value("rasd/index/engine_unavailable") >= 2
-        assert pipe.spool.pending() == len(items)
+        assert pipe.follower.lag()[0] == len(items)
         proxy.revive()
         pipe.close()
     finally:
@@ -70,22 +83,24 @@ def test_crawl_goes_on_while_engine_is_down_then_delivers(engine, make_prefix, r
     stats = crawler.stats.get_stats()
     assert engine.count(prefix) == len(items)
     assert stats["rasd/index/queued"] == stats["rasd/index/indexed"] == len(items)
-    assert stats["rasd/index/spooled"] == 0
+    assert stats["rasd/index/waiting"] == 0
 
 
 @pytest.mark.search
-def test_background_flush_in_batches_and_at_close(engine, make_prefix, records, tmp_path):
+def test_background_flush_and_at_close(engine, make_prefix, records, tmp_path):
     prefix = make_prefix()
     crawler = _Crawler()
-    pipe = IndexPipeline(crawler.stats, enabled=True, spool_dir=tmp_path / "spool",
+    # the same records archived twice (e.g. an archive copied over itself): indexed once
+    _archive(tmp_path, records * 2)
+    pipe = IndexPipeline(crawler.stats, enabled=True, data_dir=tmp_path,
                          connect=lambda: connect(engine_settings(), no_secret), index=prefix,
                          batch_size=2, flush_seconds=0.2)
     pipe.open_spider()
-    for rec in records * 2:  # the second copy: already indexed
+    for rec in records:
         pipe.process_item(Article.from_record(rec))
     asyncio.run(pipe.close_spider())
     stats = crawler.stats.get_stats()
     assert engine.count(prefix) == len(records)  # searchable at once: close refreshes the alias
     assert stats["rasd/index/indexed"] == len(records)
     assert stats["rasd/index/already_indexed"] == len(records)
-    assert stats["rasd/index/spooled"] == 0 and pipe.spool.pending() == 0
+    assert stats["rasd/index/waiting"] == 0
