@@ -28,11 +28,12 @@ projected on the mapped fields) in a ``size: 0`` request in filter context whose
 back as a terms aggregation on ``alert.ref`` (``<name>@<digest of the definition>``): no fetch
 phase, no ``_source``; definitions come from a client-side cache keyed by name + digest (one
 ``_mget`` on a miss).  Highlighting (:func:`highlight_matches`) is a separate percolate request
-restricted to the alerts to highlight.  :class:`AlertPipeline` (Scrapy stage after the index
-stage) buffers new articles durably in ``<data-dir>/alerts.sqlite``, percolates them in
-batches, highlights only the matches that start a story for their alert, and hands the matches
-to :func:`pipelines.alerts_delivery.handle_matches` (one notification per story, digests,
-outbox).
+restricted to the alerts to highlight.  :class:`AlertFollower` follows the archive (checkpoint
+in ``<data-dir>/alerts.sqlite``), percolates new articles in batches, highlights only the
+matches that start a story for their alert, and hands the matches to
+:func:`pipelines.alerts_delivery.handle_matches` (one notification per story, digests,
+outbox) in the transaction that moves its checkpoint; :class:`AlertPipeline` runs it in a
+background thread of the crawl.
 
 Errors: :class:`AlertError` (a user mistake: bad name, invalid query with the engine's reason,
 unknown alert); engine failures are :class:`~rasd.errors.EngineError`.
@@ -40,14 +41,18 @@ unknown alert); engine failures are :class:`~rasd.errors.EngineError`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import functools
 import hashlib
 import json
 import logging
 import os
 import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,7 @@ from pipelines.base import StagePipeline
 from rasd.article import isoformat_utc, utcnow
 from rasd.engine import Engine
 from rasd.errors import EngineError
+from rasd.failpoints import failpoint
 from rasd.search import HL_POST, HL_PRE, SEARCH_FIELDS, build_query, build_template
 
 log = logging.getLogger(__name__)
@@ -478,32 +484,165 @@ def alert_history(engine: Engine, articles: str, alert: Alert, since: str | None
     return rows
 
 
-# --- the Scrapy stage -------------------------------------------------------------------------
+# --- following the archive -------------------------------------------------------------------
+
+
+class AlertFollower:
+    """The alert matcher as a follower of ``<data-dir>/archive``: the record lines after the
+    checkpoint (in ``<data-dir>/alerts.sqlite``, follower ``alerts``) are percolated in batches
+    of ``batch_size``; the matches, their outbox rows and the new checkpoint are written in one
+    transaction (:meth:`run`), so every archived article is matched exactly once whatever is
+    killed when.  Deliveries are made by :meth:`deliver` (the outbox: at least once, each with
+    the notification's stable id).  A new store starts at the archive's end: alerts are for
+    articles archived from then on, not for the history.  One follower at a time per data
+    directory (``flock`` on ``locks/alerts.lock``).
+
+    Fail points: ``before_alert_commit`` (percolated, nothing recorded),
+    ``after_alert_commit``, ``after_delivery`` (sent, not yet marked delivered).
+    """
+
+    def __init__(self, data_dir: Path | str, connect: Callable[[], Engine], prefix: str, *,
+                 batch_size: int = 20, senders: dict | None = None, store=None):
+        from pipelines.alerts_delivery import AlertStore
+        from pipelines.archive import sizes
+
+        self.data_dir = Path(data_dir)
+        self.archive_dir = self.data_dir / "archive"
+        self.prefix, self.batch_size, self._senders = prefix, batch_size, senders
+        self._connect, self._engine = connect, None
+        self.store = store or AlertStore(self.data_dir / "alerts.sqlite")
+        lock_path = self.data_dir / "locks" / "alerts.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._thread_lock = threading.Lock()
+        with self._locked(None):
+            if not self.store.db.execute("SELECT 1 FROM meta_alerts WHERE key = 'started'").fetchone():
+                with self.store.transaction():
+                    self.store.checkpoints.save(sizes(self.archive_dir))
+                    self.store.db.execute("INSERT INTO meta_alerts VALUES ('started', ?)",
+                                          (isoformat_utc(utcnow()),))
+
+    @contextlib.contextmanager
+    def _locked(self, wait: float | None):
+        with self._thread_lock:
+            deadline = None if wait is None else time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise AlertFollowerBusy(f"another process is matching alerts for {self.data_dir}")
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._connect()
+        return self._engine
+
+    def lag(self) -> int:
+        """Archive lines not yet matched."""
+        from pipelines.archive import lag
+
+        return lag(self.archive_dir, self.store.checkpoints.load())[0]
+
+    def run(self, wait: float | None = 0.0, max_seconds: float | None = None) -> Counter:
+        """Match the archive lines after the checkpoint until none are left; returns counts
+        (``checked``, ``matched``, ``notified``, ``story_copy``, ``digest_queued``,
+        ``already_seen``).
+
+        Raises:
+            AlertFollowerBusy: another process holds the follower after ``wait`` seconds.
+            EngineError: the engine refused or went away (the checkpoint stays where it was).
+        """
+        from pipelines.alerts_delivery import handle_matches
+        from pipelines.archive import follow
+
+        counts: Counter = Counter()
+        t0 = time.monotonic()
+        with self._locked(wait):
+            while True:
+                lines = list(follow(self.archive_dir, self.store.checkpoints.load(), limit=self.batch_size))
+                if not lines:
+                    break
+                docs = [ln.data for ln in lines if ln.kind == "record" and ln.data and ln.data.get("id")]
+                matches: list = []
+                if docs:
+                    try:
+                        matches = match_alerts(self.engine, self.prefix, docs)
+                        # highlight only the pairs that will start a story (others store none)
+                        fresh = [i for i, (a, d) in enumerate(matches) if self.store.is_new_story(a.name, d)]
+                        for i, pair in zip(fresh, highlight_matches(self.engine, self.prefix,
+                                                                    [matches[i] for i in fresh])):
+                            matches[i] = pair
+                    except EngineError:
+                        self._engine = None
+                        raise
+                failpoint("before_alert_commit")
+                positions: dict[str, int] = {}
+                for ln in lines:
+                    positions[ln.file] = max(positions.get(ln.file, 0), ln.end)
+                with self.store.transaction():
+                    counts.update(handle_matches(self.store, matches))
+                    self.store.checkpoints.save(positions)
+                failpoint("after_alert_commit")
+                counts["checked"] += len(docs)
+                counts["matched"] += len(matches)
+                if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+                    break
+        return counts
+
+    def deliver(self, force: bool = False):
+        """Try the due outbox rows once (``force``: all pending); the
+        :class:`~pipelines.alerts_delivery.DeliveryReport`."""
+        from pipelines.alerts_delivery import deliver_pending
+
+        return deliver_pending(self.store, senders=self._senders, force=force)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self.store.close()
+        os.close(self._lock_fd)
+
+
+class AlertFollowerBusy(EngineError):
+    """Another process is running the alert matcher of this data directory now."""
 
 
 class AlertPipeline(StagePipeline):
-    """Scrapy stage (after the index stage, priority 900): every new article is queued in the
-    alert store (durable), percolated in batches of ``batch_size`` (or when the oldest waited
-    ``flush_seconds``), and matches become notifications (see
-    :func:`pipelines.alerts_delivery.handle_matches`); pending deliveries are retried at close.
+    """Scrapy stage (after the index stage, priority 900): runs the :class:`AlertFollower` and
+    the outbox deliveries in a background thread (woken by each archived item; never on the
+    reactor), and at close matches what is left and makes one forced delivery attempt of
+    everything pending (at most ``drain_seconds``).
 
     Stats: ``rasd/alerts/queued``, ``rasd/alerts/checked``, ``rasd/alerts/matched``,
     ``rasd/alerts/notified`` (new story for an immediate alert), ``rasd/alerts/story_copy``,
     ``rasd/alerts/digest_queued``, ``rasd/alerts/delivered``, ``rasd/alerts/delivery_failed``,
-    ``rasd/alerts/engine_unavailable``; gauge ``rasd/alerts/outbox_pending`` at close.
+    ``rasd/alerts/engine_unavailable``; gauges ``rasd/alerts/outbox_pending`` and
+    ``rasd/alerts/waiting`` (archive lines not matched yet) at close.
     A test builds it with ``AlertPipeline(enabled=True, connect=lambda: engine,
-    prefix=prefix, store_path=tmp / "alerts.sqlite")``.
+    prefix=prefix, data_dir=tmp)``.
     """
 
     def __init__(self, stats=None, *, enabled: bool = False, connect: Callable[[], Engine] | None = None,
-                 prefix: str = "rasd-articles", store_path: str | Path = "data/alerts.sqlite",
-                 batch_size: int = 20, flush_seconds: float = 30.0, senders: dict | None = None):
+                 prefix: str = "rasd-articles", data_dir: str | Path = "data",
+                 batch_size: int = 20, flush_seconds: float = 2.0, drain_seconds: float = 60.0,
+                 senders: dict | None = None, background: bool = True):
         super().__init__(stats)
         self.enabled = enabled and connect is not None
         self.prefix, self.batch_size, self.flush_seconds = prefix, batch_size, flush_seconds
-        self._connect, self._engine, self._senders = connect, None, senders
-        self.store_path, self.store = Path(store_path), None
-        self._oldest: float | None = None
+        self.data_dir, self.drain_seconds, self._background = Path(data_dir), drain_seconds, background
+        self._connect, self._senders = connect, senders
+        self.follower: AlertFollower | None = None
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:
@@ -515,87 +654,75 @@ class AlertPipeline(StagePipeline):
 
         rasd = load_settings()
         return {"enabled": True, "connect": lambda: connect(rasd.engine, rasd.secret),
-                "prefix": rasd.engine.index_prefix,
-                "store_path": Path(settings.get("RASD_DATA_DIR", "data")) / "alerts.sqlite",
-                "batch_size": settings.getint("RASD_ALERTS_BATCH", 20)}
+                "prefix": rasd.engine.index_prefix, "data_dir": settings.get("RASD_DATA_DIR", "data"),
+                "batch_size": settings.getint("RASD_ALERTS_BATCH", 20),
+                "drain_seconds": settings.getfloat("RASD_ALERTS_DRAIN_SECONDS", 60.0)}
+
+    @property
+    def store(self):
+        return self.follower.store if self.follower is not None else None
 
     def open_spider(self, spider=None) -> None:
-        from pipelines.alerts_delivery import AlertStore
-
-        if self.enabled and self.store is None:
-            self.store = AlertStore(self.store_path)
+        if self.enabled and self.follower is None:
+            self.follower = AlertFollower(self.data_dir, self._connect, self.prefix,
+                                          batch_size=self.batch_size, senders=self._senders)
+            if self._background:
+                self._thread = threading.Thread(target=self._run, name="rasd-alerts", daemon=True)
+                self._thread.start()
 
     def process_item(self, item, spider=None):
-        if not self.enabled:
-            return item
-        self.open_spider()
-        record = item.to_record() if hasattr(item, "to_record") else dict(item)
-        if record.get("id"):
-            self.store.queue_document(record)
+        if self.enabled:
             self.count("rasd/alerts/queued")
-            self._oldest = self._oldest or time.monotonic()
-            if (self.store.queued() >= self.batch_size
-                    or time.monotonic() - self._oldest >= self.flush_seconds):
-                self.flush()
+            self._wake.set()
         return item
 
-    def flush(self) -> int:
-        """Percolate the queued documents and handle the matches; returns how many were checked
-        (0 with the engine down: they stay queued)."""
-        from pipelines.alerts_delivery import handle_matches
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.flush()
 
-        docs = self.store.queued_documents()
-        if not docs:
-            return 0
+    def flush(self, wait: float | None = 0.0, max_seconds: float | None = None, force: bool = False) -> int:
+        """Match what the archive holds beyond the checkpoint, then deliver; returns the
+        articles checked (0 with the engine down or another process matching)."""
         try:
-            if self._engine is None:
-                self._engine = self._connect()
-            matches = match_alerts(self._engine, self.prefix, docs)
-            # highlight only the pairs that will start a story (the others store no highlight)
-            fresh = [i for i, (alert, doc) in enumerate(matches) if self.store.is_new_story(alert.name, doc)]
-            marked = highlight_matches(self._engine, self.prefix, [matches[i] for i in fresh])
-            for i, pair in zip(fresh, marked):
-                matches[i] = pair
+            outcome = self.follower.run(wait=wait, max_seconds=max_seconds)
+        except AlertFollowerBusy:
+            outcome = Counter()
         except EngineError as exc:
             self.count("rasd/alerts/engine_unavailable")
-            log.warning("alerts: cannot percolate %d queued articles now: %s", len(docs), exc)
-            self._engine = None
-            return 0
-        outcome = handle_matches(self.store, matches)
-        self.store.dequeue([d["id"] for d in docs])
-        self._oldest = None
-        self.count("rasd/alerts/checked", len(docs))
-        self.count("rasd/alerts/matched", len(matches))
+            log.warning("alerts: cannot percolate now, archive lines wait: %s", exc)
+            outcome = Counter()
         for key, n in outcome.items():
-            self.count(f"rasd/alerts/{key}", n)
-        self._deliver(force=False)
-        return len(docs)
-
-    def _deliver(self, force: bool) -> None:
-        from pipelines.alerts_delivery import deliver_pending
-
-        report = deliver_pending(self.store, senders=self._senders, force=force)
+            if n:
+                self.count(f"rasd/alerts/{key}", n)
+        report = self.follower.deliver(force=force)
         self.count("rasd/alerts/delivered", report.delivered)
         self.count("rasd/alerts/delivery_failed", report.failed)
+        return outcome.get("checked", 0)
 
     def close(self) -> None:
-        """Percolate what is queued, one forced delivery attempt for everything pending, and
-        record the ``rasd/alerts/outbox_pending`` gauge."""
-        if not self.enabled or self.store is None:
+        """Stop the thread, match what is left, one forced delivery attempt for everything
+        pending, and record the gauges."""
+        if not self.enabled or self.follower is None:
             return
-        self.flush()
-        self._deliver(force=True)
-        pending = self.store.pending_count()
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush(wait=self.drain_seconds, max_seconds=self.drain_seconds, force=True)
+        pending = self.follower.store.pending_count()
         if self.stats is not None:
             self.stats.set_value("rasd/alerts/outbox_pending", pending)
+            self.stats.set_value("rasd/alerts/waiting", self.follower.lag())
         if pending:
             log.warning("alerts: %d deliveries wait in %s; `rasd alerts deliver` retries them",
-                        pending, self.store_path)
-        self.store.close()
-        self.store = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+                        pending, self.follower.store.path)
+        self.follower.close()
+        self.follower = None
 
-    def close_spider(self, spider=None) -> None:
-        self.close()
+    async def close_spider(self, spider=None) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.close)

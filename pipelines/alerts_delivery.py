@@ -7,14 +7,21 @@ State lives in one SQLite file, ``<data-dir>/alerts.sqlite`` (:class:`AlertStore
   article of a story for an alert is a *new* story (an immediate alert notifies now); later
   copies with the same ``story_id`` only add their outlet (digests say "also reported by N other
   outlets").  ``seen`` makes the same article counted once however often it is percolated.
-* ``inbox`` — articles waiting to be percolated (survive an engine outage or a crash).
+* ``archive_checkpoints`` — how far the alert matcher has followed the archive (follower
+  ``alerts``, see :mod:`pipelines.archive`): the matches of a batch of archive lines, their
+  outbox rows and the new checkpoint are one transaction, so after a kill at any point every
+  archived article is matched exactly once (no inbox copy of the articles exists).
 * ``outbox`` — every delivery (one row per alert × channel × notification) with the message as
   JSON; a row is marked delivered, never deleted, so nothing is lost: a failed attempt sets
   ``next_attempt_at`` = now + ``backoff_seconds · 2^(attempts-1)`` (capped at
   ``max_backoff_seconds``) and :func:`deliver_pending` retries due rows (``force``: all rows).
+  Each notification has a stable ``id`` (``notification_id``: a hash of alert, kind and story
+  or digest time) carried by every channel (webhook ``Idempotency-Key`` header and body, e-mail
+  ``Message-ID``, Atom entry id), so a delivery retried after a timeout or a kill — delivery is
+  at least once — can be dropped by the receiver.
 * ``digests`` — when each daily/weekly alert last sent its digest.
 
-A *message* (what the outbox holds) is ``{"alert", "query", "kind": "immediate"|"daily"|
+A *message* (what the outbox holds) is ``{"id", "alert", "query", "kind": "immediate"|"daily"|
 "weekly", "created_at", "stories": [{"story_id", "title", "url", "outlet", "published_at",
 "outlets": [...], "outlet_count", "also_reported_by", "highlight": {"title", "snippet"}}]}``;
 the channels render it (:mod:`pipelines.alerts_render`) at delivery time.
@@ -22,11 +29,13 @@ the channels render it (:mod:`pipelines.alerts_render`) at delivery time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,6 +43,7 @@ from typing import Any
 
 from rasd.article import isoformat_utc, utcnow
 from rasd.errors import RasdError
+from rasd.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +56,13 @@ CREATE TABLE IF NOT EXISTS stories (alert TEXT NOT NULL, story_id TEXT NOT NULL,
   digested_at TEXT, PRIMARY KEY (alert, story_id));
 CREATE TABLE IF NOT EXISTS seen (alert TEXT NOT NULL, article_id TEXT NOT NULL,
   PRIMARY KEY (alert, article_id));
-CREATE TABLE IF NOT EXISTS inbox (id TEXT PRIMARY KEY, doc TEXT NOT NULL, queued_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, alert TEXT NOT NULL,
   channel TEXT NOT NULL, target TEXT NOT NULL, message TEXT NOT NULL, created_at TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, last_error TEXT,
-  delivered_at TEXT);
+  delivered_at TEXT, notification_id TEXT);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(delivered_at, next_attempt_at);
 CREATE TABLE IF NOT EXISTS digests (alert TEXT PRIMARY KEY, sent_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta_alerts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -77,6 +87,8 @@ class AlertStore:
     """
 
     def __init__(self, path: str | Path):
+        from pipelines.archive import Checkpoints
+
         self.path = str(path)
         try:
             if self.path != ":memory:":
@@ -85,28 +97,34 @@ class AlertStore:
             self.db.execute("PRAGMA busy_timeout = 5000")
             if self.path != ":memory:":
                 self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.executescript(_SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
+            if "notification_id" not in columns:  # a store from before notification ids
+                self.db.execute("ALTER TABLE outbox ADD COLUMN notification_id TEXT")
+            self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_once ON "
+                            "outbox(notification_id, channel, target)")
+            self.db.execute("DROP TABLE IF EXISTS inbox")
+            self.checkpoints = Checkpoints(self.db, "alerts")
         except (sqlite3.Error, OSError) as exc:
             raise AlertStoreError(f"{path}: cannot open the alert store: {exc}") from exc
 
     def close(self) -> None:
         self.db.close()
 
-    # inbox
-    def queue_document(self, record: dict) -> None:
-        self.db.execute("INSERT OR REPLACE INTO inbox VALUES (?, ?, ?)",
-                        (record["id"], _dumps(record), isoformat_utc(utcnow())))
-
-    def queued(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
-
-    def queued_documents(self, limit: int = 500) -> list[dict]:
-        rows = self.db.execute("SELECT doc FROM inbox ORDER BY queued_at, rowid LIMIT ?", (limit,))
-        return [json.loads(r[0]) for r in rows]
-
-    def dequeue(self, ids: Sequence[str]) -> None:
-        with self.db:
-            self.db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in ids])
+    @contextmanager
+    def transaction(self):
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); nested calls join it."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     # stories
     def is_new_story(self, alert: str, doc: dict) -> bool:
@@ -123,8 +141,7 @@ class AlertStore:
         """``new`` (first article of the story for this alert), ``copy`` (a later article of a
         known story: its outlet is added) or ``seen`` (this article was recorded before)."""
         story_id = doc.get("story_id") or doc["id"]
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             cur = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (alert, doc["id"]))
             if cur.rowcount == 0:
                 outcome = "seen"
@@ -143,10 +160,6 @@ class AlertStore:
                     self.db.execute("UPDATE stories SET outlets = ?, articles = articles + 1 "
                                     "WHERE alert = ? AND story_id = ?", (_dumps(outlets), alert, story_id))
                     outcome = "copy"
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return outcome
 
     def story(self, alert: str, story_id: str) -> dict | None:
@@ -163,7 +176,7 @@ class AlertStore:
         return [story_entry(dict(zip(cols, r))) for r in rows]
 
     def mark_digested(self, alert: str, story_ids: Sequence[str], now: datetime) -> None:
-        with self.db:
+        with self.transaction():
             self.db.executemany("UPDATE stories SET digested_at = ? WHERE alert = ? AND story_id = ?",
                                 [(isoformat_utc(now), alert, s) for s in story_ids])
             self.db.execute("INSERT OR REPLACE INTO digests VALUES (?, ?)", (alert, isoformat_utc(now)))
@@ -174,11 +187,14 @@ class AlertStore:
 
     # outbox
     def enqueue(self, alert: str, channel: str, target: dict, message: dict, now: datetime) -> int:
+        """Queue one delivery of ``message`` (its ``id`` once per channel and target: queuing
+        the same notification again is a no-op); returns the row's ``seq`` (0 when a no-op)."""
         cur = self.db.execute(
-            "INSERT INTO outbox (alert, channel, target, message, created_at, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (alert, channel, _dumps(target), _dumps(message), isoformat_utc(now), isoformat_utc(now)))
-        return cur.lastrowid
+            "INSERT OR IGNORE INTO outbox (alert, channel, target, message, created_at, next_attempt_at, "
+            "notification_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (alert, channel, _dumps(target), _dumps(message), isoformat_utc(now), isoformat_utc(now),
+             message.get("id")))
+        return cur.lastrowid if cur.rowcount else 0
 
     def due(self, now: datetime | None) -> list[tuple[int, str, dict, dict, int]]:
         """Pending rows ``(seq, channel, target, message, attempts)``; all when ``now`` is None."""
@@ -220,9 +236,18 @@ def story_entry(row: dict) -> dict:
                           "snippet": hl.get("snippet") or ""}}
 
 
-def _message(alert, kind: str, stories: list[dict], now: datetime) -> dict:
-    return {"alert": alert.name, "query": alert.query, "kind": kind,
-            "created_at": isoformat_utc(now), "stories": stories}
+def notification_id(alert: str, kind: str, key: str) -> str:
+    """The stable id of a notification: ``rasd-`` + 32 hex digits of SHA-256 over the alert
+    name, the kind (``immediate``/``daily``/``weekly``/…) and ``key`` (the story id of an
+    immediate alert, the digest's time)."""
+    return "rasd-" + hashlib.sha256(f"{alert}\x1f{kind}\x1f{key}".encode("utf-8")).hexdigest()[:32]
+
+
+def _message(alert, kind: str, stories: list[dict], now: datetime, key: str | None = None) -> dict:
+    created = isoformat_utc(now)
+    return {"id": notification_id(alert.name, kind, key if key is not None else created),
+            "alert": alert.name, "query": alert.query, "kind": kind,
+            "created_at": created, "stories": stories}
 
 
 def enqueue_message(store: AlertStore, alert, message: dict, now: datetime) -> int:
@@ -255,8 +280,9 @@ def handle_matches(store: AlertStore, matches: Sequence[tuple[Any, dict]],
         elif alert.frequency != "immediate":
             counts["digest_queued"] += 1
         else:
-            story = store.story(alert.name, doc.get("story_id") or doc["id"])
-            enqueue_message(store, alert, _message(alert, "immediate", [story], now), now)
+            story_id = doc.get("story_id") or doc["id"]
+            story = store.story(alert.name, story_id)
+            enqueue_message(store, alert, _message(alert, "immediate", [story], now, key=story_id), now)
             counts["notified"] += 1
     return counts
 
@@ -321,6 +347,7 @@ def deliver_pending(store: AlertStore, *, senders: dict[str, Callable[[dict, dic
             log.warning("alert=%s channel=%s outbox=%d attempt=%d failed: %s",
                         message.get("alert"), channel, seq, attempts + 1, exc)
         else:
+            failpoint("after_delivery")
             store.delivered(seq, now)
             report.delivered += 1
     report.pending = store.pending_count()

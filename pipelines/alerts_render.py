@@ -121,10 +121,18 @@ def webhook_payload(target: dict, message: dict) -> dict:
 
 
 def send_webhook(target: dict, message: dict, timeout: float = 10.0) -> None:
+    """POST the message as JSON.  The notification's stable id goes in ``Idempotency-Key`` (the
+    IETF httpapi draft's header) and ``X-Rasd-Notification-Id`` and, for the JSON format, in the
+    body's ``id``: a retry after a timeout carries the same id, so the receiver can drop it.
+
+    Raises:
+        DeliveryError: no connection, a timeout or an HTTP error status.
+    """
     body = json.dumps(webhook_payload(target, message), ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(target["url"], data=body, method="POST",
-                                 headers={"Content-Type": "application/json; charset=utf-8",
-                                          "User-Agent": "Rasd-alerts/1"})
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Rasd-alerts/1"}
+    if message.get("id"):
+        headers["Idempotency-Key"] = headers["X-Rasd-Notification-Id"] = message["id"]
+    req = urllib.request.Request(target["url"], data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read()
@@ -140,7 +148,8 @@ def build_email(target: dict, message: dict) -> EmailMessage:
     mail["From"] = target.get("from", "rasd@localhost")
     mail["To"] = ", ".join(target["to"])
     mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = make_msgid(domain="rasd.local")
+    # a stable Message-ID: a retried delivery is the same message (mail clients drop repeats)
+    mail["Message-ID"] = f"<{message['id']}@rasd.local>" if message.get("id") else make_msgid(domain="rasd.local")
     mail.set_content(render_text(message))
     mail.add_alternative(render_html(message), subtype="html")
     return mail
@@ -207,7 +216,9 @@ def write_atom(target: dict, message: dict) -> None:
     _el(feed, "updated", message["created_at"])
     _el(_el(feed, "author"), "name", "Rasd")
     _el(feed, "generator", "Rasd")
-    for entry in (atom_entries(message) + old)[:keep]:
+    known = {e.findtext(f"{{{ATOM_NS}}}id") for e in old}
+    fresh = [e for e in atom_entries(message) if e.findtext(f"{{{ATOM_NS}}}id") not in known]
+    for entry in (fresh + old)[:keep]:  # a retried delivery adds no second copy of an entry
         feed.append(entry)
     tmp = path.with_name(path.name + ".tmp")
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipelines.archive import ArchiveWriter
 from pipelines.alerts import (KEY_ANALYZER, AlertError, AlertPipeline, add_alert, alert_history, alerts_index,
                               alerts_index_body, get_alert, list_alerts, match_alerts, parse_alert,
                               remove_alert)
@@ -160,10 +161,14 @@ def test_seed_story_notifies_once_by_mail_and_webhook(engine, make_prefix, seed_
                        "atom": {"path": str(tmp_path / "iraq.atom")}}}))
     stats = _Stats()
     stage = AlertPipeline(stats, enabled=True, connect=lambda: engine, prefix=prefix,
-                          store_path=tmp_path / "alerts.sqlite", batch_size=1)
+                          data_dir=tmp_path, batch_size=1, background=False)
+    stage.open_spider()  # alerts follow the archive from here on
     original, copy = seed_pair
+    writer = ArchiveWriter(tmp_path / "archive")
     for art in (original, copy, original):  # the original again: counted once
+        writer.write(art)  # what the archive stage does before the alert stage sees the item
         stage.process_item(art)
+    writer.close()
     stage.close()
     assert len(webhook.received) == 1 and len(inbox.messages) == 1
     hook = webhook.received[0]
@@ -193,16 +198,21 @@ def test_seed_story_notifies_once_by_mail_and_webhook(engine, make_prefix, seed_
     assert alert_history(engine, prefix, get_alert(engine, prefix, "iraq-coalition"), since="7d") == []
 
 
-def test_engine_down_keeps_articles_queued(tmp_path, seed_pair):
+def test_engine_down_keeps_articles_waiting_in_the_archive(tmp_path, seed_pair):
     from rasd.engine import EngineUnavailable
 
     def down():
         raise EngineUnavailable("cannot reach search engine at http://127.0.0.1:1")
 
     stage = AlertPipeline(_Stats(), enabled=True, connect=down, prefix="x",
-                          store_path=tmp_path / "alerts.sqlite", batch_size=1)
+                          data_dir=tmp_path, batch_size=1, background=False)
+    stage.open_spider()
+    writer = ArchiveWriter(tmp_path / "archive")
+    writer.write(seed_pair[0])
+    writer.close()
     stage.process_item(seed_pair[0])
-    assert stage.store.queued() == 1
+    assert stage.flush() == 0
+    assert stage.follower.lag() == 1  # still waiting: matched once the engine is back
     assert stage.stats.values["rasd/alerts/engine_unavailable"] == 1
 
 
