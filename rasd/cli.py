@@ -71,8 +71,11 @@ def crawl(
         log_dir = settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         extra["LOG_FILE"] = str(log_dir / "crawl.log")
+        from rasd.durable import OutletLocks
+
         try:
-            stats = run_crawl(settings, chosen, **extra)
+            with OutletLocks(settings.data_dir, chosen):  # refused if another crawl has one
+                stats = run_crawl(settings, chosen, **extra)
         finally:
             if server is not None:
                 server.stop()
@@ -88,12 +91,18 @@ def crawl(
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
     else:
         console.print(summary_table(summaries))
-        indexed, waiting = stats.get("rasd/index/indexed", 0), stats.get("rasd/index/spooled")
+        indexed, waiting = stats.get("rasd/index/indexed", 0), stats.get("rasd/index/waiting")
         already = stats.get("rasd/index/already_indexed", 0)
         if waiting is not None:
-            console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} waiting in the spool"
+            console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} archive lines waiting"
                           + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""))
         console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
+    if stats.get("rasd/disk_full"):
+        lost = sum(s.outcomes.get("failed/disk_full", 0) for s in summaries.values())
+        err.print(f"rasd: disk full, crawl stopped: {escape(str(stats['rasd/disk_full']))}; "
+                  f"{lost} pages not archived (fetched again by the next crawl once there is space)",
+                  soft_wrap=True, highlight=False)
+        raise typer.Exit(3)
     if unreadable and not read:
         err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)", soft_wrap=True)
         raise typer.Exit(1)

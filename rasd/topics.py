@@ -216,28 +216,29 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def retag_archive(archive_dir: Path, tagger: Tagger, batch: int = 200) -> tuple[int, int]:
     """Re-tag every archived record; ``(records, changed)``.  Changed topics are appended to
-    ``<archive>/amendments/topics.jsonl`` as ``{"id", "topics"}`` lines (one ``write(2)`` each),
-    which :func:`pipelines.archive.read_archive` applies; the day files are never rewritten."""
-    from pipelines.archive import read_archive
+    ``<archive>/amendments/topics.jsonl`` as ``{"id", "topics"}`` lines (whole lines, under the
+    data directory's lock, see :mod:`pipelines.ledger`), which
+    :func:`pipelines.archive.read_archive` applies and the index follower sends as updates; the
+    day files are never rewritten."""
+    from pipelines.archive import ArchiveWriter, read_archive
+    from rasd.durable import StateLock
 
-    path = Path(archive_dir) / AMENDMENTS
+    archive_dir = Path(archive_dir)
     total = changed = 0
-    fd = None
+    lock = StateLock(archive_dir.parent)
+    writer = ArchiveWriter(archive_dir)
     try:
-        for chunk in _batches(read_archive(Path(archive_dir)), batch):
+        for chunk in _batches(read_archive(archive_dir), batch):
             total += len(chunk)
-            for rec, topics in zip(chunk, tagger(chunk)):
-                if rec.get("id") and list(rec.get("topics") or []) != topics:
-                    if fd is None:
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                    line = json.dumps({"id": rec["id"], "topics": topics}, ensure_ascii=False)
-                    os.write(fd, (line + "\n").encode("utf-8"))
-                    changed += 1
+            amendments = [{"id": rec["id"], "topics": topics} for rec, topics in zip(chunk, tagger(chunk))
+                          if rec.get("id") and list(rec.get("topics") or []) != topics]
+            if amendments:
+                with lock:
+                    lock.declare(["amendments/topics.jsonl"])
+                    changed += writer.amend("topics", amendments)
     finally:
-        if fd is not None:
-            os.fsync(fd)
-            os.close(fd)
+        writer.close()
+        lock.close()
     return total, changed
 
 

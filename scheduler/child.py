@@ -21,7 +21,6 @@ configuration error, anything else a crash.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import sys
 from pathlib import Path
@@ -72,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     extra["LOG_FILE"] = str(logs / f"crawl-{args.slug}.log")
-    locks = settings.data_dir / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{args.slug}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    from rasd.durable import OutletLocks
+
+    with OutletLocks(settings.data_dir, [args.slug], wait=True):  # behind an orphaned run, if any
         stats = run_crawl(settings, {args.slug: outlet}, **extra)
     sys.stdout.write(json.dumps(summary_of(stats, args.slug), ensure_ascii=False) + "\n")
     sys.stdout.flush()
