@@ -26,8 +26,9 @@ like near-duplicates to the stories stage (4-word shingles, Jaccard threshold 0.
   share more than 5 % of its words (at least 14) in reused clauses with any one earlier
   article (unless every candidate would; then the one exceeding least).  Shingles shared by
   two unrelated articles come only from such clauses, so their Jaccard similarity stays a few
-  hundredths: at most 0.05 over 160 pages, 0.07 over 600 (:func:`similarity_report`;
-  ``tests/rasd/test_recording.py`` asserts a bound);
+  hundredths: the most similar unrelated pair measured 0.05–0.07 over 160 pages, 0.07–0.09
+  over 600 and over 1,600 (seeds 0–2; :func:`similarity_report`, asserted < 0.12 in
+  ``tests/rasd/test_recording.py``), against the stories stage's 0.5;
 * per article, place names (countries and cities of ``config/entities.yaml``) are swapped
   consistently for others and numbers are redrawn, so reused clauses differ further;
 * headlines are real ones (with their summary as the lead sentence) while they last, then
@@ -59,12 +60,14 @@ import argparse
 import csv
 import hashlib
 import html
+import itertools
 import json
 import os
 import random
 import re
 import sys
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -929,6 +932,7 @@ class _Generator:
         self.numbers: dict[str, int] = {}
         self.story_count = 0
         self.published: list[dict] = []
+        self._numbered: tuple[int, dict[str, list[_Draft]]] | None = None  # related()'s index
 
     def _rng(self, *purpose) -> random.Random:
         return random.Random(":".join(["rasd.recording", str(GENERATOR_VERSION), str(self.seed), *map(str, purpose)]))
@@ -1025,16 +1029,13 @@ class _Generator:
         return f"{o.root}/article/{d.number}/" + quote("-".join(words) or "خبر", safe="")
 
     def _unique_title(self, title: str, rng: random.Random) -> str:
+        """``title``, or when the recording has it already (compared folded) the title with
+        a place ("… في دبي"), or as a last resort a number "(2)"; recorded as taken."""
         title = " ".join(title.split())
-        candidates = [title] + [f"{title} في {city}" for city in rng.sample(self.places[0].get("cities", ["غزة"]),
-                                                                              min(3, len(self.places[0].get("cities", []))))]
-        for candidate in candidates:
-            if _fold_key(candidate) not in self.titles:
-                break
-        else:
-            n = 2
-            while _fold_key(candidate := f"{title} ({n})") in self.titles:
-                n += 1
+        cities = self.places[0].get("cities") or ["غزة"]
+        places = [f"{title} في {city}" for city in rng.sample(cities, min(3, len(cities)))]
+        numbered = (f"{title} ({n})" for n in itertools.count(2))
+        candidate = next(c for c in itertools.chain([title], places, numbered) if _fold_key(c) not in self.titles)
         self.titles.add(_fold_key(candidate))
         return candidate
 
@@ -1095,8 +1096,8 @@ class _Generator:
             paragraphs[-1] += " (أ ف ب)"
         d.sentences = sentences
         d.variants = tuple(v for v in COPY_VARIANTS if v in recipe)
-        places = list(self.places[0].get("cities", ["غزة"]))
-        title = rng.choice(_TITLE_REWORDS).format(t=src.page.title, place=rng.choice(places))
+        cities = self.places[0].get("cities") or ["غزة"]
+        title = rng.choice(_TITLE_REWORDS).format(t=src.page.title, place=rng.choice(cities))
         title = self._unique_title(title, rng)
         self._finish(d, title, rng.choice(d.outlet.authors), paragraphs, credit)
 
@@ -1151,9 +1152,14 @@ class _Generator:
     def related(self, d: _Draft, k: int = 4) -> list[tuple[str, str]]:
         """The "most read" sidebar of ``d``: the ``k`` latest earlier pages of its outlet
         (by article number, so a page's sidebar never changes when pages are added)."""
-        earlier = [x for x in self.drafts if x.outlet is d.outlet and x.number < d.number and x.page]
-        earlier.sort(key=lambda x: -x.number)
-        return [(x.page.url, x.page.title) for x in earlier[:k]]
+        if self._numbered is None or self._numbered[0] != len(self.drafts):
+            by_outlet: dict[str, list[_Draft]] = {}
+            for x in sorted(self.drafts, key=lambda x: x.number):
+                by_outlet.setdefault(x.outlet.slug, []).append(x)
+            self._numbered = (len(self.drafts), by_outlet)
+        own = self._numbered[1][d.outlet.slug]
+        i = bisect_left([x.number for x in own], d.number)
+        return [(x.page.url, x.page.title) for x in reversed(own[max(0, i - k):i]) if x.page]
 
     def info(self, directory: Path) -> "RecordingInfo":
         order = {o.slug: i for i, o in enumerate(self.outlets)}
