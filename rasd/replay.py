@@ -207,6 +207,12 @@ def load_recording(directory: Path) -> tuple[ReplaySite, list[RecordedPage], lis
     return site, pages, unused
 
 
+def replay_slug(host: str) -> str:
+    """The slug :func:`replay_outlets` gives a host no ``seeds/`` outlet owns:
+    ``www.akhbar-01.example`` → ``akhbar_01_example``."""
+    return host.lower().removeprefix("www.").replace(".", "_").replace("-", "_")
+
+
 def replay_outlets(pages: list[RecordedPage], seeds: dict[str, Outlet]) -> dict[str, Outlet]:
     """One outlet per host of the recording, each reading that host's replay feed and sitemap.
 
@@ -223,7 +229,7 @@ def replay_outlets(pages: list[RecordedPage], seeds: dict[str, Outlet]) -> dict[
             slug, base = seed.slug, seed.model_dump()
         else:
             bare = host.removeprefix("www.")
-            slug = bare.replace(".", "_").replace("-", "_").lower()
+            slug = replay_slug(host)
             tld = bare.rsplit(".", 1)[-1]
             base = {"name": page.outlet, "homepage": root + "/",
                     "country": tld.upper() if len(tld) == 2 and tld.isalpha() else "ZZ",
