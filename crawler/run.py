@@ -7,6 +7,7 @@ child process (see ``scheduler/``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
@@ -44,6 +45,9 @@ def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> d
         RuntimeError: if called a second time in one process (the reactor is gone).
     """
     extra.setdefault("DOWNLOAD_SLOTS", download_slots(outlets))
+    # a log line that cannot be written (a full disk) must not print a traceback per record on
+    # stderr: the crawl reports a full disk itself (rasd/disk_full, one line from `rasd crawl`)
+    logging.raiseExceptions = False
     process = CrawlerProcess(build_settings(rasd, **extra))
     crawler = process.create_crawler(OutletSpider)
     process.crawl(crawler, outlet=",".join(outlets), outlets=outlets)

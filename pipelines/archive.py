@@ -328,11 +328,16 @@ class ArchivePipeline(StagePipeline):
     def process_item(self, item: Article, spider=None) -> Article:
         try:
             self.ledger.commit(item)
-        except DiskFull as exc:
-            self.disk_full(exc)
-            raise self.drop(item, "failed/disk_full", str(exc)) from None
         except WriteFailed as exc:
-            raise self.drop(item, "failed/archive_write", str(exc)) from None
+            if not getattr(exc, "archived", False):
+                if isinstance(exc, DiskFull):
+                    self.disk_full(exc)
+                    raise self.drop(item, "failed/disk_full", str(exc)) from None
+                raise self.drop(item, "failed/archive_write", str(exc)) from None
+            # archived; its seen-URL/story rows come from the line at the next start
+            self.count("rasd/state/write_failed")
+            if isinstance(exc, DiskFull):
+                self.disk_full(exc)
         self.count_outcome(item.outlet, "archived")
         if item.duplicate_of:
             self.count(f"rasd/archived_syndicated/{item.outlet}")

@@ -25,6 +25,7 @@ Fail points (:mod:`rasd.failpoints`) mark every gap between two writes: ``before
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Callable
 
 from pipelines.archive import ArchiveLine, ArchiveWriter, close_torn_tails, day_file
 from rasd.article import Article, utcnow
-from rasd.durable import StateLock
+from rasd.durable import StateLock, write_error
 from rasd.failpoints import failpoint
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,8 @@ class Ledger:
         Raises:
             rasd.durable.DiskFull, rasd.durable.WriteFailed: the archive line could not be
                 written (nothing was; the lock is released).  A failure to write the derived
-                rows after the line is durable is raised the same way; the next holder applies
-                the line.
+                rows after the line is durable is raised the same way with ``archived = True``
+                on the exception: the article *is* archived, and the next holder applies it.
         """
         self.begin()
         try:
@@ -156,10 +157,16 @@ class Ledger:
             failpoint("after_archive_write")
             positions = dict(self.writer.positions)
             lines = self._lines(article, record, positions)
-            self.seen.apply(lines, content_chars={article.id: article.content_chars}
-                            if article.content_chars is not None else None)
-            failpoint("after_seen_commit")
-            self.stories.apply(lines, signatures={article.id: article.minhash} if article.minhash is not None else None)
+            try:
+                self.seen.apply(lines, content_chars={article.id: article.content_chars}
+                                if article.content_chars is not None else None)
+                failpoint("after_seen_commit")
+                self.stories.apply(lines, signatures={article.id: article.minhash}
+                                   if article.minhash is not None else None)
+            except sqlite3.Error as exc:  # the line is durable: the next holder applies it
+                error = write_error(self.data_dir, exc)
+                error.archived = True  # type: ignore[attr-defined]
+                raise error from None
             failpoint("after_state_commit")
             return positions
         finally:

@@ -1,0 +1,122 @@
+"""Parallel runs on one data directory: the scheduler's ``--max-parallel 4`` and two
+``rasd crawl`` processes at once.  Real processes, the real replay server; counted with
+:func:`tests.faults.conftest.census` (every page archived once, no URL known without its
+archive line) and by story: every planted syndicated story's pages share one ``story_id``
+although different processes crawled them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipelines.archive import read_archive
+from pipelines.dedup import canonicalize_url
+from tests.faults.conftest import census
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
+
+
+def _stories_hold(data_dir, info) -> None:
+    by_url = {canonicalize_url(r["url"]): r for r in read_archive(data_dir / "archive")}
+    for key, urls in info.stories.items():
+        ids = {by_url[canonicalize_url(u)]["story_id"] for u in urls}
+        assert len(ids) == 1, (key, ids)
+
+
+def _finished_runs(data_dir) -> list[tuple[str, str, int]]:
+    path = data_dir / "runs.sqlite"
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT outlet, outcome, archived FROM runs WHERE outcome != 'running'").fetchall()
+
+
+def test_scheduler_max_parallel_4_archives_every_article_in_the_first_round(recording, tmp_path, capsys):
+    data = tmp_path / "data"
+    env = dict(os.environ)
+    env.pop("RASD_FAILPOINT", None)
+    cmd = [sys.executable, "-m", "rasd.cli", "schedule", "--replay", str(recording.directory),
+           "--data-dir", str(data), "--max-parallel", "4", "--interval-seconds", "3600",
+           "--timeout-seconds", "300", "--no-adapt", "--log-level", "WARNING"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    t0 = time.monotonic()
+    try:
+        while len(_finished_runs(data)) < len(recording.outlets):
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() - t0 < 240, _finished_runs(data)
+            time.sleep(0.5)
+        round_seconds = time.monotonic() - t0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    runs = _finished_runs(data)
+    assert sorted(r[0] for r in runs) == sorted(recording.outlets.keys() | {o for o, _, _ in runs})
+    assert all(outcome == "ok" for _, outcome, _ in runs), runs
+    result = census(data, recording, None, "", None)
+    with capsys.disabled():
+        print(f"\nscheduler --max-parallel 4: {len(runs)} runs in the first round ({round_seconds:.1f} s), "
+              f"archived {result.archived}/{result.expected}, lost {result.archive_lost}, "
+              f"doubled {result.archive_doubled}, known without archive line {result.seen_not_archived}")
+    assert sum(archived for _, _, archived in runs) == result.expected
+    assert (result.archived, result.archive_lost, result.archive_doubled, result.seen_not_archived) == \
+        (result.expected, 0, 0, 0)
+    _stories_hold(data, recording)
+
+
+def _wait_locked(path, proc, timeout: float = 60) -> None:
+    """Wait until ``proc`` holds a ``flock`` on ``path`` (read from ``/proc/locks``, without
+    touching the lock: a probe could make the crawl's own attempt fail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the crawl ended before it was seen holding its lock"
+        if path.exists():
+            inode = os.stat(path).st_ino
+            for line in open("/proc/locks"):
+                parts = line.split()
+                if "FLOCK" in parts and str(proc.pid) in parts and any(
+                        p.endswith(f":{inode}") for p in parts):
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was never locked by {proc.pid}")
+
+
+def _crawl(recording, data, outlets=()) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("RASD_FAILPOINT", None)
+    return subprocess.Popen([sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(recording.directory),
+                             "--data-dir", str(data), "--json", *outlets], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_crawls_on_one_data_dir_join_safely_or_are_refused(recording, tmp_path):
+    data = tmp_path / "data"
+    slugs = sorted(recording.outlets)
+    # other outlets at the same moment: both run, sharing the data directory's state safely
+    first, second = _crawl(recording, data, slugs[::2]), _crawl(recording, data, slugs[1::2])
+    for proc in (first, second):
+        out, errs = proc.communicate(timeout=300)
+        assert proc.returncode == 0, errs[-2000:]
+    result = census(data, recording, None, "", None)
+    assert (result.archived, result.archive_lost, result.archive_doubled, result.seen_not_archived) == \
+        (result.expected, 0, 0, 0)
+    _stories_hold(data, recording)
+    # the same outlet twice at once: the second is refused with one line, the first is unharmed
+    slow = _crawl(recording, tmp_path / "again", slugs[:2])
+    _wait_locked(tmp_path / "again" / "locks" / f"{slugs[1]}.lock", slow)
+    refused = _crawl(recording, tmp_path / "again", slugs[1:3])
+    out, errs = refused.communicate(timeout=120)
+    slow.communicate(timeout=300)
+    assert refused.returncode == 2 and slow.returncode == 0
+    assert len(errs.strip().splitlines()) == 1 and "being crawled by another process" in errs
+    assert slugs[1] in errs and "Traceback" not in errs
