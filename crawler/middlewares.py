@@ -5,13 +5,14 @@
   UTF-8 under the server default ``ISO-8859-1``).  Scrapy trusts the header first (scrapy
   issue #4933; ``../shared/cases/case-11-*``); browsers do too, but Rasd would lose the text.
 * :class:`BackoffRetryMiddleware` — Scrapy's retry middleware plus a wait before each retry:
-  the server's ``Retry-After`` (seconds or an HTTP date, RFC 9110 §10.2.3) on 429/503, else
+  the server's ``Retry-After`` (every form servers send, :func:`retry_after_seconds`) on 429/503, else
   exponential backoff, during which the whole download slot (the outlet's domain) slows down.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -103,20 +104,38 @@ class CharsetMiddleware:
         return response.replace(encoding=encoding)
 
 
-def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent/invalid.
+_DELTA_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
 
-    Accepts delta-seconds (``"120"``) or an HTTP date; a date in the past gives ``0``.
+
+def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent or unreadable.
+
+    Every form servers send is read (RFC 9110 §10.2.3 and the field, case 29):
+
+    * delta-seconds: ``"120"`` (a fraction such as ``"1.5"`` is accepted too);
+    * HTTP-date, all three forms of RFC 9110 §5.6.7: IMF-fixdate ``"Sun, 06 Nov 1994 08:49:37
+      GMT"``, obsolete RFC 850 ``"Sunday, 06-Nov-94 08:49:37 GMT"`` and asctime ``"Sun Nov  6
+      08:49:37 1994"`` (``email.utils``);
+    * ISO 8601 / RFC 3339, not in the RFC but sent by real servers:
+      ``"2020-11-10T18:44:00.000+00:00"``, ``"…Z"``, ``"2020-11-10 18:44:00"``.
+
+    A date without a zone is UTC (HTTP dates are GMT); a date in the past gives ``0``.
+    ``now`` (aware) is "now" for dates (default: the clock).  Negative numbers and anything
+    else give ``None`` (the caller falls back to its own backoff).
     """
     if not value:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     text = text.strip()
-    if text.isdigit():
+    if _DELTA_SECONDS.fullmatch(text):
         return float(text)
     try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if _ISO_DATE.fullmatch(text):
+            when = datetime.fromisoformat(text.replace("z", "Z"))
+        else:
+            when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)

@@ -73,3 +73,25 @@ def test_retry_after_forms():
     assert retry_after_seconds("Mon, 01 Jan 2024 11:00:00 GMT", now) == 0.0
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+@pytest.mark.parametrize("value, expected", [
+    # delta-seconds (RFC 9110 §10.2.3), with the spaces and fractions servers send
+    (b"120", 120.0), (" 7 ", 7.0), ("1.5", 1.5), ("0", 0.0), ("99999999", 99999999.0),
+    # the three HTTP-date forms of RFC 9110 §5.6.7
+    ("Mon, 01 Jan 2024 12:00:30 GMT", 30.0),  # IMF-fixdate
+    ("Monday, 01-Jan-24 12:00:30 GMT", 30.0),  # obsolete RFC 850
+    ("Mon Jan  1 12:00:30 2024", 30.0),  # asctime
+    # ISO 8601 as seen in the field (case 29), and its usual variants
+    ("2024-01-01T12:00:30.000+00:00", 30.0), ("2024-01-01T12:00:30Z", 30.0),
+    ("2024-01-01T14:00:30+02:00", 30.0), ("2024-01-01 12:00:30", 30.0),
+    ("2024-01-01T12:00:30.250000+00:00", 30.25),
+    # the past is "now"
+    ("Mon, 01 Jan 2024 11:00:00 GMT", 0.0), ("2023-12-31T23:59:59Z", 0.0),
+    # not readable: the caller falls back to its own backoff
+    ("soon", None), ("-5", None), ("", None), (None, None), ("Mon, 01 Jan 2024 25:00:00 GMT", None),
+    ("2024-13-01T00:00:00Z", None), ("12 seconds", None), ("1e9", None),
+])
+def test_retry_after_every_form(value, expected):
+    now = datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
+    assert retry_after_seconds(value, now) == expected
