@@ -36,6 +36,7 @@ from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from scrapy.utils.reactor import is_reactor_installed
 from twisted.internet import defer, task
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class CleanStop:
         self._pending: set[defer.Deferred] = set()
         self._signals_seen = 0
         self._stopping: defer.Deferred | None = None
+        self._previous: dict[int, Any] = {}  # handlers before ours, restored after a normal end
 
     @classmethod
     def from_crawler(cls, crawler) -> "CleanStop":
@@ -80,11 +82,12 @@ class CleanStop:
                   handle_signals=settings.getbool("RASD_STOP_SIGNALS", True))
         if ext.handle_signals:
             ext.install_signal_handlers()
-            # ``scrapy crawl`` installs Scrapy's own handlers when the reactor starts: take over
-            # again once it runs (``rasd crawl`` starts the reactor without them).
-            from twisted.internet import reactor
+            if is_reactor_installed():  # (importing the reactor would install one)
+                # ``scrapy crawl`` installs Scrapy's own handlers when the reactor starts: take
+                # over again once it runs (``rasd crawl`` starts the reactor without them).
+                from twisted.internet import reactor
 
-            reactor.callWhenRunning(reactor.callLater, 0, ext.install_signal_handlers)
+                reactor.callWhenRunning(reactor.callLater, 0, ext.install_signal_handlers)
         crawler.signals.connect(ext._engine_stopped, signal=signals.engine_stopped)
         return ext
 
@@ -94,7 +97,8 @@ class CleanStop:
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
+            previous = signal.signal(signum, self._on_signal)
+            self._previous.setdefault(signum, previous)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         # A signal handler must not log (the interrupted code may hold the log stream's lock):
@@ -174,7 +178,15 @@ class CleanStop:
                 logger.warning("cannot release download slot %s: its queued requests wait out the delay", slot)
 
     def _engine_stopped(self) -> None:
+        """A crawl that ended by itself gives the signals back (a Ctrl-C while its caller
+        prints the summary is an ordinary Ctrl-C); a stopping one keeps them, so that a second
+        signal still ends the process at once while it winds down."""
         self._pending.clear()
+        if self.interrupted or threading.current_thread() is not threading.main_thread():
+            return
+        for signum, previous in self._previous.items():
+            if signal.getsignal(signum) == self._on_signal and previous is not None:
+                signal.signal(signum, previous)
 
     # ---- what stopping cuts short -----------------------------------------------------------
     async def wait(self, d: defer.Deferred, what: str) -> Any:
