@@ -28,7 +28,7 @@ class OutletSummary:
     listings_ok: int = 0
     listings_failed: int = 0
     links: Counter = field(default_factory=Counter)  # listed, known, off_domain, too_old, …
-    outcomes: Counter = field(default_factory=Counter)  # archived, duplicate, skipped/…, failed/…
+    outcomes: Counter = field(default_factory=Counter)  # archived, duplicate, skipped/…, failed/…, deferred/…
     syndicated: int = 0
     listing_failures: Counter = field(default_factory=Counter)  # dns, timeout, invalid_feed, …
 
@@ -37,7 +37,7 @@ class OutletSummary:
         return sum(self.outcomes.values())
 
     def grouped(self, kind: str) -> dict[str, int]:
-        """Outcomes of one kind (``skipped`` or ``failed``) by reason."""
+        """Outcomes of one kind (``skipped``, ``failed`` or ``deferred``) by reason."""
         return {k.split("/", 1)[1]: v for k, v in self.outcomes.items() if k.startswith(kind + "/")}
 
 
@@ -89,27 +89,28 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
 def _row(s: OutletSummary) -> list[str]:
     return [s.outlet, str(s.listings_ok), str(s.listings_failed), str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
             str(s.syndicated), str(s.outcomes["duplicate"]), str(sum(s.grouped("skipped").values())),
-            str(sum(s.grouped("failed").values()))]
+            str(sum(s.grouped("failed").values())), str(sum(s.grouped("deferred").values()))]
 
 
 def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summary") -> Table:
     """A rich table: one row per outlet plus a total row; the caption gives skip/fail reasons.
 
     Columns: feeds and sitemaps read, those that failed, links listed, links already
-    known (not refetched), article pages fetched, archived, syndicated copies linked,
-    duplicates dropped, skipped, failed.
+    known (not refetched), article pages requested (each ends in one of the outcome columns),
+    archived, syndicated copies linked, duplicates dropped, skipped, failed, deferred (left
+    for a later run by a server's ``Retry-After``).
     """
     table = Table(title=title, show_lines=False)
     table.add_column("outlet", no_wrap=True)
     for name in ("feeds", "feed errors", "links", "known", "pages", "archived", "copies", "dup",
-                 "skipped", "failed"):
+                 "skipped", "failed", "deferred"):
         table.add_column(name, justify="right")
     for s in summaries.values():
         table.add_row(*_row(s))
     total = _total(summaries)
     table.add_section()
     table.add_row(*_row(total), style="bold")
-    notes = [f"{kind}: {_reasons(total.grouped(kind))}" for kind in ("skipped", "failed")
+    notes = [f"{kind}: {_reasons(total.grouped(kind))}" for kind in ("skipped", "failed", "deferred")
              if total.grouped(kind)]
     if total.listing_failures:
         notes.append(f"feeds failed: {_reasons(dict(total.listing_failures))}")

@@ -5,22 +5,31 @@
   UTF-8 under the server default ``ISO-8859-1``).  Scrapy trusts the header first (scrapy
   issue #4933; ``../shared/cases/case-11-*``); browsers do too, but Rasd would lose the text.
 * :class:`BackoffRetryMiddleware` — Scrapy's retry middleware plus a wait before each retry:
-  the server's ``Retry-After`` (seconds or an HTTP date, RFC 9110 §10.2.3) on 429/503, else
-  exponential backoff, during which the whole download slot (the outlet's domain) slows down.
+  the server's ``Retry-After`` (every form servers send, :func:`retry_after_seconds`) on
+  429/503, else exponential backoff, during which the whole download slot (the outlet's
+  domain) slows down.  A wait longer than the longest in-run wait, or one that would outlast
+  the run's deadline, is not waited: the page is *deferred* to a later run
+  (:exc:`RetryDeferred`, outcome ``deferred/retry_after``).  Waits end at once when the crawl
+  is stopped (:mod:`crawler.stopping`).
 """
 
 from __future__ import annotations
 
 import codecs
+import re
+import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 from charset_normalizer import from_bytes
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response, TextResponse
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.response import response_status_message
 from twisted.internet import task
+
+from crawler.stopping import clean_stop
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, resolve_encoding
 
 
@@ -103,20 +112,38 @@ class CharsetMiddleware:
         return response.replace(encoding=encoding)
 
 
-def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent/invalid.
+_DELTA_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
 
-    Accepts delta-seconds (``"120"``) or an HTTP date; a date in the past gives ``0``.
+
+def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header value, or ``None`` if absent or unreadable.
+
+    Every form servers send is read (RFC 9110 §10.2.3 and the field, case 29):
+
+    * delta-seconds: ``"120"`` (a fraction such as ``"1.5"`` is accepted too);
+    * HTTP-date, all three forms of RFC 9110 §5.6.7: IMF-fixdate ``"Sun, 06 Nov 1994 08:49:37
+      GMT"``, obsolete RFC 850 ``"Sunday, 06-Nov-94 08:49:37 GMT"`` and asctime ``"Sun Nov  6
+      08:49:37 1994"`` (``email.utils``);
+    * ISO 8601 / RFC 3339, not in the RFC but sent by real servers:
+      ``"2020-11-10T18:44:00.000+00:00"``, ``"…Z"``, ``"2020-11-10 18:44:00"``.
+
+    A date without a zone is UTC (HTTP dates are GMT); a date in the past gives ``0``.
+    ``now`` (aware) is "now" for dates (default: the clock).  Negative numbers and anything
+    else give ``None`` (the caller falls back to its own backoff).
     """
     if not value:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     text = text.strip()
-    if text.isdigit():
+    if _DELTA_SECONDS.fullmatch(text):
         return float(text)
     try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if _ISO_DATE.fullmatch(text):
+            when = datetime.fromisoformat(text.replace("z", "Z"))
+        else:
+            when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
@@ -124,35 +151,92 @@ def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) 
     return max(0.0, (when - now).total_seconds())
 
 
+class RetryDeferred(IgnoreRequest):
+    """A retry whose wait does not fit in this run: the page is left for a later run.
+
+    Attributes:
+        reason: ``"retry_after"`` (the server's ``Retry-After``) or ``"backoff"`` (Rasd's own
+            exponential backoff, when the run's deadline is nearer than the wait).
+        wait: the wait that was not waited (seconds; may be huge, e.g. ``Retry-After: 99999999``).
+        not_before: when the page may be requested again (POSIX seconds), at most
+            ``RASD_RETRY_DEFER_MAX`` after now.
+    """
+
+    def __init__(self, reason: str, wait: float, not_before: float, detail: str = ""):
+        self.reason, self.wait, self.not_before = reason, wait, not_before
+        super().__init__(f"deferred/{reason}: {detail}" if detail else f"deferred/{reason}")
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
     """Retry with a wait: ``Retry-After`` when the server gives one, else exponential backoff.
 
-    The wait before retry *n* (0-based) is ``min(cap, Retry-After)`` or
-    ``min(cap, RASD_BACKOFF_BASE × 2**n)`` seconds; while it lasts the request's download slot
-    delay is raised to it, so the whole outlet slows down, not just this URL.  Settings:
-    ``RASD_BACKOFF_BASE`` (seconds, default 2), ``RASD_RETRY_AFTER_MAX`` (cap, default 600).
+    The wait before retry *n* (0-based) is the server's ``Retry-After`` (any form
+    :func:`retry_after_seconds` reads), or ``min(max wait, RASD_BACKOFF_BASE × 2**n)`` seconds.
+    While it lasts the request's download slot delay is raised to it, so the whole outlet slows
+    down, not just this URL.  The wait is not waited, and the request fails with
+    :exc:`RetryDeferred` (the spider counts ``deferred/<reason>`` and persists the page for a
+    later run), when
+
+    * a ``Retry-After`` is longer than ``RASD_RETRY_AFTER_MAX`` (the longest in-run wait), or
+    * the wait plus ``RASD_DEADLINE_MARGIN`` (seconds, default 10, time for the retry itself)
+      would end after ``RASD_DEADLINE`` (POSIX seconds: the scheduler's kill time for this run;
+      unset for ``rasd crawl``).
+
+    A deferred page is due again after the server's wait, capped at ``RASD_RETRY_DEFER_MAX``
+    seconds (default one day).  Waits end at once when the crawl is interrupted
+    (:class:`crawler.stopping.CleanStop`; the request fails with ``Interrupted``).  Retries left
+    are checked first: a response after the last retry is returned as it is (``failed/http_503``).
     Replaces ``scrapy.downloadermiddlewares.retry.RetryMiddleware``.
     """
 
     def __init__(self, settings):
         super().__init__(settings)
         self.base = settings.getfloat("RASD_BACKOFF_BASE", 2.0)
-        self.cap = settings.getfloat("RASD_RETRY_AFTER_MAX", 600.0)
+        self.max_wait = settings.getfloat("RASD_RETRY_AFTER_MAX", 120.0)
+        self.defer_max = settings.getfloat("RASD_RETRY_DEFER_MAX", 86400.0)
+        self.deadline = settings.getfloat("RASD_DEADLINE", 0.0) or None
+        self.margin = settings.getfloat("RASD_DEADLINE_MARGIN", 10.0)
 
-    def backoff(self, request: Request, response: Response | None) -> float:
-        """Seconds to wait before retrying ``request``."""
-        after = retry_after_seconds(response.headers.get(b"Retry-After")) if response is not None else None
-        if after is None:
-            after = self.base * 2 ** request.meta.get("retry_times", 0)
-        return min(self.cap, after)
+    def wait_for(self, request: Request, response: Response | None) -> tuple[float, str]:
+        """``(seconds, source)`` to wait before retrying ``request``; ``source`` is
+        ``"retry_after"`` (the server's header) or ``"backoff"``."""
+        header = response.headers.get(b"Retry-After") if response is not None else None
+        after = retry_after_seconds(header)
+        if after is not None:
+            return after, "retry_after"
+        if header and self.crawler is not None:
+            self.crawler.stats.inc_value("rasd/retry/retry_after_unreadable")
+        return min(self.max_wait, self.base * 2 ** request.meta.get("retry_times", 0)), "backoff"
+
+    def deferral(self, wait: float, source: str, now: float | None = None) -> RetryDeferred | None:
+        """The :exc:`RetryDeferred` for a wait that does not fit in this run, else ``None``."""
+        now = time.time() if now is None else now
+        if source == "retry_after" and wait > self.max_wait:
+            detail = f"Retry-After {wait:.0f} s > longest in-run wait {self.max_wait:g} s"
+        elif self.deadline is not None and now + wait + self.margin > self.deadline:
+            detail = f"wait {wait:.1f} s would end after the run's deadline (in {self.deadline - now:.0f} s)"
+        else:
+            return None
+        return RetryDeferred(source, wait, now + min(wait, self.defer_max), detail)
+
+    def _retries_left(self, request: Request) -> bool:
+        limit = request.meta.get("max_retry_times", self.max_retry_times)
+        return request.meta.get("retry_times", 0) < limit
 
     async def process_response(self, request: Request, response: Response, spider=None):
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
+        if not self._retries_left(request):
+            return self._retry(request, response_status_message(response.status)) or response
+        wait, source = self.wait_for(request, response)
+        deferred = self.deferral(wait, source)
+        if deferred is not None:
+            self.crawler.stats.inc_value(f"rasd/retry/deferred/{source}")
+            raise deferred
         retry = self._retry(request, response_status_message(response.status))
         if retry is None:
             return response
-        await self._wait(request, self.backoff(request, response))
+        await self._wait(request, wait)
         return retry
 
     async def _wait(self, request: Request, seconds: float) -> None:
@@ -164,8 +248,14 @@ class BackoffRetryMiddleware(RetryMiddleware):
         previous = slot.delay if slot is not None else None
         if slot is not None:
             slot.delay = max(slot.delay, seconds)
-        from twisted.internet import reactor
+        try:
+            stop = clean_stop(self.crawler)
+            if stop is not None:
+                await stop.sleep(seconds, f"retry wait for {request.url}")
+            else:
+                from twisted.internet import reactor
 
-        await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))
-        if slot is not None and previous is not None and slot.delay == max(previous, seconds):
-            slot.delay = previous
+                await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))
+        finally:
+            if slot is not None and previous is not None and slot.delay == max(previous, seconds):
+                slot.delay = previous

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 from w3lib.url import safe_url_string
+
+from crawler.stopping import StoppableDownloadHandler
 
 
 def loopback_url(url: str, replay_base: str) -> str:
@@ -27,8 +28,8 @@ def loopback_url(url: str, replay_base: str) -> str:
     return safe_url_string(f"{replay_base.rstrip('/')}/{(parts.hostname or '').lower()}{tail}")
 
 
-class ReplayDownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's HTTP/1.1 handler, pointed at the replay server.
+class ReplayDownloadHandler(StoppableDownloadHandler):
+    """Scrapy's HTTP/1.1 handler (one a stop can abort), pointed at the replay server.
 
     Raises:
         NotConfigured: ``RASD_REPLAY_URL`` is not set, or does not point at loopback.

@@ -3,6 +3,10 @@
 Scrapy's Twisted reactor cannot be restarted within a process, so :func:`run_crawl` may be
 called once per process: ``rasd crawl`` calls it once, and the scheduler runs each crawl in a
 child process (see ``scheduler/``).
+
+SIGTERM and SIGINT are handled by :class:`crawler.stopping.CleanStop` (not by Scrapy's
+handlers): the crawl stops within seconds, flushing what is done, and the stats say
+``rasd/interrupted``; callers then exit with :data:`~crawler.stopping.EXIT_INTERRUPTED` (130).
 """
 
 from __future__ import annotations
@@ -39,7 +43,11 @@ def build_settings(rasd: RasdSettings, **extra: Any) -> Settings:
 
 
 def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> dict[str, Any]:
-    """Crawl ``outlets`` to completion (blocking) and return the crawler's stats dict.
+    """Crawl ``outlets`` to completion or to a stop (blocking) and return the crawler's stats.
+
+    ``extra`` are Scrapy settings (upper-case), e.g. ``RASD_DEADLINE`` (POSIX seconds: waits
+    that would end after it defer their pages instead).  After SIGTERM/SIGINT the stats hold
+    ``rasd/interrupted`` (the signal's name) and the crawl's partial counts.
 
     Raises:
         RuntimeError: if called a second time in one process (the reactor is gone).
@@ -51,5 +59,6 @@ def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> d
     process = CrawlerProcess(build_settings(rasd, **extra))
     crawler = process.create_crawler(OutletSpider)
     process.crawl(crawler, outlet=",".join(outlets), outlets=outlets)
-    process.start()
+    # CleanStop (an extension, installed by process.crawl above) owns SIGTERM/SIGINT
+    process.start(install_signal_handlers=False)
     return dict(crawler.stats.get_stats())

@@ -41,8 +41,18 @@ DOWNLOADER_MIDDLEWARES = {
 }
 
 EXTENSIONS = {
+    "crawler.stopping.CleanStop": 100,  # SIGTERM/SIGINT: stop within seconds (crawler/stopping.py)
     "crawler.extensions.OutcomeSummary": 500,
 }
+
+# Downloads that a stop can abort (crawler/stopping.py); the replay handler derives from it.
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.stopping.StoppableDownloadHandler",
+    "https": "crawler.stopping.StoppableDownloadHandler",
+}
+# Article redirects are followed by the spider (crawler/redirects.py) with these two limits;
+# Scrapy's RedirectMiddleware still follows the listings' redirects.
+URLLENGTH_LIMIT = 2083
 
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
@@ -69,6 +79,9 @@ def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
         "DOWNLOAD_TIMEOUT": crawl.request_timeout_seconds,
         "RETRY_TIMES": crawl.retry_times,
         "RASD_RETRY_AFTER_MAX": crawl.retry_after_max_seconds,
+        "RASD_RETRY_DEFER_MAX": crawl.retry_defer_max_seconds,
+        "REDIRECT_MAX_TIMES": crawl.max_redirects,
+        "RASD_STOP_TIMEOUT": crawl.stop_timeout_seconds,
         "RASD_MIN_TEXT_CHARS": crawl.min_text_chars,
         "RASD_SITEMAP_MAX_AGE_DAYS": crawl.sitemap_max_age_days,
         "RASD_DATA_DIR": str(rasd.data_dir),

@@ -8,6 +8,11 @@ in exactly one outcome, counted in ``crawler.stats`` under ``rasd/outcome/<outle
 * ``skipped/<reason>`` — deliberately not archived (``skipped/too_little_text``, …);
 * ``failed/<reason>`` — an error in a stage (``failed/extract_error``, …).
 
+Pages that never become items are counted by the spider under the same keys (HTTP errors,
+redirects not followed, ``failed/interrupted`` after a stop, ``failed/no_outcome`` for a page
+the crawl lost track of), plus ``deferred/<reason>`` — left for a later run by a server's
+``Retry-After`` (see ``crawler/spiders/outlet.py``).
+
 Stage-level counters that are not outcomes (``rasd/language/fa``, ``rasd/dates/source/feed``)
 use other keys, so the outcome counters always add up to the pages that entered.
 """

@@ -437,6 +437,35 @@ class SeenStore:
             raise
         self._db.execute("COMMIT")
 
+    # -- deferred pages (crawler/middlewares.py RetryDeferred): self-contained, own table --------
+    _DEFERRED_TABLE = (
+        "CREATE TABLE IF NOT EXISTS deferred (url TEXT PRIMARY KEY, fetch_url TEXT NOT NULL, "
+        "outlet TEXT NOT NULL, not_before REAL NOT NULL, reason TEXT NOT NULL, "
+        "attempts INTEGER NOT NULL, deferred_at TEXT NOT NULL) WITHOUT ROWID")
+
+    def defer_url(self, canonical: str, url: str, outlet: str, not_before: float, reason: str) -> None:
+        """Remember a page to request again at or after ``not_before`` (POSIX seconds), listed
+        or not.  ``url`` is the address to request; deferring a page again moves its time,
+        replaces its reason (``retry_after``, …) and counts an attempt."""
+        self._db.execute(self._DEFERRED_TABLE)
+        self._db.execute(
+            "INSERT INTO deferred VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (url) DO UPDATE SET "
+            "fetch_url = excluded.fetch_url, not_before = excluded.not_before, "
+            "reason = excluded.reason, attempts = deferred.attempts + 1, deferred_at = excluded.deferred_at",
+            (canonical, url, outlet, float(not_before), reason, _now()))
+
+    def deferred_urls(self, outlet: str) -> list[tuple[str, str, float, str]]:
+        """The outlet's deferred pages as ``(canonical, url, not_before, reason)``, soonest first."""
+        self._db.execute(self._DEFERRED_TABLE)
+        return [tuple(r) for r in self._db.execute(
+            "SELECT url, fetch_url, not_before, reason FROM deferred WHERE outlet = ? "
+            "ORDER BY not_before, url", (outlet,))]
+
+    def clear_deferred(self, canonical: str) -> None:
+        """Forget a deferred page (it was fetched again); a no-op for one not deferred."""
+        self._db.execute(self._DEFERRED_TABLE)
+        self._db.execute("DELETE FROM deferred WHERE url = ?", (canonical,))
+
 
 def _iso(value: datetime | None) -> str | None:
     """Seconds-precision ISO 8601 UTC, so stored strings compare in time order."""

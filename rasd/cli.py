@@ -1,12 +1,14 @@
 """The ``rasd`` command line (typer + rich).
 
 Every :class:`~rasd.errors.RasdError` becomes one line on stderr and exit code 2; tables go to
-stdout for people, ``--json`` output for scripts.
+stdout for people, ``--json`` output for scripts.  A crawl stopped by Ctrl-C/SIGTERM says so in
+one line on stderr and exits 130.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -38,12 +40,18 @@ def crawl(
     log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = None,
     index: Annotated[Optional[bool], typer.Option("--index/--no-index", help="also index into the search engine (default: index_enabled setting)")] = None,
 ) -> None:
-    """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index)."""
-    from crawler.extensions import summarize, summary_table
-    from crawler.run import replay_overrides, run_crawl
-    from rasd.replay import ReplayServer, load_recording, replay_outlets
+    """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index).
 
+    Ctrl-C/SIGTERM stops the crawl within seconds (what is done is flushed; pages cut short are
+    fetched by the next crawl) and exits 130; a second one stops at once.
+    """
+    # until the crawl's own handler takes over (crawler/stopping.py), SIGTERM is a Ctrl-C
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
+        from crawler.extensions import summarize, summary_table
+        from crawler.run import replay_overrides, run_crawl
+        from rasd.replay import ReplayServer, load_recording, replay_outlets
+
         settings = load_settings(data_dir=data_dir, log_level=log_level, index_enabled=index)
         seeds = load_outlets(settings.seeds_dir)
         server = None
@@ -81,7 +89,12 @@ def crawl(
                 server.stop()
     except RasdError as exc:
         _fail(exc)
+    except KeyboardInterrupt:  # Ctrl-C/SIGTERM before the crawl's own handler took over
+        err.print("rasd: crawl interrupted before it started", highlight=False)
+        raise typer.Exit(130) from None
     summaries = summarize(stats)
+    if stats.get("rasd/interrupted"):
+        _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
     read = sum(s.listings_ok for s in summaries.values())
     unreadable = sum(s.listings_failed for s in summaries.values())
     if as_json:
@@ -106,6 +119,20 @@ def crawl(
     if unreadable and not read:
         err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)", soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _interrupted(signame: str, summaries: dict, data_dir: Path) -> None:
+    """One line saying the crawl was stopped and what it kept; exit 130."""
+    archived = sum(s.outcomes["archived"] for s in summaries.values())
+    cut = sum(s.outcomes["failed/interrupted"] for s in summaries.values())
+    err.print(f"rasd: crawl interrupted by {signame}: {archived} pages archived in "
+              f"{data_dir / 'archive'}, {cut} cut short (fetched by the next crawl)",
+              highlight=False, soft_wrap=True, markup=False)
+    raise typer.Exit(130)
 
 
 @app.command("outlets")

@@ -65,7 +65,17 @@ class CrawlSettings(BaseModel):
     max_page_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     min_text_chars: int = Field(default=200, ge=0)
     retry_times: int = Field(default=3, ge=0)
-    retry_after_max_seconds: float = Field(default=600.0, ge=0)
+    #: longest wait within a run before a retry (a server's Retry-After, or backoff); a page
+    #: whose Retry-After is longer, or whose wait would pass the run's deadline, is deferred
+    #: to a later run (outcome deferred/retry_after) instead of waited for
+    retry_after_max_seconds: float = Field(default=120.0, ge=0)
+    #: a deferred page is due again when the server's Retry-After has passed, but at most
+    #: this long after it was deferred (a Retry-After of years must not lose the article)
+    retry_defer_max_seconds: float = Field(default=86400.0, ge=0)
+    max_redirects: int = Field(default=20, ge=0)  # hops per article page (skipped/too_many_redirects)
+    #: after SIGTERM/SIGINT a crawl flushes and stops within seconds; one still running after
+    #: this long exits at once (code 130).  Keep it below the scheduler's 20 s stop grace.
+    stop_timeout_seconds: float = Field(default=10.0, gt=0)
     sitemap_max_age_days: int = Field(default=7, ge=1)
     request_timeout_seconds: float = Field(default=60.0, gt=0)
 

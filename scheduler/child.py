@@ -5,17 +5,23 @@ Why a child process per run: Scrapy's Twisted reactor cannot be restarted within
 other outlets with it; a child can be killed on its deadline.  The scheduler
 (:mod:`scheduler.runner`) starts::
 
-    python -m scheduler.child SLUG --data-dir D --outlets-file F [--replay-url URL]
+    python -m scheduler.child SLUG --data-dir D --outlets-file F [--replay-url URL] [--deadline T]
 
 ``F`` is a JSON file ``{slug: Outlet fields}`` written by the scheduler (the seeds, or the
 replay outlets).  Listings are fetched with conditional GET (:mod:`crawler.feedstate`).
 An exclusive ``flock`` on ``<data-dir>/locks/<slug>.lock`` keeps two crawls of one outlet from
 overlapping even across a scheduler restart (an orphaned child finishes first).
 
+``T`` is the POSIX time at which the scheduler will SIGTERM the run (its timeout): a retry
+wait that would end after it (less a margin) defers its page to a later run instead
+(``RASD_DEADLINE``, see :class:`crawler.middlewares.BackoffRetryMiddleware`).
+
 Output: one JSON line on stdout, the outlet's summary ``{"listings_ok", "listings_failed",
-"not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated"}``.  Exit codes:
-0 done (also after SIGTERM, which Scrapy handles by closing at an item boundary), 2 usage or
-configuration error, anything else a crash.
+"not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated", "finish_reason",
+"interrupted"}``, also after a stop.  Exit codes: 0 done; 130 interrupted by SIGTERM/SIGINT
+(the crawl stopped within seconds, what was done is flushed and in the summary, pages cut
+short are ``failed/interrupted``; see :mod:`crawler.stopping`); 2 usage or configuration
+error; anything else a crash (including a SIGTERM before the crawl started: -15).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ def summary_of(stats: dict, slug: str) -> dict:
     out["not_modified"] = int(stats.get(prefix, 0))
     out["pages"] = sum(out["outcomes"].values())
     out["finish_reason"] = stats.get("finish_reason")
+    out["interrupted"] = bool(stats.get("rasd/interrupted"))
     return out
 
 
@@ -48,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--outlets-file", type=Path, required=True)
     parser.add_argument("--replay-url")
+    parser.add_argument("--deadline", type=float, help="POSIX time the scheduler stops this run at")
     args = parser.parse_args(argv)
 
     from crawler.run import replay_overrides, run_crawl
+    from crawler.stopping import EXIT_INTERRUPTED
     from rasd.errors import RasdError
     from rasd.seeds import Outlet
     from rasd.settings import load_settings
@@ -68,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     extra: dict = {"RASD_CONDITIONAL_GET": True}
     if args.replay_url:
         extra.update(replay_overrides(args.replay_url))
+    if args.deadline:
+        extra["RASD_DEADLINE"] = args.deadline
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     extra["LOG_FILE"] = str(logs / f"crawl-{args.slug}.log")
@@ -75,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with OutletLocks(settings.data_dir, [args.slug], wait=True):  # behind an orphaned run, if any
         stats = run_crawl(settings, {args.slug: outlet}, **extra)
-    sys.stdout.write(json.dumps(summary_of(stats, args.slug), ensure_ascii=False) + "\n")
+    summary = summary_of(stats, args.slug)
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     sys.stdout.flush()
-    return 0
+    return EXIT_INTERRUPTED if summary["interrupted"] else 0
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ coalescing", "Limiting the number of concurrently executing instances of a job")
 * Every run is a child process (:mod:`scheduler.child`): Scrapy's reactor cannot restart, and a
   crashing or hanging outlet must not stop the others.  Past its deadline (the outlet's
   ``timeout_minutes``, or ``timeout_seconds``) a child gets SIGTERM, then SIGKILL after
-  ``stop_grace_seconds``, and the run is recorded ``timeout``; a non-zero exit is ``failed``
-  with the stderr tail.
+  ``stop_grace_seconds``, and the run is recorded ``timeout``; the child knows that deadline
+  (``--deadline``) and defers pages whose retry wait would pass it.  A child that exits 130
+  stopped on a signal and is recorded ``interrupted`` (with the counts of its JSON line); any
+  other non-zero exit is ``failed`` with the stderr tail.
 * Restart: stored jobs whose trigger kind still matches the seeds are *kept* (their
   ``next_run_time`` with them — ``add_job(replace_existing=True)`` would recompute it from now
   and lose or shift a due run); new or changed outlets are (re)added to run at once; jobs of
@@ -28,8 +30,8 @@ coalescing", "Limiting the number of concurrently executing instances of a job")
 * Adaptive intervals (:mod:`scheduler.adaptive`, after Media Cloud's rss-fetcher): after each
   run of an interval-scheduled outlet the job is rescheduled with the new interval, which is
   also stored in the run history (``rasd status`` shows it).
-* :meth:`Daemon.stop` (SIGINT/SIGTERM): pause scheduling, SIGTERM the running children (Scrapy
-  closes at an item boundary; the archive appends whole lines), wait for them up to
+* :meth:`Daemon.stop` (SIGINT/SIGTERM): pause scheduling, SIGTERM the running children (each
+  stops within seconds, flushing what it did: :mod:`crawler.stopping`), wait for them up to
   ``stop_grace_seconds`` (then SIGKILL), record their runs ``interrupted``, and shut the
   scheduler down with ``wait=True``.
 """
@@ -67,6 +69,9 @@ log = logging.getLogger("rasd.scheduler")
 #: Effective options of every crawl job (case 17: grace; case 18: must go in job_defaults).
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 JOBSTORE_ENV = "RASD_SCHEDULER_JOBSTORE_URL"
+#: Exit code of a child stopped by SIGTERM/SIGINT (``crawler.stopping.EXIT_INTERRUPTED``; not
+#: imported, so the daemon does not load Scrapy).
+CHILD_INTERRUPTED = 130
 
 
 class SchedulerError(RasdError):
@@ -262,7 +267,7 @@ class Daemon:
         run_id = self.history.start(slug)
         timeout = self.config.timeout_seconds or outlet.schedule.timeout_minutes * 60
         cmd = [sys.executable, "-m", "scheduler.child", slug, "--data-dir", str(self.data_dir),
-               "--outlets-file", str(self.outlets_file)]
+               "--outlets-file", str(self.outlets_file), "--deadline", f"{time.time() + timeout:.3f}"]
         if self.config.replay_url:
             cmd += ["--replay-url", self.config.replay_url]
         log.info("run_started outlet=%s run=%d", slug, run_id)
@@ -283,8 +288,10 @@ class Daemon:
             except ValueError:
                 pass
         if outcome == "ok" and (proc.returncode != 0 or counts is None):
-            # a child SIGTERMed by stop() before Scrapy took the signal is cut, not broken
-            outcome = "interrupted" if self._stopping.is_set() else "failed"
+            # 130: the child stopped on a signal (its JSON line says what it did); a child
+            # SIGTERMed by stop() before its crawl took the signal is cut, not broken
+            stopped = proc.returncode == CHILD_INTERRUPTED or self._stopping.is_set()
+            outcome = "interrupted" if stopped else "failed"
         if outcome != "ok":
             errors = f"exit={proc.returncode} " + (errs or "").strip()[-2000:]
         elif counts and counts.failures:

@@ -6,24 +6,39 @@ sitemap in its seed file, follows only links on the outlet's own domains, skips 
 canonical URL is already in the seen-URL store (a second run never refetches a known article),
 and yields an :class:`~rasd.article.Article` per article page for the item pipelines.
 
-Every article request ends in exactly one outcome (see :mod:`pipelines.base`): the pipelines
-count those that reach them; this spider counts pages that never become items
-(``skipped/too_large``, ``skipped/not_html``, ``failed/http_404``, ``skipped/robots`` …).
+Every article page requested ends in exactly one outcome (see :mod:`pipelines.base`): the
+pipelines count those that reach them; this spider counts pages that never become items
+(``skipped/too_large``, ``skipped/not_html``, ``failed/http_404``, ``skipped/robots`` …), pages
+whose redirects it does not follow (:mod:`crawler.redirects`: ``skipped/offsite_redirect``,
+``skipped/redirect_loop``, ``skipped/too_many_redirects``, ``skipped/bad_redirect``,
+``skipped/url_too_long``), pages left for a later run (``deferred/retry_after``, persisted in
+the seen-URL store and requested by the next run once due, listed or not), pages cut short by
+a stop (``failed/interrupted``, :mod:`crawler.stopping`) and requests Scrapy's dupefilter drops
+(``skipped/duplicate_request``).  Pages requested are counted under
+``rasd/pages/<outlet>/requested``; when the spider closes it compares them with the outcomes
+counted and counts any difference as ``failed/no_outcome`` (with a warning), so the table
+always adds up.  Listings (feeds and sitemaps) likewise: ``rasd/listings/<outlet>/requested``
+against ``ok`` + ``not_modified`` + ``failed``.
 Links that are not fetched are counted under ``rasd/links/<outlet>/<reason>``.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response, TextResponse
+from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.response import get_meta_refresh
 
 from crawler.feeds import filter_entries, parse_feed, parse_sitemap
+from crawler.middlewares import RetryDeferred
+from crawler.redirects import REDIRECT_OUTCOMES, REDIRECT_STATUSES, next_hop, same_page_key
+from crawler.stopping import Interrupted, clean_stop
 from pipelines.base import outcome_key
 from pipelines.dedup import SeenStore, canonicalize_url
 from rasd.article import Article, utcnow
@@ -35,16 +50,34 @@ from rasd.seeds import Outlet, load_outlets
 MAX_SITEMAP_DEPTH = 3
 
 
+#: Meta keys an article request carries to every redirect hop (Scrapy's own keys such as
+#: ``retry_times`` or ``download_latency`` must not be copied: MetaCopyDetectionMiddleware).
+_PAGE_META = ("rasd_outlet", "rasd_kind", "rasd_page_url", "rasd_feed_url", "rasd_feed_title",
+              "rasd_feed_published_at", "rasd_deferred", "download_slot")
+
+
 def failure_outcome(failure) -> str:
-    """The outcome name of a failed article request (``failed/http_404``, ``skipped/too_large`` …)."""
+    """The outcome name of a failed article request (``failed/http_404``, ``skipped/too_large``,
+    ``failed/interrupted``, ``deferred/retry_after`` …)."""
     exc = failure.value
     name = type(exc).__name__
     if isinstance(exc, HttpError):
         return f"failed/http_{exc.response.status}"
+    if isinstance(exc, Interrupted):
+        return "failed/interrupted"
+    if isinstance(exc, RetryDeferred):
+        return f"deferred/{exc.reason}"
     if name == "DownloadCancelledError" or "maxsize" in str(exc).lower():
         return "skipped/too_large"
     if isinstance(exc, IgnoreRequest):
-        return "skipped/robots" if "robots" in str(exc).lower() else "skipped/ignored"
+        text = str(exc).lower()
+        if "robots" in text:
+            return "skipped/robots"
+        if "max redirections" in text:
+            return "skipped/too_many_redirects"
+        if "offsite" in text:
+            return "skipped/offsite"
+        return "skipped/ignored"
     if "Timeout" in name:
         return "failed/timeout"
     if "DNS" in name or "Resolve" in name:
@@ -79,7 +112,13 @@ class OutletSpider(scrapy.Spider):
         self.seen: SeenStore | None = None
         self._requested: set[str] = set()  # canonical article URLs requested in this crawl
         self._listings_requested: set[str] = set()  # feeds and sitemaps requested in this crawl
+        self._not_due: set[str] = set()  # canonical URLs deferred to a time still to come
         self.max_age = timedelta(days=7)
+        self.max_redirects = 20
+        self.max_url_chars = 2083
+        self.meta_refresh_max_delay: float | None = 100.0
+        self.meta_refresh_ignore_tags: list[str] = ["noscript"]
+        self.redirect_priority_adjust = 2
 
     @classmethod
     def update_settings(cls, settings):
@@ -108,10 +147,18 @@ class OutletSpider(scrapy.Spider):
             spider.outlets = {s: spider.outlets[s] for s in spider._wanted}
         spider.allowed_domains = sorted({d for o in spider.outlets.values() for d in o.domains})
         spider.max_age = timedelta(days=settings.getint("RASD_SITEMAP_MAX_AGE_DAYS", 7))
+        spider.max_redirects = settings.getint("REDIRECT_MAX_TIMES", 20)
+        spider.max_url_chars = settings.getint("URLLENGTH_LIMIT", 2083)
+        spider.meta_refresh_max_delay = (settings.getfloat("METAREFRESH_MAXDELAY", 100)
+                                         if settings.getbool("METAREFRESH_ENABLED", True) else None)
+        spider.meta_refresh_ignore_tags = settings.getlist("METAREFRESH_IGNORE_TAGS", ["noscript"])
+        spider.redirect_priority_adjust = settings.getint("REDIRECT_PRIORITY_ADJUST", 2)
         data_dir = Path(settings.get("RASD_DATA_DIR", "data"))
         data_dir.mkdir(parents=True, exist_ok=True)
         spider.seen = SeenStore(data_dir / "seen.sqlite")
         crawler.signals.connect(spider._closed, signal=scrapy.signals.spider_closed)
+        crawler.signals.connect(spider._request_scheduled, signal=scrapy.signals.request_scheduled)
+        crawler.signals.connect(spider._request_dropped, signal=scrapy.signals.request_dropped)
         # Conditional GET of listings (opt-in; the scheduler's runs turn it on): see
         # crawler/feedstate.py.  State is committed only when the crawl finished.
         spider.feedstate = None
@@ -129,7 +176,8 @@ class OutletSpider(scrapy.Spider):
             crawler.signals.connect(_commit_feedstate, signal=scrapy.signals.spider_closed, weak=False)
         return spider
 
-    def _closed(self, spider):
+    def _closed(self, spider, reason=None):
+        self.check_outcomes()
         if self.seen is not None:
             self.seen.close()
 
@@ -137,14 +185,98 @@ class OutletSpider(scrapy.Spider):
     def _count(self, key: str, n: int = 1) -> None:
         self.crawler.stats.inc_value(key, n)
 
-    def _outcome(self, outlet: str, outcome: str, url: str | None = None) -> None:
-        """Count a page's outcome; a ``skipped/*`` page is remembered so it is not refetched."""
+    def _outcome(self, outlet: str, outcome: str, url: str | None = None, meta: dict | None = None,
+                 remember: bool | None = None) -> None:
+        """Count a page's outcome.
+
+        ``url`` is the page as listed (``meta["rasd_page_url"]`` wins: after redirects it is
+        the URL the next run's listing shows).  A ``skipped/*`` page is remembered as seen so
+        it is not refetched, unless ``remember`` is False (by default also not for the redirect
+        reasons that say nothing about the URL itself, see :data:`REDIRECT_OUTCOMES`).  A
+        page that came from the deferred store leaves it unless it is deferred again or cut
+        short (``failed/interrupted``).
+        """
+        meta = meta or {}
         self._count(outcome_key(outlet, outcome))
-        if url and outcome.startswith("skipped/") and self.seen is not None:
+        url = meta.get("rasd_page_url") or url
+        if remember is None:
+            remember = outcome.startswith("skipped/") and REDIRECT_OUTCOMES.get(outcome, True)
+        if url and remember and self.seen is not None:
             try:
                 self.seen.mark_url(canonicalize_url(url), outlet, outcome)
             except ValueError:
                 pass
+        if meta.get("rasd_deferred") and self.seen is not None and not (
+                outcome.startswith("deferred/") or outcome == "failed/interrupted"):
+            self.seen.clear_deferred(meta["rasd_deferred"])
+
+    def _listing_failed(self, slug: str, reason: str) -> None:
+        self._count(f"rasd/listings/{slug}/failed")
+        self._count(f"rasd/listings/{slug}/failed/{reason}")
+
+    def _interrupted(self) -> bool:
+        stop = clean_stop(self.crawler)
+        return bool(stop is not None and stop.interrupted)
+
+    def check_outcomes(self) -> dict[str, int]:
+        """Compare, per outlet, the article pages and the listings requested with the outcomes
+        counted; count any shortfall as ``failed/no_outcome`` (pages) or ``failed`` +
+        ``failed/no_outcome`` (listings) with a warning, log a surplus as an error.  Returns
+        ``{outlet: pages without outcome}`` (outlets with a gap only).  Called when the
+        spider closes."""
+        stats = self.crawler.stats.get_stats()
+        gaps: dict[str, int] = {}
+        for slug in self.outlets:
+            prefix = outcome_key(slug, "")
+            counted = sum(v for k, v in stats.items() if k.startswith(prefix) and isinstance(v, int))
+            requested = int(stats.get(f"rasd/pages/{slug}/requested", 0))
+            if requested > counted:
+                gaps[slug] = requested - counted
+                self.logger.warning("pages_without_outcome outlet=%s requested=%d counted=%d "
+                                    "gap=%d (counted failed/no_outcome)", slug, requested, counted,
+                                    requested - counted)
+                self._count(outcome_key(slug, "failed/no_outcome"), requested - counted)
+            elif counted > requested:
+                self.logger.error("outcomes_over_counted outlet=%s requested=%d counted=%d", slug,
+                                  requested, counted)
+            listed = int(stats.get(f"rasd/listings/{slug}/requested", 0))
+            ended = sum(int(stats.get(f"rasd/listings/{slug}/{k}", 0)) for k in ("ok", "not_modified", "failed"))
+            if listed > ended:
+                self.logger.warning("listings_without_outcome outlet=%s requested=%d ended=%d", slug,
+                                    listed, ended)
+                self._count(f"rasd/listings/{slug}/failed", listed - ended)
+                self._count(f"rasd/listings/{slug}/failed/no_outcome", listed - ended)
+            elif ended > listed:
+                self.logger.error("listing_outcomes_over_counted outlet=%s requested=%d ended=%d",
+                                  slug, listed, ended)
+        return gaps
+
+    # ---- requests that never reach the downloader --------------------------------------------
+    def request_interrupted(self, request: scrapy.Request) -> None:
+        """Count the outcome of a request dropped because the crawl is stopping (called by
+        :class:`crawler.stopping.CleanStop` for requests still in the scheduler)."""
+        kind, slug = request.meta.get("rasd_kind"), request.meta.get("rasd_outlet")
+        if kind == "article":
+            self._outcome(slug, "failed/interrupted", request.url, request.meta)
+        elif kind == "listing":
+            self._listing_failed(slug, "interrupted")
+
+    def _request_scheduled(self, request, spider=None):
+        """``request_scheduled`` handler: once the crawl is stopping, a new request (a retry, a
+        redirect hop, a sitemap child) is counted ``failed/interrupted`` and dropped."""
+        if request.meta.get("rasd_kind") and self._interrupted():
+            self.request_interrupted(request)
+            raise IgnoreRequest("crawl interrupted")
+
+    def _request_dropped(self, request, spider=None):
+        """``request_dropped`` handler: a request the scheduler refused (the dupefilter saw its
+        fingerprint) still ends in an outcome."""
+        kind, slug = request.meta.get("rasd_kind"), request.meta.get("rasd_outlet")
+        if kind == "article":
+            self.logger.info("request_dropped outlet=%s url=%s (dupefilter)", slug, request.url)
+            self._outcome(slug, "skipped/duplicate_request", request.url, request.meta, remember=False)
+        elif kind == "listing":
+            self._listing_failed(slug, "duplicate_request")
 
     # ---- listings -------------------------------------------------------------------------
     def _listing(self, url: str, outlet: Outlet, callback, depth: int = 0):
@@ -156,18 +288,26 @@ class OutletSpider(scrapy.Spider):
             self._count(f"rasd/listings/{outlet.slug}/repeated" if depth <= MAX_SITEMAP_DEPTH
                         else f"rasd/listings/{outlet.slug}/too_deep")
             return
+        if self._interrupted():
+            self._count(f"rasd/listings/{outlet.slug}/not_requested_interrupted")
+            return
         self._listings_requested.add(key)
-        meta = {"rasd_outlet": outlet.slug, "download_slot": outlet.slug, "rasd_depth": depth}
+        meta = {"rasd_outlet": outlet.slug, "rasd_kind": "listing", "download_slot": outlet.slug,
+                "rasd_depth": depth}
         headers = {}
         feedstate = getattr(self, "feedstate", None)
         if feedstate is not None:
             headers = feedstate.conditional_headers(url)
             meta["handle_httpstatus_list"] = [304]  # a 304 must reach the callback
+        self._count(f"rasd/listings/{outlet.slug}/requested")
         yield scrapy.Request(url, callback=callback, errback=self.listing_failed, meta=meta,
                              headers=headers, dont_filter=True)
 
     async def start(self):
+        now = time.time()
         for outlet in self.outlets.values():
+            for request in self._due_deferred(outlet, now):
+                yield request
             for url in outlet.feeds:
                 for request in self._listing(url, outlet, self.parse_feed):
                     yield request
@@ -175,11 +315,27 @@ class OutletSpider(scrapy.Spider):
                 for request in self._listing(url, outlet, self.parse_sitemap):
                     yield request
 
+    def _due_deferred(self, outlet: Outlet, now: float):
+        """Requests for the outlet's deferred pages that are due (listed or not); the others
+        are remembered so that a listing showing them does not fetch them early."""
+        if self.seen is None:
+            return
+        for canonical, url, not_before, reason in self.seen.deferred_urls(outlet.slug):
+            if not_before > now:
+                self._not_due.add(canonical)
+                continue
+            self._requested.add(canonical)
+            self._count(f"rasd/deferred/{outlet.slug}/due")
+            self.logger.info("deferred_due outlet=%s url=%s reason=%s since=%s", outlet.slug, url,
+                             reason, _iso(not_before))
+            request = self._article_request(url, outlet, {"rasd_deferred": canonical})
+            if request is not None:
+                yield request
+
     def listing_failed(self, failure):
         request = failure.request
         slug = request.meta["rasd_outlet"]
-        self._count(f"rasd/listings/{slug}/failed")
-        self._count(f"rasd/listings/{slug}/failed/{failure_outcome(failure).split('/', 1)[1]}")
+        self._listing_failed(slug, failure_outcome(failure).split("/", 1)[1])
         self.logger.warning("listing failed outlet=%s url=%s reason=%s", slug, request.url,
                             failure.getErrorMessage())
 
@@ -220,8 +376,7 @@ class OutletSpider(scrapy.Spider):
     def _follow(self, result, response: Response, outlet: Outlet, kind: str):
         slug = outlet.slug
         if result.error:
-            self._count(f"rasd/listings/{slug}/failed")
-            self._count(f"rasd/listings/{slug}/failed/invalid_{kind}")
+            self._listing_failed(slug, f"invalid_{kind}")
             self.logger.warning("%s rejected outlet=%s url=%s reason=%s", kind, slug,
                                 response.url, result.error)
             return
@@ -243,31 +398,110 @@ class OutletSpider(scrapy.Spider):
             if self.seen is not None and self.seen.seen_url(canonical):
                 self._count(f"rasd/links/{slug}/known")
                 continue
-            yield scrapy.Request(
-                entry.url, callback=self.parse_article, errback=self.article_failed,
-                meta={"rasd_outlet": slug, "download_slot": slug, "rasd_feed_url": response.url,
-                      "rasd_feed_title": entry.title, "rasd_feed_published_at": entry.published_at},
-            )
+            if canonical in self._not_due:  # deferred by a Retry-After that has not passed yet
+                self._count(f"rasd/links/{slug}/deferred")
+                continue
+            if self._interrupted():  # not requested: the next run finds it listed again
+                self._count(f"rasd/links/{slug}/not_requested_interrupted")
+                continue
+            request = self._article_request(entry.url, outlet, {
+                "rasd_feed_url": response.url, "rasd_feed_title": entry.title,
+                "rasd_feed_published_at": entry.published_at})
+            if request is not None:
+                yield request
 
     # ---- articles -------------------------------------------------------------------------
+    def _article_request(self, url: str, outlet: Outlet, extra: dict) -> scrapy.Request | None:
+        """The request for an article page (counted ``rasd/pages/<outlet>/requested``), or
+        ``None`` when the page ends before it (``skipped/url_too_long``, ``skipped/bad_url``).
+
+        Redirects come back to :meth:`parse_article` (``dont_redirect`` plus the 3xx statuses
+        in ``handle_httpstatus_list``); ``allow_offsite``: the outlet's own domains are checked
+        here, not by Scrapy's OffsiteMiddleware, which would drop the request uncounted."""
+        slug = outlet.slug
+        self._count(f"rasd/pages/{slug}/requested")
+        meta = {"rasd_outlet": slug, "rasd_kind": "article", "download_slot": slug,
+                "rasd_page_url": url, "dont_redirect": True,
+                "handle_httpstatus_list": list(REDIRECT_STATUSES), "allow_offsite": True, **extra}
+        if self.max_url_chars and len(url) > self.max_url_chars:
+            self._outcome(slug, "skipped/url_too_long", url, meta)
+            return None
+        try:
+            return scrapy.Request(url, callback=self.parse_article, errback=self.article_failed, meta=meta)
+        except (ValueError, TypeError) as exc:
+            self.logger.info("bad article url outlet=%s url=%r: %s", slug, url[:300], exc)
+            self._outcome(slug, "skipped/bad_url", url, meta)
+            return None
+
     def article_failed(self, failure):
-        slug = failure.request.meta["rasd_outlet"]
+        request = failure.request
+        slug = request.meta["rasd_outlet"]
+        exc = failure.value
+        if isinstance(exc, RetryDeferred):
+            self._defer(request, exc)
+            return
         self._count("rasd/pages/fetched_failed")
-        self._outcome(slug, failure_outcome(failure), failure.request.url)
+        self._outcome(slug, failure_outcome(failure), request.url, request.meta)
+
+    def _defer(self, request: scrapy.Request, exc: RetryDeferred) -> None:
+        """Persist a page for a later run (:meth:`SeenStore.defer_url`) and count
+        ``deferred/<reason>``."""
+        meta = request.meta
+        slug = meta["rasd_outlet"]
+        url = meta.get("rasd_page_url") or request.url
+        if self.seen is not None:
+            try:
+                self.seen.defer_url(canonicalize_url(url), url, slug, exc.not_before, exc.reason)
+            except ValueError:
+                pass
+        self.logger.info("page_deferred outlet=%s url=%s reason=%s wait=%.0f not_before=%s", slug,
+                         url, exc.reason, exc.wait, _iso(exc.not_before))
+        self._outcome(slug, f"deferred/{exc.reason}", url, meta)
+
+    def _redirect(self, response: Response, outlet: Outlet, location, via: str):
+        """Follow one redirect of an article page (an HTTP 3xx or a meta refresh) when
+        :func:`crawler.redirects.next_hop` allows it, else count its ``skipped/<reason>``."""
+        meta = response.meta
+        chain = list(meta.get("rasd_redirect_urls", ()))
+        hop = next_hop(response.url, location, chain, outlet.owns, self.max_redirects, self.max_url_chars)
+        if hop.outcome is not None:
+            self.logger.info("redirect_not_followed outlet=%s url=%s via=%s outcome=%s %s",
+                             outlet.slug, response.url, via, hop.outcome, hop.detail)
+            self._outcome(outlet.slug, hop.outcome, response.url, meta)
+            return
+        self._count(f"rasd/redirects/{outlet.slug}/{via}")
+        new_meta = {k: meta[k] for k in _PAGE_META if k in meta}
+        new_meta.update(rasd_redirect_urls=chain + [response.url], dont_redirect=True,
+                        handle_httpstatus_list=list(REDIRECT_STATUSES), allow_offsite=True)
+        yield scrapy.Request(hop.url, callback=self.parse_article, errback=self.article_failed,
+                             meta=new_meta, dont_filter=True,
+                             priority=response.request.priority + self.redirect_priority_adjust)
 
     def parse_article(self, response: Response):
         meta = response.meta
         outlet = self.outlets[meta["rasd_outlet"]]
+        if response.status in REDIRECT_STATUSES:
+            yield from self._redirect(response, outlet, response.headers.get(b"Location"), via="http")
+            return
         self._count(f"rasd/pages/{outlet.slug}/fetched")
         if not response.body:
-            self._outcome(outlet.slug, "skipped/empty_body", response.url)
+            self._outcome(outlet.slug, "skipped/empty_body", response.url, meta)
             return
         if not isinstance(response, TextResponse) or b"\x00" in response.body[:4096]:
-            self._outcome(outlet.slug, "skipped/not_html", response.url)
+            self._outcome(outlet.slug, "skipped/not_html", response.url, meta)
             return
+        if self.meta_refresh_max_delay is not None and isinstance(response, HtmlResponse):
+            interval, target = get_meta_refresh(response, ignore_tags=self.meta_refresh_ignore_tags)
+            # a refresh of the page itself is a reload, not a redirect: the page is the article
+            if target and interval < self.meta_refresh_max_delay and \
+                    same_page_key(target) != same_page_key(response.url):
+                yield from self._redirect(response, outlet, target, via="meta_refresh")
+                return
         if not outlet.owns(urlsplit(response.url).hostname or ""):  # redirected off-site
-            self._outcome(outlet.slug, "skipped/off_domain", response.url)
+            self._outcome(outlet.slug, "skipped/off_domain", response.url, meta)
             return
+        if meta.get("rasd_deferred") and self.seen is not None:
+            self.seen.clear_deferred(meta["rasd_deferred"])
         content_language = response.headers.get(b"Content-Language")
         yield Article(
             url=response.url,
@@ -281,3 +515,11 @@ class OutletSpider(scrapy.Spider):
             declared_language=(content_language.decode("latin-1").split(",")[0].strip()[:2].lower()
                                if content_language else None),
         )
+
+
+def _iso(posix: float) -> str:
+    """POSIX seconds as ISO 8601 UTC (far-future values, e.g. from ``Retry-After: 99999999``, included)."""
+    try:
+        return datetime.fromtimestamp(posix, timezone.utc).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"{posix:.0f}"

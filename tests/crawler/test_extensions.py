@@ -9,6 +9,7 @@ STATS = {
     "rasd/outcome/bbc_arabic/duplicate": 1,
     "rasd/outcome/bbc_arabic/skipped/too_little_text": 2,
     "rasd/outcome/dw_arabic/failed/http_404": 1,
+    "rasd/outcome/dw_arabic/deferred/retry_after": 2,
     "rasd/listings/bbc_arabic/ok": 2,
     "rasd/listings/dw_arabic/failed": 1,
     "rasd/listings/dw_arabic/failed/dns": 1,
@@ -33,6 +34,7 @@ def test_table_shows_totals_and_reasons():
     console.print(summary_table(summarize(STATS)))
     text = console.export_text()
     total = next(line for line in text.splitlines() if "total" in line)
-    assert [cell.strip() for cell in total.split("│")[1:-1]] == ["total", "2", "1", "9", "1", "9", "5", "1", "1", "2", "1"]
+    assert [cell.strip() for cell in total.split("│")[1:-1]] == ["total", "2", "1", "9", "1", "11", "5", "1", "1", "2", "1", "2"]
     assert "skipped: too_little_text 2" in text and "failed: http_404 1" in text
+    assert "deferred: retry_after 2" in text
     assert "feeds failed: dns 1" in text
