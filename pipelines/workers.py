@@ -10,7 +10,8 @@ The pool is `pebble <https://pypi.org/project/Pebble/>`_'s ``ProcessPool``, chos
 whole executor) and ``multiprocessing.Pool`` (a timed-out task keeps its worker busy; a killed
 worker loses its task silently).  pebble's ``schedule(..., timeout=)`` terminates the worker of a
 task past its timeout (SIGTERM, SIGKILL three seconds later), fails that task's future with
-``TimeoutError`` (a dead worker: ``ProcessExpired``) and starts a replacement.
+``TimeoutError`` (a dead worker: ``ProcessExpired``) and starts a replacement.  The timeout
+counts from the moment a worker takes the page, not while it waits in the queue.
 
 Start method: ``forkserver``, with :mod:`pipelines.extract` preloaded.  The crawl process has
 threads (Twisted's thread pool, the index pipeline's sender, pebble's own three manager
@@ -20,9 +21,13 @@ before it runs a line: Python 3.12 warns about exactly that and 3.14 makes ``for
 Linux default.  ``spawn`` is safe but re-imports trafilatura, htmldate and dateparser in every
 worker and every replacement (about 0.5 s of CPU each).  The fork server is one clean,
 single-threaded process started on first use; it imports the extraction modules once and forks
-each worker from that state, so no worker imports anything again and none inherits a thread.
-Cost for a crawl that extracts anything: one extra import (~0.5 s CPU) in the fork server; a
-crawl that finds no new article never starts the pool (it starts on the first page).
+each worker from that state, so no worker imports them again and none inherits a thread (what
+each worker still runs is multiprocessing's bootstrap, which re-runs the crawl's main module as
+``__mp_main__``: 5 ms for ``python -m scheduler.child``, 55 ms for ``rasd crawl``).  Cost,
+measured on a one-page ``rasd crawl --replay``: 2.5 s of CPU with the pool against 1.8 s inline,
+almost all of it the fork server's one import (Scrapy, pulled in by ``pipelines.base``, is
+0.17 s of it); 1, 2 or 4 workers cost the same.  A crawl that finds no new article never starts
+the pool (it starts on the first page).
 
 Workers never outlive the crawl, also when the crawl is ``kill -9``'ed.  A worker's OS parent
 is the fork server, which does not notice the crawl's death by itself: it exits when every holder
@@ -40,6 +45,10 @@ Memory: each worker sets ``RLIMIT_AS`` (its address space) to the configured lim
 allocation past it raises ``MemoryError`` in the worker, where the task function turns it into
 an outcome, instead of the kernel's OOM killer choosing some process of the machine.  Workers are
 replaced after ``max_tasks`` pages so a fragmented heap does not grow for ever.
+
+Ideas from: pebble's documentation (timeouts that terminate the worker), the Python
+``multiprocessing`` documentation ("Contexts and start methods", "Safe importing of main
+module") and ``prctl(2)`` (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -79,8 +88,11 @@ class WorkerDied(Exception):
 
     def __init__(self, exitcode: int | None):
         self.exitcode = exitcode
-        how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
-        super().__init__(f"extraction worker died ({how})")
+        if exitcode is None:
+            super().__init__("extraction worker pool broke twice during the call")
+        else:
+            how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
+            super().__init__(f"extraction worker died ({how})")
 
 
 class PoolUnavailable(Exception):
@@ -195,14 +207,34 @@ class WorkerPool:
 
     async def run(self, fn: Callable[..., Any], *args: Any, timeout: float | None) -> Any:
         """``fn(*args)`` in a worker, without blocking the event loop (the pool starts, or is
-        rebuilt, in a thread).
+        rebuilt, in a thread).  A call that pebble aborted before it started, because the pool
+        broke, is tried once more on a new pool.
 
         Raises:
             TaskTimeout: past ``timeout`` seconds of running (the worker was killed).
-            WorkerDied: the worker ended during the call.
+            WorkerDied: the worker ended during the call, or the pool broke twice.
             PoolUnavailable: no pool could be started.
             Exception: whatever ``fn`` raised in the worker.
         """
+        for attempt in (1, 2):
+            future, pool = await self._schedule(fn, args, timeout)
+            try:
+                result = await _await_future(future)
+            except FutureTimeout:
+                raise TaskTimeout(f"past {timeout:g} s") from None
+            except ProcessExpired as exc:
+                raise WorkerDied(exc.exitcode) from None
+            except BrokenProcessPool as exc:  # pebble aborted every task of the pool
+                log.warning("extraction worker pool broke (%s); starting a new one", exc)
+                await _in_thread(self._discard, pool)
+                if attempt == 2:
+                    raise WorkerDied(None) from exc
+                continue
+            self._broken = 0
+            return result
+        raise AssertionError("unreachable")
+
+    async def _schedule(self, fn, args, timeout) -> tuple[Future, ProcessPool]:
         while True:
             if self._pool is None:
                 await _in_thread(self.start)
@@ -210,22 +242,10 @@ class WorkerPool:
             if pool is None:
                 continue
             try:
-                future = pool.schedule(fn, args=args, timeout=timeout)
-                break
-            except RuntimeError:  # pebble: "Unexpected error within the Pool"
+                return pool.schedule(fn, args=args, timeout=timeout), pool
+            except RuntimeError:  # pebble: "Unexpected error within the Pool" (a worker died idle)
                 log.warning("extraction worker pool broke; starting a new one")
                 await _in_thread(self._discard, pool)
-        try:
-            result = await _await_future(future)
-        except FutureTimeout:
-            raise TaskTimeout(f"past {timeout:g} s") from None
-        except ProcessExpired as exc:
-            raise WorkerDied(exc.exitcode) from None
-        except BrokenProcessPool as exc:  # pebble aborted every task of the pool
-            await _in_thread(self._discard, pool)
-            raise WorkerDied(None) from exc
-        self._broken = 0
-        return result
 
     def close(self) -> None:
         """Stop the workers (a running task is abandoned) and wait for them to exit.  The fork

@@ -152,6 +152,25 @@ def test_a_worker_that_dies_is_reported_and_replaced():
     assert "html" not in fields
 
 
+def test_a_broken_pool_is_rebuilt():
+    """A worker killed while idle makes pebble give the whole pool up; the next call gets a new
+    pool (new fork, same fork server)."""
+    pool = WorkerPool(workers=1, memory_mb=None)
+
+    async def go():
+        first = await pool.run(os.getpid, timeout=5)
+        os.kill(first, signal.SIGKILL)
+        assert wait_gone([first], 5) == []
+        await asyncio.sleep(0.3)  # pebble's manager notices the death and marks the pool broken
+        return first, await pool.run(os.getpid, timeout=5)
+
+    try:
+        first, second = asyncio.run(go())
+    finally:
+        pool.close()
+    assert second != first and pool.restarts == 1
+
+
 KILLED_CRAWL = textwrap.dedent("""
     import asyncio, os, sys
     from pipelines.extract import ExtractPipeline
