@@ -12,6 +12,20 @@ page has no cheaper date and the feed gave none.
 Own rules where trafilatura goes wrong on Arabic pages: titles lose site-name affixes and never
 come from a language menu (case 02); bylines lose "بقلم:"/"كتب"/… (case 04).
 
+The budget.  trafilatura's time grows quadratically with the number of block elements on some
+pages (0.25 / 0.5 / 1 MiB of short paragraphs in a menu: 21 / 82 / 375 s; 2 MiB: over 420 s):
+it always runs readability and, when its own text is short or "unclean", jusText, and both scan
+neighbouring blocks once per block (jusText's ``_get_neighbour`` walks the run of short
+paragraphs around every short paragraph; readability's ``sanitize`` measures every sibling of
+every empty block).  Bytes alone do not make a page slow (a 9.5 MiB page of one paragraph: 1.6 s;
+a real article repeated to 9.5 MiB, 67,000 elements: 4 s); elements do.  So
+:func:`extract_article` takes ``max_elements`` and counts the parsed tree's elements before
+trafilatura sees it (:data:`MAX_PAGE_ELEMENTS` = 30,000: the recorded news pages have 4 to
+2,223, Lighthouse calls a page over 1,400 "excessive"; a flat page at the budget extracts in
+about 1.5 s, and a quadratic one under it is stopped by the timeout).  The Scrapy stage runs
+the call in a worker process (:mod:`pipelines.workers`) with a timeout and a memory limit, so
+the reactor never waits for a page.  Generators for such pages: ``tests/pipelines/_pathological.py``.
+
 Ideas from: trafilatura's metadata module (meta/JSON-LD field lists, the h1-vs-title check),
 newspaper/goose title splitting on separators, and htmldate's preference for markup over text.
 """
@@ -20,15 +34,19 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 from contextlib import suppress
+from dataclasses import fields
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from lxml import etree
+from scrapy.utils.asyncio import run_in_thread
 
 from pipelines import dates
 from pipelines.base import StagePipeline
 from pipelines.clean import clean_author
+from pipelines.workers import PoolUnavailable, TaskTimeout, WorkerDied, WorkerPool
 from rasd.article import Article
 from rasd.errors import RasdError
 from rasd.seeds import ExtractionHints
@@ -36,6 +54,15 @@ from rasd.seeds import ExtractionHints
 #: Fewer characters than this from trafilatura → try the fallbacks; the wrapper's default
 #: for ``skipped/too_little_text``.
 MIN_TEXT_CHARS = 200
+#: Element budget of a page (``crawl.max_page_elements``): more → ``skipped/too_complex``
+#: before trafilatura runs (see the module docstring for the choice).
+MAX_PAGE_ELEMENTS = 30_000
+#: Seconds one page's extraction may take in a worker (``crawl.extract_timeout_seconds``).
+EXTRACT_TIMEOUT_SECONDS = 20.0
+#: Worker processes (``crawl.extract_workers``; 0: inline, for debugging).
+EXTRACT_WORKERS = 2
+#: Address-space limit of a worker in MiB (``crawl.extract_memory_mb``; 0: none).
+EXTRACT_MEMORY_MB = 1024
 
 _NO_HINTS = ExtractionHints()
 _WS = re.compile(r"[\s\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
@@ -105,6 +132,10 @@ class _ArticleRegion:
 
 class ExtractError(RasdError):
     """The HTML could not be parsed into a document tree."""
+
+
+class TooComplex(ExtractError):
+    """The page is over the element budget (``max_elements`` of :func:`extract_article`)."""
 
 
 def _clean(text: str | None) -> str:
@@ -331,8 +362,13 @@ def date_candidates(meta, objs, tree, article: Article, text: str = "",
     return out
 
 
+def count_elements(tree) -> int:
+    """Elements in the parsed page (comments and processing instructions not counted)."""
+    return sum(1 for _ in tree.iter(etree.Element))
+
+
 def extract_article(article: Article, hints: ExtractionHints | None = None, *,
-                    min_chars: int = MIN_TEXT_CHARS) -> Article:
+                    min_chars: int = MIN_TEXT_CHARS, max_elements: int | None = None) -> Article:
     """Fill ``article``'s text and metadata from ``article.html``; returns the same object.
 
     Sets ``title``, ``text`` (paragraphs separated by ``\\n``), ``description``, ``author``,
@@ -342,13 +378,20 @@ def extract_article(article: Article, hints: ExtractionHints | None = None, *,
     fewer than ``min_chars`` characters), ``declared_language`` (when still None: ``<html lang>``,
     og:locale, Content-Language; ISO 639 primary subtag) and ``date_candidates``.
 
+    ``max_elements``: the element budget, checked on the parsed tree before trafilatura sees it
+    (``None``: no budget); the module docstring says why elements are what makes trafilatura
+    slow.
+
     Raises:
+        TooComplex: the page has more than ``max_elements`` elements.
         ExtractError: the HTML cannot be parsed at all (empty or not HTML).
     """
     hints = hints or _NO_HINTS
     tree = trafilatura.load_html(article.html) if article.html and article.html.strip() else None
     if tree is None:
         raise ExtractError(f"{article.url}: not parseable as HTML")
+    if max_elements is not None and (n := count_elements(tree)) > max_elements:
+        raise TooComplex(f"{article.url}: {n} elements, over the budget of {max_elements}")
     meta = _read_meta(tree)
     objs = _read_jsonld(tree)
     base = article.url
@@ -387,32 +430,95 @@ def extract_article(article: Article, hints: ExtractionHints | None = None, *,
     return article
 
 
-class ExtractPipeline(StagePipeline):
-    """Scrapy wrapper of :func:`extract_article`.
+def extract_outcome(article: Article, hints: ExtractionHints | None, min_chars: int,
+                    max_elements: int | None) -> tuple[str | None, dict | str]:
+    """:func:`extract_article` as one worker task that never raises: ``(None, fields)`` with the
+    extracted :class:`Article` fields (every field but ``html``, which stays with the caller), or
+    ``(outcome, detail)``: ``skipped/too_complex`` (over ``max_elements``, or ``MemoryError``
+    at the worker's memory limit), ``failed/extract_error`` (any other error).
 
-    Outcomes: ``skipped/empty_body`` (no HTML), ``failed/extract_error`` (any error while
-    extracting; the crawl goes on), ``skipped/too_little_text`` (fewer than ``min_chars``
-    characters of text; setting ``RASD_MIN_TEXT_CHARS``, default 200).  Per-outlet hints come
-    from ``spider.outlets[item.outlet].extraction`` when the spider has them.
+    Module-level and picklable, so :class:`pipelines.workers.WorkerPool` can run it in a worker
+    process; the inline mode (``RASD_EXTRACT_WORKERS = 0``) calls it directly.
+    """
+    try:
+        extract_article(article, hints, min_chars=min_chars, max_elements=max_elements)
+    except TooComplex as exc:
+        return "skipped/too_complex", str(exc)
+    except MemoryError:
+        article.html = ""  # let the tree and the page go before building the answer
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        limit = "no limit set" if soft == resource.RLIM_INFINITY else f"the {soft // 2**20} MiB limit"
+        return "skipped/too_complex", f"{article.url}: out of memory at {limit} of the extraction worker"
+    except Exception as exc:  # noqa: BLE001 - one bad page must not stop the crawl
+        return "failed/extract_error", f"{article.url}: {type(exc).__name__}: {exc}"
+    return None, {f.name: getattr(article, f.name) for f in fields(Article) if f.name != "html"}
+
+
+class ExtractPipeline(StagePipeline):
+    """Scrapy wrapper of :func:`extract_article`, run in a worker process with a budget.
+
+    Outcomes: ``skipped/empty_body`` (no HTML), ``skipped/too_complex`` (more elements than
+    ``max_elements``, extraction past ``timeout`` seconds, or past the workers' ``memory_mb``;
+    the detail says which), ``failed/extract_error`` (any other error, or a worker that died;
+    the crawl goes on), ``skipped/too_little_text`` (fewer than ``min_chars`` characters of
+    text).  Per-outlet hints come from ``spider.outlets[item.outlet].extraction`` when the spider
+    has them.
+
+    Settings (``crawl.*`` in ``config/settings.yaml``, see :mod:`rasd.settings`):
+    ``RASD_MIN_TEXT_CHARS`` (200), ``RASD_MAX_PAGE_ELEMENTS`` (:data:`MAX_PAGE_ELEMENTS`),
+    ``RASD_EXTRACT_TIMEOUT_SECONDS`` (:data:`EXTRACT_TIMEOUT_SECONDS`), ``RASD_EXTRACT_WORKERS``
+    (:data:`EXTRACT_WORKERS`; 0 runs extraction inline in the crawl's thread, for debugging:
+    no timeout, no memory limit) and ``RASD_EXTRACT_MEMORY_MB`` (:data:`EXTRACT_MEMORY_MB`;
+    0: no limit).  The pool (:class:`pipelines.workers.WorkerPool`) starts with the first page
+    and stops in ``close_spider``.
     """
 
-    def __init__(self, stats=None, min_chars: int = MIN_TEXT_CHARS):
+    def __init__(self, stats=None, min_chars: int = MIN_TEXT_CHARS, *,
+                 max_elements: int | None = MAX_PAGE_ELEMENTS,
+                 timeout: float | None = EXTRACT_TIMEOUT_SECONDS, workers: int = EXTRACT_WORKERS,
+                 memory_mb: int | None = EXTRACT_MEMORY_MB):
         super().__init__(stats)
-        self.min_chars = min_chars
+        self.min_chars, self.max_elements, self.timeout = min_chars, max_elements, timeout
+        self.pool = WorkerPool(workers, memory_mb or None) if workers > 0 else None
 
     @classmethod
     def options_from_settings(cls, settings):
-        return {"min_chars": settings.getint("RASD_MIN_TEXT_CHARS", MIN_TEXT_CHARS)}
+        return {
+            "min_chars": settings.getint("RASD_MIN_TEXT_CHARS", MIN_TEXT_CHARS),
+            "max_elements": settings.getint("RASD_MAX_PAGE_ELEMENTS", MAX_PAGE_ELEMENTS) or None,
+            "timeout": settings.getfloat("RASD_EXTRACT_TIMEOUT_SECONDS", EXTRACT_TIMEOUT_SECONDS) or None,
+            "workers": settings.getint("RASD_EXTRACT_WORKERS", EXTRACT_WORKERS),
+            "memory_mb": settings.getint("RASD_EXTRACT_MEMORY_MB", EXTRACT_MEMORY_MB) or None,
+        }
 
-    def process_item(self, item, spider=None):
+    async def process_item(self, item, spider=None):
         if not item.html or (isinstance(item.html, (str, bytes)) and not item.html.strip()):
             raise self.drop(item, "skipped/empty_body", item.url)
         outlet = self.outlet_of(item, spider)
-        hints = getattr(outlet, "extraction", None)
-        try:
-            extract_article(item, hints, min_chars=self.min_chars)
-        except Exception as exc:  # one bad page must not stop the crawl
-            raise self.drop(item, "failed/extract_error", f"{item.url}: {type(exc).__name__}: {exc}") from None
+        outcome, result = await self._extract(item, getattr(outlet, "extraction", None))
+        if outcome is not None:
+            raise self.drop(item, outcome, result)
+        for name, value in result.items():
+            setattr(item, name, value)
         if len(item.text.strip()) < self.min_chars:
             raise self.drop(item, "skipped/too_little_text", f"{item.url}: {len(item.text.strip())} chars")
         return item
+
+    async def _extract(self, item, hints) -> tuple[str | None, dict | str]:
+        args = (item, hints, self.min_chars, self.max_elements)
+        if self.pool is None:
+            return extract_outcome(*args)
+        try:
+            return await self.pool.run(extract_outcome, *args, timeout=self.timeout)
+        except TaskTimeout:
+            return "skipped/too_complex", f"{item.url}: extraction ran past {self.timeout:g} s (worker stopped)"
+        except (WorkerDied, PoolUnavailable) as exc:
+            return "failed/extract_error", f"{item.url}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - e.g. an item that cannot be pickled
+            return "failed/extract_error", f"{item.url}: {type(exc).__name__}: {exc}"
+
+    async def close_spider(self, spider=None) -> None:
+        if self.pool is not None:
+            await run_in_thread(self.pool.close)
+            if self.pool.restarts:
+                self.count("rasd/extract/pool_restarts", self.pool.restarts)

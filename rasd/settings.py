@@ -78,6 +78,18 @@ class CrawlSettings(BaseModel):
     stop_timeout_seconds: float = Field(default=10.0, gt=0)
     sitemap_max_age_days: int = Field(default=7, ge=1)
     request_timeout_seconds: float = Field(default=60.0, gt=0)
+    # extraction budget (pipelines/extract.py, pipelines/workers.py); 0 turns each one off
+    max_page_elements: int = Field(default=30_000, ge=0)  # more elements: skipped/too_complex
+    extract_timeout_seconds: float = Field(default=20.0, ge=0)  # per page, in a worker
+    extract_workers: int = Field(default=2, ge=0)  # worker processes; 0: inline (debugging)
+    extract_memory_mb: int = Field(default=1024, ge=0)  # address space of each worker
+
+    @field_validator("extract_memory_mb")
+    @classmethod
+    def _memory_floor(cls, v: int) -> int:
+        if 0 < v < 256:  # a worker needs ~160 MiB of address space before it reads a page
+            raise ValueError(f"must be 0 (no limit) or at least 256 MiB, not {v}")
+        return v
 
 
 class RasdSettings(BaseSettings):

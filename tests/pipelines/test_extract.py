@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
 import pytest
+import trafilatura
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
 from pipelines.base import Skip, outcome_key
-from pipelines.extract import ExtractError, ExtractPipeline, extract_article
+from crawler.settings import scrapy_settings
+from pipelines.extract import (EXTRACT_TIMEOUT_SECONDS, MAX_PAGE_ELEMENTS, ExtractError, ExtractPipeline,
+                               TooComplex, count_elements, extract_article)
+from rasd.errors import ConfigError
 from rasd.seeds import ExtractionHints
-from tests.pipelines._corpus import article_for, case_html
+from rasd.settings import load_settings
+from tests.pipelines._corpus import FIXTURES, article_for, case_html
 
 PARAS = [
     "أعلنت وزارة الصحة اليوم عن إطلاق حملة وطنية جديدة للتطعيم تستهدف الأطفال في جميع المحافظات خلال الأسابيع المقبلة.",
@@ -158,10 +164,16 @@ def test_unparseable_html_raises_extract_error():
 
 
 # ---------------------------------------------------------------------------- the Scrapy wrapper
+# Inline (workers=0) here; the same outcomes through real worker processes are in test_workers.py.
 
 
 def stats():
     return MemoryStatsCollector(get_crawler())
+
+
+def run(stage, item, spider=None):
+    """``stage.process_item`` (a coroutine) to completion."""
+    return asyncio.run(stage.process_item(item, spider if spider is not None else SimpleNamespace()))
 
 
 @pytest.mark.parametrize(
@@ -172,14 +184,15 @@ def stats():
         ("<html><body><p>قصير</p></body></html>", "skipped/too_little_text"),
         ("\x00\x01\x02\xff\xfe PNG \x89\x1a" * 50, "failed/extract_error"),  # binary: not HTML at all
         ("<html><body><div><p>unclosed <b>tags <i>" + "&#0;" * 20, "skipped/too_little_text"),
+        ("<html><body>" + "<p>سطر</p>" * 60 + "</body></html>", "skipped/too_complex"),  # over max_elements=50
     ],
 )
 def test_wrapper_counts_bad_pages(html, outcome):
     s = stats()
-    stage = ExtractPipeline(stats=s)
+    stage = ExtractPipeline(stats=s, workers=0, max_elements=50)
     item = article_for(html, outlet="akhbar")
     with pytest.raises(Skip) as info:
-        stage.process_item(item, SimpleNamespace())
+        run(stage, item)
     assert info.value.outcome == outcome
     assert s.get_stats() == {outcome_key("akhbar", outcome): 1}
 
@@ -189,7 +202,7 @@ def test_wrapper_counts_extract_errors():
     item = article_for(page(), outlet="akhbar")
     item.html = 12345  # a spider bug: must be counted, not crash the crawl
     with pytest.raises(Skip) as info:
-        ExtractPipeline(stats=s).process_item(item, SimpleNamespace())
+        run(ExtractPipeline(stats=s, workers=0), item)
     assert info.value.outcome == "failed/extract_error"
     assert s.get_value(outcome_key("akhbar", "failed/extract_error")) == 1
 
@@ -199,11 +212,46 @@ def test_wrapper_passes_good_pages_and_uses_outlet_hints():
     spider = SimpleNamespace(outlets={"mithal": outlet})
     item = article_for(page(head="<title>حملة التطعيم الكبرى - جريدة المثال</title>"), outlet="mithal")
     s = stats()
-    assert ExtractPipeline(stats=s, min_chars=100).process_item(item, spider) is item
+    assert run(ExtractPipeline(stats=s, min_chars=100, workers=0), item, spider) is item
     assert item.title == "حملة التطعيم الكبرى"
     assert s.get_stats() == {}
 
 
-def test_wrapper_min_chars_from_settings():
-    crawler = get_crawler(settings_dict={"RASD_MIN_TEXT_CHARS": 1000})
-    assert ExtractPipeline.from_crawler(crawler).min_chars == 1000
+def test_wrapper_options_from_settings():
+    crawler = get_crawler(settings_dict={"RASD_MIN_TEXT_CHARS": 1000, "RASD_MAX_PAGE_ELEMENTS": 0,
+                                         "RASD_EXTRACT_TIMEOUT_SECONDS": 7.5, "RASD_EXTRACT_WORKERS": 0})
+    stage = ExtractPipeline.from_crawler(crawler)
+    assert (stage.min_chars, stage.max_elements, stage.timeout, stage.pool) == (1000, None, 7.5, None)
+    default = ExtractPipeline.from_crawler(get_crawler())
+    assert (default.max_elements, default.timeout) == (MAX_PAGE_ELEMENTS, EXTRACT_TIMEOUT_SECONDS)
+    assert default.pool is not None and not default.pool.started  # starts with the first page
+
+
+def test_scrapy_settings_carry_the_extraction_budget(monkeypatch):
+    monkeypatch.setenv("RASD_CRAWL__EXTRACT_TIMEOUT_SECONDS", "3")
+    monkeypatch.setenv("RASD_CRAWL__EXTRACT_WORKERS", "0")
+    out = scrapy_settings(load_settings())
+    assert out["RASD_EXTRACT_TIMEOUT_SECONDS"] == 3 and out["RASD_EXTRACT_WORKERS"] == 0
+    assert out["RASD_MAX_PAGE_ELEMENTS"] == MAX_PAGE_ELEMENTS and out["RASD_EXTRACT_MEMORY_MB"] == 1024
+    monkeypatch.setenv("RASD_CRAWL__EXTRACT_MEMORY_MB", "100")
+    with pytest.raises(ConfigError, match="extract_memory_mb"):
+        load_settings()
+
+
+# ---------------------------------------------------------------------------- element budget
+
+
+def test_element_budget_is_checked_before_trafilatura():
+    html = "<html><body><div>" + "<p>نص قصير</p>" * 500 + "</div></body></html>"
+    assert count_elements(trafilatura.load_html(html)) == 503  # html, body, div + 500 p
+    with pytest.raises(TooComplex, match="503 elements, over the budget of 502"):
+        extract_article(article_for(html), max_elements=502)
+    assert extract_article(article_for(html), max_elements=503).text  # at the budget: extracted
+
+
+def test_corpus_pages_are_far_below_the_element_budget():
+    """Every recorded page (real Arabic/Persian news pages) has under a tenth of the budget."""
+    counts = {p.name: count_elements(trafilatura.load_html(p.read_bytes()))
+              for p in (FIXTURES / "corpus").rglob("*.htm*")}
+    assert len(counts) >= 20
+    assert max(counts.values()) < MAX_PAGE_ELEMENTS / 10, sorted(counts.items(), key=lambda kv: -kv[1])[:3]
