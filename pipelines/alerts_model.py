@@ -30,10 +30,13 @@ class _Strict(BaseModel):
 
 
 class WebhookDelivery(_Strict):
-    """POST to ``url``: ``json`` (the message as JSON) or ``slack`` (``{"text": …}``)."""
+    """POST to ``url``: ``json`` (the message as JSON) or ``slack`` (``{"text": …}``), waiting
+    at most ``timeout_seconds`` for the answer (then the delivery is retried later with the same
+    notification id)."""
 
     url: str
     format: Literal["json", "slack"] = "json"
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("url")
     @classmethod

@@ -134,7 +134,7 @@ def send_webhook(target: dict, message: dict, timeout: float = 10.0) -> None:
         headers["Idempotency-Key"] = headers["X-Rasd-Notification-Id"] = message["id"]
     req = urllib.request.Request(target["url"], data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=float(target.get("timeout_seconds") or timeout)) as resp:
             resp.read()
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"webhook {target['url']} answered HTTP {exc.code}") from None

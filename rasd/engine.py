@@ -13,7 +13,7 @@ transport (:meth:`Engine.request`), which gives connection pooling, retries, TLS
 ``kind: auto`` picks the client from that ``GET /`` (OpenSearch: ``version.distribution``).
 
 Errors: :class:`EngineUnavailable` (connection refused/reset, timeout, HTTP 429 or 5xx: worth
-retrying later, so the indexing path spools documents) and :class:`~rasd.errors.EngineError`
+retrying later: the index follower keeps its checkpoint and tries again) and :class:`~rasd.errors.EngineError`
 (anything else, e.g. a 400 for a bad query or a 401).  Messages never contain secrets.
 """
 
@@ -36,7 +36,7 @@ from rasd.settings import EngineSettings
 log = logging.getLogger(__name__)
 
 # The client libraries log every failed request as a WARNING with a traceback; Rasd reports
-# failures itself (one line, or a spool count), so they are turned down unless configured.
+# failures itself (one line, or the archive lag), so they are turned down unless configured.
 for _name in ("opensearch", "elastic_transport.transport", "elastic_transport.node_pool"):
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.ERROR)

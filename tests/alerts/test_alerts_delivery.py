@@ -77,6 +77,52 @@ def test_webhook_down_stays_in_outbox_then_delivered_on_retry(engine, make_prefi
         server.stop()
 
 
+def test_a_timed_out_delivery_is_retried_with_the_same_notification_id(tmp_path):
+    """A webhook slower than its client timeout: the attempt fails (the receiver may still have
+    taken it), the retry carries the same ``Idempotency-Key`` and body ``id``, so the receiver
+    can drop the repeat; the row is delivered once the receiver answers in time."""
+    import json
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got, delay = [], [1.5]
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.append((self.headers.get("Idempotency-Key"), body["id"]))
+            time.sleep(delay[0])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        alert = parse_alert({"name": "slow", "query": "x", "deliveries": {"webhook": {
+            "url": f"http://127.0.0.1:{httpd.server_address[1]}/hook", "timeout_seconds": 0.3}}})
+        store = AlertStore(tmp_path / "alerts.sqlite")
+        doc = {"id": "a1", "story_id": "s1", "title": "t", "url": "https://x.example/1", "outlet": "x"}
+        assert handle_matches(store, [(alert, doc)], now=T0)["notified"] == 1
+        first = deliver_pending(store, now=T0)
+        assert (first.delivered, first.failed) == (0, 1) and "timed out" in first.errors[0]
+        delay[0] = 0
+        second = deliver_pending(store, force=True)
+        assert (second.delivered, second.pending) == (1, 0)
+        assert len(got) == 2 and got[0] == got[1] and got[0][0] == got[0][1]  # one id, sent twice
+        assert got[0][0].startswith("rasd-")
+        # the same match handled again (a follower re-reading its batch) queues nothing new
+        assert handle_matches(store, [(alert, doc)], now=T0)["already_seen"] == 1
+        assert store.outbox_counts() == {"delivered": 1, "pending": 0}
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def test_http_error_is_a_failure_not_a_delivery(tmp_path, webhook):
     webhook.status = 500
     store = AlertStore(tmp_path / "a.sqlite")

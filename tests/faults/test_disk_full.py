@@ -1,0 +1,99 @@
+"""A full disk: a small tmpfs as the data directory (mounted for the test, unmounted after).
+
+The crawl must stop with one clear error line and exit code 3, every page it started ends in a
+counted outcome, no traceback or logging error reaches stderr, the archive holds whole lines
+only; once space is back (the tmpfs remounted bigger) the next crawl archives every page
+exactly once and nothing is known that is not archived.  Needs root (``mount``); skipped
+otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+
+from rasd.durable import DiskFull, append_line
+from tests.faults.conftest import census
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+
+
+@contextmanager
+def tmpfs(path, size: str):
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _crawl(recording, data_dir):
+    env = dict(os.environ)
+    env.pop("RASD_FAILPOINT", None)
+    return subprocess.run([sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(recording.directory),
+                           "--data-dir", str(data_dir), "--json"], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@needs_root
+def test_line_that_does_not_fit_leaves_nothing(tmp_path):
+    with tmpfs(tmp_path / "small", "64k") as mnt:
+        path = mnt / "day.jsonl"
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            append_line(fd, b'{"id":"a"}\n', path=path)
+            with pytest.raises(DiskFull):
+                append_line(fd, b'{"id":"b","text":"' + b"x" * 200_000 + b'"}\n', path=path)
+            assert path.read_bytes() == b'{"id":"a"}\n'  # whole or absent
+            os.ftruncate(fd, os.fstat(fd).st_size - 1)  # a torn last line, as a crash leaves it
+            append_line(fd, b'{"id":"c"}\n', path=path)  # closed off first, never glued to it
+            assert path.read_bytes() == b'{"id":"a"}\n{"id":"c"}\n'
+        finally:
+            os.close(fd)
+
+
+@needs_root
+@pytest.mark.slow
+def test_full_disk_stops_with_one_error_and_nothing_is_lost_once_space_is_back(recording, tmp_path, capsys):
+    with tmpfs(tmp_path / "disk", "400k") as mnt:
+        data = mnt / "data"
+        full = _crawl(recording, data)
+        assert full.returncode == 3, (full.returncode, full.stderr[-2000:])
+        lines = full.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("rasd: disk full, crawl stopped"), full.stderr[-2000:]
+        assert "Traceback" not in full.stderr and "Logging error" not in full.stderr
+        summary = json.loads(full.stdout)
+        outcomes = Counter(k for s in summary.values() for k, v in s["outcomes"].items() for _ in range(v))
+        pages = sum(sum(s["outcomes"].values()) for s in summary.values())
+        listed = sum(s["links"].get("listed", 0) for s in summary.values())
+        assert pages == listed == recording_pages(recording)  # every page one counted outcome
+        assert "failed/no_outcome" not in outcomes
+        before = census(data, recording, None, "", None)
+        assert before.archive_doubled == 0 and before.seen_not_archived == 0
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+        again = _crawl(recording, data)
+        assert again.returncode == 0, again.stderr[-2000:]
+        after = census(data, recording, None, "", None)
+    with capsys.disabled():
+        print(f"\nfull disk (400 KiB tmpfs): exit {full.returncode}, {before.archived} archived before the "
+              f"disk filled, outcomes {sorted(outcomes.items())}; after remount: archived "
+              f"{after.archived}/{after.expected}, lost {after.archive_lost}, doubled {after.archive_doubled}, "
+              f"known without archive line {after.seen_not_archived}, invalid lines {after.archive_invalid}")
+    assert (after.archived, after.archive_lost, after.archive_doubled, after.seen_not_archived) == \
+        (after.expected, 0, 0, 0)
+
+
+def recording_pages(recording) -> int:
+    return len(recording.pages)
