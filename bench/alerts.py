@@ -3,7 +3,7 @@
 Both sizes in one run against the real node (``RASD_ENGINE__URL``, default 127.0.0.1:9200):
 two throw-away percolator indices ``rasd-bench-<hex>-small-alerts`` (``--small``, default 10
 alerts) and ``…-large-alerts`` (``--large``, default 10,000), built exactly as
-``rasd alerts add`` builds them (:func:`pipelines.alerts.init_alerts_index`, the articles'
+``rasd alerts add`` builds them (:func:`rasd.pipelines.alerts.init_alerts_index`, the articles'
 analysis) and filled with the bulk API; both refreshed and force-merged to one segment.
 
 Alerts are generated (seeded) from the corpus vocabulary: the Arabic words of 4+ letters of every
@@ -12,7 +12,7 @@ text/HTML fixture under ``tests/fixtures`` (about 10,000 distinct words), as ``w
 benchmark articles' own words make each article match ~700 of 10,000 alerts, and the run then
 times returning hundreds of hits per document (ratio ~35), not matching.)  Documents: the same
 articles, each percolated alone (one request per document, as the crawl stage does for a batch
-of one) through :func:`pipelines.alerts.match_alerts` (no highlighting).  Time: the best of
+of one) through :func:`rasd.pipelines.alerts.match_alerts` (no highlighting).  Time: the best of
 ``--rounds`` (default 5) passes over all documents, mean per document in milliseconds (other
 load on the shared host only ever adds time).  The percolator only verifies alerts whose
 extracted terms all occur in the document (Elasticsearch/OpenSearch percolator candidate
@@ -24,7 +24,7 @@ run just before: 8.7 / 30.2 ms, 3.47).  Steps: candidate pre-filter (``alert_key
 6.3 (9.4 vs 60 ms); filter context, ``size: 0`` with the matches read from a terms aggregation
 on ``alert.ref`` (no fetch phase, which re-ran every matched alert's query for its document
 slot) and definitions from a client cache → 3.2–3.5; stored queries pre-analysed
-(:func:`pipelines.alerts.stored_queries`: term/terms/span queries from the index's ``_analyze``
+(:func:`rasd.pipelines.alerts.stored_queries`: term/terms/span queries from the index's ``_analyze``
 instead of a ``query_string`` parsed and analysed over 6 fields per candidate; 9,892 of the
 10,000 generated alerts, the others hold a stop word) → 2.4–2.5 (30 → 23 ms).  ``fill`` builds
 the stored queries as ``rasd alerts add`` does, batched (indexing 10,000 alerts: ~7.6 s).
@@ -47,10 +47,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.alerts import (Alert, alert_document, alerts_index, init_alerts_index,  # noqa: E402
-                             match_alerts, stored_queries)
-from rasd.engine import connect  # noqa: E402
-from rasd.settings import load_settings  # noqa: E402
+from rasd.alerts.match import (Alert,
+    alert_document,
+    alerts_index,
+    init_alerts_index,
+    match_alerts,
+    stored_queries)
+from rasd.search.engine import connect  # noqa: E402
+from rasd.core.settings import load_settings  # noqa: E402
 
 WORD = re.compile(r"[\u0621-\u064A]{4,}")
 STOP = {"التي", "الذي", "الذين", "وقال", "التى", "بعد", "قبل", "هذا", "هذه", "ذلك", "التي", "إلى", "على"}

@@ -3,9 +3,9 @@
 For each size, a generated page of short paragraphs (``tests/pipelines/_pathological.py``; the
 shape whose cost grows quadratically in trafilatura's jusText fallback) is extracted
 
-* bare: :func:`pipelines.extract.extract_article` without a budget, in a child process killed
+* bare: :func:`rasd.pipelines.extract.extract_article` without a budget, in a child process killed
   after ``--cap`` seconds (the times the crawl used to spend on the reactor thread);
-* budgeted: :class:`pipelines.extract.ExtractPipeline` with the default settings (element
+* budgeted: :class:`rasd.pipelines.extract.ExtractPipeline` with the default settings (element
   budget, timeout, worker pool), timed from ``process_item`` to its outcome.
 
     .venv/bin/python bench/extract_budget.py [--sizes 0.25,0.5,1,2] [--cap 420]
@@ -26,16 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.base import Skip  # noqa: E402
-from pipelines.extract import ExtractPipeline, count_elements  # noqa: E402
-from rasd.article import Article  # noqa: E402
+from rasd.pipelines.base import Skip  # noqa: E402
+from rasd.pipelines.extract import ExtractPipeline, count_elements  # noqa: E402
+from rasd.core.article import Article  # noqa: E402
 from tests.pipelines._pathological import short_blocks  # noqa: E402
 
 BARE = """
 import sys, time
 sys.path.insert(0, {root!r})
-from pipelines.extract import extract_article
-from rasd.article import Article
+from rasd.pipelines.extract import extract_article
+from rasd.core.article import Article
 from tests.pipelines._pathological import short_blocks
 html = short_blocks({size})
 start = time.perf_counter()

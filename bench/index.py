@@ -7,7 +7,7 @@ by round (the order alternates) so node warm-up and noise hit both alike:
 * raw:  ``opensearchpy.helpers.streaming_bulk`` with ``op_type: create``, 500 per request;
 * rasd: the crawl's path — the records are archive lines (written before the clock starts, as
   the archive stage writes them in a crawl), and the timed part is the
-  :class:`pipelines.index.IndexFollower` bringing the index up to the archive: read the lines
+  :class:`rasd.pipelines.index.IndexFollower` bringing the index up to the archive: read the lines
   after its checkpoint, encode, ``_bulk`` 500 per request, commit the checkpoint.
   ``--direct`` also times :func:`index_articles` on the records in memory.
 
@@ -39,12 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 from opensearchpy import OpenSearch, helpers  # noqa: E402
 
-from pipelines.archive import ArchiveWriter  # noqa: E402
-from pipelines.index import IndexFollower, index_articles  # noqa: E402
-from rasd.article import Article  # noqa: E402
-from rasd.engine import connect  # noqa: E402
-from rasd.search import init_index  # noqa: E402
-from rasd.settings import EngineSettings  # noqa: E402
+from rasd.core.archive import ArchiveWriter  # noqa: E402
+from rasd.search.indexing import IndexFollower, index_articles  # noqa: E402
+from rasd.core.article import Article  # noqa: E402
+from rasd.search.engine import connect  # noqa: E402
+from rasd.search.articles import init_index  # noqa: E402
+from rasd.core.settings import EngineSettings  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 OUTLETS = ["bbc_arabic", "aljazeera", "euronews_arabic", "france24_arabic", "dw_arabic",

@@ -1,6 +1,6 @@
 """Benchmark: story-index lookup time at N signatures divided by at 10,000 (target ≤ 2 at 1,000,000).
 
-One ``datasketch.MinHashLSH`` with the stories stage's parameters (``pipelines.stories``:
+One ``datasketch.MinHashLSH`` with the stories stage's parameters (``rasd.pipelines.stories``:
 threshold 0.5, 128 permutations → 25 bands of 5 rows, scheme ``affine32``) is filled in one
 run: first ``--small`` signatures (default 10,000), timed lookups, then more up to ``--large``
 (default 300,000; ``--large 1000000`` for the issue's size), the same lookups timed again.
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from datasketch import LeanMinHash, MinHashLSH  # noqa: E402
 
-from pipelines.stories import SCHEME, StoryParams  # noqa: E402
+from rasd.pipelines.storyindex import (SCHEME, StoryParams)  # noqa: E402
 
 CHUNK = 50_000
 

@@ -23,13 +23,14 @@ import trafilatura
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.clean import clean_article, load_cleaning_rules  # noqa: E402
-from pipelines.dates import resolve_published_at  # noqa: E402
-from pipelines.dedup import SeenStore, dedup  # noqa: E402
-from pipelines.extract import extract_article  # noqa: E402
-from pipelines.language import detect_language  # noqa: E402
-from rasd.article import Article  # noqa: E402
-from rasd.replay import read_manifest  # noqa: E402
+from rasd.pipelines.clean import clean_article, load_cleaning_rules  # noqa: E402
+from rasd.pipelines.dates import resolve_published_at  # noqa: E402
+from rasd.pipelines.seenstore import (SeenStore)
+from rasd.pipelines.dedup import (dedup)  # noqa: E402
+from rasd.pipelines.extract import extract_article  # noqa: E402
+from rasd.pipelines.language import detect_language  # noqa: E402
+from rasd.core.article import Article  # noqa: E402
+from rasd.replay.server import read_manifest  # noqa: E402
 
 
 def load_pages() -> list[tuple[str, str, str]]:

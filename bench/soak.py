@@ -1,6 +1,6 @@
 """Soak benchmark: does the scheduler daemon's memory stay flat over many scheduled runs?
 
-Starts ``rasd schedule`` (``python -m rasd.cli_schedule schedule``) on the replay corpus
+Starts ``rasd schedule`` (``python -m rasd.cli.schedule schedule``) on the replay corpus
 (``tests/fixtures/corpus``) with short intervals in a temporary data directory, reads the
 daemon's resident memory (``VmRSS`` in ``/proc/<pid>/status``, kB) once the first run has
 finished and again after ``--runs`` finished runs (counted in ``runs.sqlite``), stops the
@@ -67,7 +67,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rasd-soak-") as tmp:
         data = Path(tmp) / "data"
-        cmd = [sys.executable, "-m", "rasd.cli_schedule", "schedule", "--replay",
+        cmd = [sys.executable, "-m", "rasd.cli.schedule", "schedule", "--replay",
                str(ROOT / "tests" / "fixtures" / "corpus"), "--data-dir", str(data),
                "--outlets", args.outlets, "--interval-seconds", str(args.interval),
                "--no-adapt", "--log-level", "WARNING"]

@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 from scrapy import signals
 
-from pipelines.base import OUTCOME_PREFIX
+from rasd.pipelines.base import OUTCOME_PREFIX
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ Safety.  Feeds and sitemaps come from the open web and are parsed by XML parsers
   it would read that file from disk, and given a URL it would fetch it.
 
 Dates become timezone-aware UTC.  When feedparser cannot read a feed's date (Arabic weekday and
-month names, case 14) the raw string goes to :func:`pipelines.dates.parse_date_text`.
+month names, case 14) the raw string goes to :func:`rasd.pipelines.dates.parse_date_text`.
 
 Sources: RSS 2.0 (cyber.harvard.edu/rss/rss.html), RFC 4287 (Atom), sitemaps.org protocol 0.9,
 Google's News sitemap schema (``http://www.google.com/schemas/sitemap-news/0.9``), the
@@ -56,11 +56,11 @@ from defusedxml import DefusedXmlException
 from lxml import etree
 from w3lib.url import canonicalize_url
 
-from pipelines.dates import parse_date_text
-from rasd.errors import RasdError
+from rasd.core.datetext import parse_date_text
+from rasd.core.errors import RasdError
 
 if TYPE_CHECKING:
-    from rasd.seeds import Outlet
+    from rasd.core.seeds import Outlet
 
 #: Largest feed body accepted, in bytes (after gzip decompression).  Real feeds are < 5 MB.
 MAX_FEED_BYTES = 20 * 1024 * 1024
@@ -638,7 +638,7 @@ def filter_entries(entries: Iterable[FeedEntry], outlet: "Outlet"
 
     Args:
         entries: from one feed or sitemap.
-        outlet: anything with ``owns(host) -> bool`` (normally a :class:`rasd.seeds.Outlet`).
+        outlet: anything with ``owns(host) -> bool`` (normally a :class:`rasd.core.seeds.Outlet`).
 
     Returns:
         ``(kept, rejected)``: kept entries in their original order, and ``(entry, reason)``

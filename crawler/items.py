@@ -1,5 +1,5 @@
-"""Scrapy items: Rasd has one, :class:`rasd.article.Article` (a dataclass item)."""
+"""Scrapy items: Rasd has one, :class:`rasd.core.article.Article` (a dataclass item)."""
 
-from rasd.article import Article
+from rasd.core.article import Article
 
 __all__ = ["Article"]

@@ -10,7 +10,7 @@
   domain) slows down.  A wait longer than the longest in-run wait, or one that would outlast
   the run's deadline, is not waited: the page is *deferred* to a later run
   (:exc:`RetryDeferred`, outcome ``deferred/retry_after``).  Waits end at once when the crawl
-  is stopped (:mod:`crawler.stopping`).
+  is stopped (:mod:`rasd.crawler.stopping`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.response import response_status_message
 from twisted.internet import task
 
-from crawler.stopping import clean_stop
+from rasd.crawler.stopping import clean_stop
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, resolve_encoding
 
 
@@ -184,7 +184,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     A deferred page is due again after the server's wait, capped at ``RASD_RETRY_DEFER_MAX``
     seconds (default one day).  Waits end at once when the crawl is interrupted
-    (:class:`crawler.stopping.CleanStop`; the request fails with ``Interrupted``).  Retries left
+    (:class:`rasd.crawler.stopping.CleanStop`; the request fails with ``Interrupted``).  Retries left
     are checked first: a response after the last retry is returned as it is (``failed/http_503``).
     Replaces ``scrapy.downloadermiddlewares.retry.RetryMiddleware``.
     """

@@ -4,9 +4,9 @@ Scrapy's Twisted reactor cannot be restarted within a process, so :func:`run_cra
 called once per process: ``rasd crawl`` calls it once, and the scheduler runs each crawl in a
 child process (see ``scheduler/``).
 
-SIGTERM and SIGINT are handled by :class:`crawler.stopping.CleanStop` (not by Scrapy's
+SIGTERM and SIGINT are handled by :class:`rasd.crawler.stopping.CleanStop` (not by Scrapy's
 handlers): the crawl stops within seconds, flushing what is done, and the stats say
-``rasd/interrupted``; callers then exit with :data:`~crawler.stopping.EXIT_INTERRUPTED` (130).
+``rasd/interrupted``; callers then exit with :data:`~rasd.crawler.stopping.EXIT_INTERRUPTED` (130).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.settings import scrapy_settings
-from crawler.spiders.outlet import OutletSpider, download_slots
-from rasd.seeds import Outlet
-from rasd.settings import RasdSettings
+from rasd.crawler.settings import scrapy_settings
+from rasd.crawler.spiders.outlet import OutletSpider, download_slots
+from rasd.core.seeds import Outlet
+from rasd.core.settings import RasdSettings
 
 REPLAY_HANDLERS = {
-    "http": "crawler.replay.ReplayDownloadHandler",
-    "https": "crawler.replay.ReplayDownloadHandler",
+    "http": "rasd.replay.handler.ReplayDownloadHandler",
+    "https": "rasd.replay.handler.ReplayDownloadHandler",
 }
 
 
@@ -37,7 +37,7 @@ def replay_overrides(replay_url: str) -> dict[str, Any]:
 def build_settings(rasd: RasdSettings, **extra: Any) -> Settings:
     """Scrapy ``Settings``: the project's module, then Rasd's values, then ``extra``."""
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("rasd.crawler.settings", priority="project")
     settings.setdict(scrapy_settings(rasd, **extra), priority="cmdline")
     return settings
 

@@ -1,7 +1,7 @@
 """Scrapy settings for Rasd.
 
 Values come from Rasd's own settings (``config/settings.yaml`` + ``RASD_*`` environment, see
-:mod:`rasd.settings`), so ``scrapy crawl outlet -a outlet=bbc_arabic`` and ``rasd crawl
+:mod:`rasd.core.settings`), so ``scrapy crawl outlet -a outlet=bbc_arabic`` and ``rasd crawl
 bbc_arabic`` behave the same.  ``rasd crawl`` may override some of them (``--data-dir``,
 ``--replay``) through :func:`scrapy_settings`.
 """
@@ -10,45 +10,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasd.errors import ConfigError
-from rasd.settings import RasdSettings, load_settings
+from rasd.core.errors import ConfigError
+from rasd.core.settings import RasdSettings, load_settings
 
 BOT_NAME = "rasd"
-SPIDER_MODULES = ["crawler.spiders"]
-NEWSPIDER_MODULE = "crawler.spiders"
+SPIDER_MODULES = ["rasd.crawler.spiders"]
+NEWSPIDER_MODULE = "rasd.crawler.spiders"
 
 # The stage order is the data flow; see pipelines/__init__.py.
 ITEM_PIPELINES = {
-    "pipelines.extract.ExtractPipeline": 100,
-    "pipelines.clean.CleanPipeline": 200,
-    "pipelines.dates.DatesPipeline": 300,
-    "pipelines.language.LanguagePipeline": 400,
+    "rasd.pipelines.extract.ExtractPipeline": 100,
+    "rasd.pipelines.clean.CleanPipeline": 200,
+    "rasd.pipelines.dates.DatesPipeline": 300,
+    "rasd.pipelines.language.LanguagePipeline": 400,
     # CPU-bound stages before dedup: dedup → stories → archive hold the data directory's lock
     # (pipelines/ledger.py) and must stay short and never yield to the reactor
-    "pipelines.enrich.EnrichPipeline": 450,
-    "pipelines.dedup.DedupPipeline": 500,
-    "pipelines.stories.StoryPipeline": 550,
-    "pipelines.archive.ArchivePipeline": 700,
-    "pipelines.index.IndexPipeline": 800,  # on when index_enabled (RASD_INDEX_ENABLED)
-    "pipelines.alerts.AlertPipeline": 900,  # on when RASD_ALERTS_ENABLED
+    "rasd.pipelines.enrich.EnrichPipeline": 450,
+    "rasd.pipelines.dedup.DedupPipeline": 500,
+    "rasd.pipelines.stories.StoryPipeline": 550,
+    "rasd.pipelines.archive.ArchivePipeline": 700,
+    "rasd.pipelines.index.IndexPipeline": 800,  # on when index_enabled (RASD_INDEX_ENABLED)
+    "rasd.pipelines.alerts.AlertPipeline": 900,  # on when RASD_ALERTS_ENABLED
 }
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "rasd.crawler.middlewares.BackoffRetryMiddleware": 550,
     # after HttpCompressionMiddleware (590) has unpacked the body, before it reaches the spider
-    "crawler.middlewares.CharsetMiddleware": 595,
+    "rasd.crawler.middlewares.CharsetMiddleware": 595,
 }
 
 EXTENSIONS = {
-    "crawler.stopping.CleanStop": 100,  # SIGTERM/SIGINT: stop within seconds (crawler/stopping.py)
-    "crawler.extensions.OutcomeSummary": 500,
+    "rasd.crawler.stopping.CleanStop": 100,  # SIGTERM/SIGINT: stop within seconds (crawler/stopping.py)
+    "rasd.crawler.extensions.OutcomeSummary": 500,
 }
 
 # Downloads that a stop can abort (crawler/stopping.py); the replay handler derives from it.
 DOWNLOAD_HANDLERS = {
-    "http": "crawler.stopping.StoppableDownloadHandler",
-    "https": "crawler.stopping.StoppableDownloadHandler",
+    "http": "rasd.crawler.stopping.StoppableDownloadHandler",
+    "https": "rasd.crawler.stopping.StoppableDownloadHandler",
 }
 # Article redirects are followed by the spider (crawler/redirects.py) with these two limits;
 # Scrapy's RedirectMiddleware still follows the listings' redirects.

@@ -67,7 +67,7 @@ class StagePipeline:
         return pipeline
 
     def outlet_of(self, item, spider=None):
-        """The item's :class:`~rasd.seeds.Outlet` from the running spider's ``outlets``, or
+        """The item's :class:`~rasd.core.seeds.Outlet` from the running spider's ``outlets``, or
         ``None`` (unit tests, or a spider that has none)."""
         spider = spider or getattr(self.crawler, "spider", None)
         return (getattr(spider, "outlets", None) or {}).get(item.outlet)
@@ -100,7 +100,7 @@ class StagePipeline:
         """A state write failed (SQLite error): count it; a full disk closes the crawl."""
         self.count("rasd/state/write_failed")
         if "full" in str(exc).lower():
-            from rasd.durable import DiskFull
+            from rasd.core.durable import DiskFull
 
             self.disk_full(DiskFull(path, str(exc)))
         else:

@@ -24,12 +24,12 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.base import StagePipeline
-from rasd.arabic import normalize
-from rasd.article import Article
-from rasd.errors import ConfigError
-from rasd.paths import CONFIG_DIR
-from rasd.seeds import ExtractionHints
+from rasd.pipelines.base import StagePipeline
+from rasd.core.arabic import normalize
+from rasd.core.article import Article
+from rasd.core.errors import ConfigError
+from rasd.core.paths import CONFIG_DIR
+from rasd.core.seeds import ExtractionHints
 
 CLEANING_FILE = CONFIG_DIR / "cleaning.yaml"
 
@@ -206,7 +206,7 @@ def clean_article(article: Article, rules: CleaningRules, hints: ExtractionHints
     """Clean ``article.text``/``title``/``description`` in place and set ``source_credit``.
 
     Args:
-        article: after :func:`pipelines.extract.extract_article`.
+        article: after :func:`rasd.pipelines.extract.extract_article`.
         rules: from :func:`load_cleaning_rules`.
         hints: the outlet's extraction hints: ``junk_lines`` are applied like the global ones;
             ``default_credit`` becomes ``source_credit`` when the body ends with no credit.
@@ -232,7 +232,7 @@ class CleanPipeline(StagePipeline):
     """Scrapy wrapper of :func:`clean_article`; never drops (counts
     ``rasd/clean/credit/<credit>`` for credited articles).  The rules file is
     ``<RASD_CONFIG_DIR>/cleaning.yaml``; a broken file stops the crawl at start-up
-    (:class:`~rasd.errors.ConfigError`)."""
+    (:class:`~rasd.core.errors.ConfigError`)."""
 
     def __init__(self, stats=None, rules: CleaningRules | None = None):
         super().__init__(stats)

@@ -6,7 +6,7 @@ and hands the same tree to ``trafilatura.bare_extraction`` for the main text, wi
 ``include_comments=False`` passed explicitly (trafilatura keeps comments by default; case 01)
 and without trafilatura's own metadata pass: its author search alone costs about half an
 extraction and it would run htmldate on every page.  Date evidence is not parsed here but
-stored in ``Article.date_candidates`` for :mod:`pipelines.dates`; htmldate runs only when the
+stored in ``Article.date_candidates`` for :mod:`rasd.pipelines.dates`; htmldate runs only when the
 page has no cheaper date and the feed gave none.
 
 Own rules where trafilatura goes wrong on Arabic pages: titles lose site-name affixes and never
@@ -23,7 +23,7 @@ a real article repeated to 9.5 MiB, 67,000 elements: 4 s); elements do.  So
 trafilatura sees it (:data:`MAX_PAGE_ELEMENTS` = 30,000: the recorded news pages have 4 to
 2,223, Lighthouse calls a page over 1,400 "excessive"; a flat page at the budget extracts in
 about 1.5 s, and a quadratic one under it is stopped by the timeout).  The Scrapy stage runs
-the call in a worker process (:mod:`pipelines.workers`) with a timeout and a memory limit, so
+the call in a worker process (:mod:`rasd.pipelines.workers`) with a timeout and a memory limit, so
 the reactor never waits for a page.  Generators for such pages: ``tests/pipelines/_pathological.py``.
 
 Ideas from: trafilatura's metadata module (meta/JSON-LD field lists, the h1-vs-title check),
@@ -43,13 +43,13 @@ import trafilatura
 from lxml import etree
 from scrapy.utils.asyncio import run_in_thread
 
-from pipelines import dates
-from pipelines.base import StagePipeline
-from pipelines.clean import clean_author
-from pipelines.workers import PoolUnavailable, TaskTimeout, WorkerDied, WorkerPool
-from rasd.article import Article
-from rasd.errors import RasdError
-from rasd.seeds import ExtractionHints
+from rasd.pipelines import dates
+from rasd.pipelines.base import StagePipeline
+from rasd.pipelines.clean import clean_author
+from rasd.pipelines.workers import PoolUnavailable, TaskTimeout, WorkerDied, WorkerPool
+from rasd.core.article import Article
+from rasd.core.errors import RasdError
+from rasd.core.seeds import ExtractionHints
 
 #: Fewer characters than this from trafilatura → try the fallbacks; the wrapper's default
 #: for ``skipped/too_little_text``.
@@ -328,7 +328,7 @@ def _text_date_lines(text: str):
 
 def date_candidates(meta, objs, tree, article: Article, text: str = "",
                     region: _ArticleRegion | None = None) -> list[tuple[str, str]]:
-    """Raw date evidence as ``(source, text)`` in preference order (see :mod:`pipelines.dates`).
+    """Raw date evidence as ``(source, text)`` in preference order (see :mod:`rasd.pipelines.dates`).
 
     JSON-LD ``datePublished``; publication-date ``<meta>``s; ``itemprop=datePublished`` and
     ``<time datetime>`` outside navigation.  When the feed gave a date nothing else is read.
@@ -437,7 +437,7 @@ def extract_outcome(article: Article, hints: ExtractionHints | None, min_chars: 
     ``(outcome, detail)``: ``skipped/too_complex`` (over ``max_elements``, or ``MemoryError``
     at the worker's memory limit), ``failed/extract_error`` (any other error).
 
-    Module-level and picklable, so :class:`pipelines.workers.WorkerPool` can run it in a worker
+    Module-level and picklable, so :class:`rasd.pipelines.workers.WorkerPool` can run it in a worker
     process; the inline mode (``RASD_EXTRACT_WORKERS = 0``) calls it directly.
     """
     try:
@@ -464,12 +464,12 @@ class ExtractPipeline(StagePipeline):
     text).  Per-outlet hints come from ``spider.outlets[item.outlet].extraction`` when the spider
     has them.
 
-    Settings (``crawl.*`` in ``config/settings.yaml``, see :mod:`rasd.settings`):
+    Settings (``crawl.*`` in ``config/settings.yaml``, see :mod:`rasd.core.settings`):
     ``RASD_MIN_TEXT_CHARS`` (200), ``RASD_MAX_PAGE_ELEMENTS`` (:data:`MAX_PAGE_ELEMENTS`),
     ``RASD_EXTRACT_TIMEOUT_SECONDS`` (:data:`EXTRACT_TIMEOUT_SECONDS`), ``RASD_EXTRACT_WORKERS``
     (:data:`EXTRACT_WORKERS`; 0 runs extraction inline in the crawl's thread, for debugging:
     no timeout, no memory limit) and ``RASD_EXTRACT_MEMORY_MB`` (:data:`EXTRACT_MEMORY_MB`;
-    0: no limit).  The pool (:class:`pipelines.workers.WorkerPool`) starts with the first page
+    0: no limit).  The pool (:class:`rasd.pipelines.workers.WorkerPool`) starts with the first page
     and stops in ``close_spider``.
     """
 

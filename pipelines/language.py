@@ -34,7 +34,7 @@ from functools import cache
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
-from pipelines.base import StagePipeline
+from rasd.pipelines.base import StagePipeline
 
 #: Arabic-script letter count below which text is "short": weak evidence, declared prior used.
 SHORT_LETTERS = 40

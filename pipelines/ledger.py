@@ -4,7 +4,7 @@ One :class:`Ledger` per data directory per process (:meth:`Ledger.shared`; two i
 would deadlock on their own ``flock``).  For each article the stages run, without yielding to
 the reactor between them (all are synchronous):
 
-1. the dedup stage calls :meth:`Ledger.begin`: take the :class:`~rasd.durable.StateLock` and
+1. the dedup stage calls :meth:`Ledger.begin`: take the :class:`~rasd.core.durable.StateLock` and
    catch the seen-URL store and the story window up on the archive files the previous holder
    declared (lines a killed process wrote but did not apply);
 2. dedup decides (``new``/``syndicated``/``duplicate``) and the stories stage decides the
@@ -18,7 +18,7 @@ never left unapplied: a kill between (3)'s writes leaves a line the next holder 
 The lock is also released when the item is dropped or fails (:meth:`abort`), and at the next
 reactor turn at the latest (a safety net: the stages between begin and commit never yield).
 
-Fail points (:mod:`rasd.failpoints`) mark every gap between two writes: ``before_archive_write``,
+Fail points (:mod:`rasd.core.failpoints`) mark every gap between two writes: ``before_archive_write``,
 ``after_archive_write``, ``after_seen_commit``, ``after_state_commit``.
 """
 
@@ -31,10 +31,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from pipelines.archive import ArchiveLine, ArchiveWriter, close_torn_tails, day_file
-from rasd.article import Article, utcnow
-from rasd.durable import StateLock, write_error
-from rasd.failpoints import failpoint
+from rasd.pipelines.seenstore import SeenStore
+from rasd.pipelines.storyindex import StoryIndex, StoryParams
+from rasd.core.archive import ArchiveLine, ArchiveWriter, close_torn_tails, day_file
+from rasd.core.article import Article, utcnow
+from rasd.core.durable import StateLock, write_error
+from rasd.core.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,11 @@ class Ledger:
     """Archive-first commits for one data directory (see the module docstring).
 
     ``story_params``/``window``/``now`` configure the story window
-    (:class:`pipelines.stories.StoryIndex`); ``sync`` fdatasyncs each archive line (off only in
+    (:class:`rasd.pipelines.stories.StoryIndex`); ``sync`` fdatasyncs each archive line (off only in
     benchmarks that say so).  The stores open lazily, each caught up on the whole archive.
 
     Raises:
-        rasd.durable.WriteFailed: the lock file or archive directory cannot be created.
+        rasd.core.durable.WriteFailed: the lock file or archive directory cannot be created.
     """
 
     def __init__(self, data_dir: Path | str, *, story_params=None, window: timedelta = timedelta(days=7),
@@ -92,8 +94,6 @@ class Ledger:
     def seen(self):
         """The seen-URL store (``<data-dir>/seen.sqlite``), caught up on the archive."""
         if self._seen is None:
-            from pipelines.dedup import SeenStore
-
             with self.lock:
                 self._close_tails()
                 store = SeenStore(self.data_dir / "seen.sqlite", archive_dir=self.archive_dir)
@@ -105,8 +105,6 @@ class Ledger:
     def stories(self):
         """The story window (``<data-dir>/stories.sqlite``), caught up on the archive."""
         if self._stories is None:
-            from pipelines.stories import StoryIndex, StoryParams
-
             with self.lock:
                 self._close_tails()
                 index = StoryIndex(self.data_dir / "stories.sqlite", self._story_params or StoryParams(),
@@ -143,7 +141,7 @@ class Ledger:
         story window, release the lock; returns ``{file: end offset}`` written.
 
         Raises:
-            rasd.durable.DiskFull, rasd.durable.WriteFailed: the archive line could not be
+            rasd.core.durable.DiskFull, rasd.core.durable.WriteFailed: the archive line could not be
                 written (nothing was; the lock is released).  A failure to write the derived
                 rows after the line is durable is raised the same way with ``archived = True``
                 on the exception: the article *is* archived, and the next holder applies it.

@@ -1,7 +1,7 @@
 """A pool of worker processes for CPU-heavy per-page work, with a time and memory budget.
 
 Why processes: trafilatura holds the GIL for the whole of an extraction and its cost grows
-quadratically on some pages (see :mod:`pipelines.extract`), so a thread cannot be stopped and
+quadratically on some pages (see :mod:`rasd.pipelines.extract`), so a thread cannot be stopped and
 a page in Scrapy's reactor thread stalls every outlet of the crawl.  A worker process can be
 killed when its page runs past the budget, and a new one takes its place.
 
@@ -13,7 +13,7 @@ task past its timeout (SIGTERM, SIGKILL three seconds later), fails that task's 
 ``TimeoutError`` (a dead worker: ``ProcessExpired``) and starts a replacement.  The timeout
 counts from the moment a worker takes the page, not while it waits in the queue.
 
-Start method: ``forkserver``, with :mod:`pipelines.extract` preloaded.  The crawl process has
+Start method: ``forkserver``, with :mod:`rasd.pipelines.extract` preloaded.  The crawl process has
 threads (Twisted's thread pool, the index pipeline's sender, pebble's own three manager
 threads, which start the replacement workers), and ``fork`` from a threaded process copies
 locks that another thread may hold (logging, import, allocator locks), so a worker can deadlock
@@ -23,9 +23,9 @@ worker and every replacement (about 0.5 s of CPU each).  The fork server is one 
 single-threaded process started on first use; it imports the extraction modules once and forks
 each worker from that state, so no worker imports them again and none inherits a thread (what
 each worker still runs is multiprocessing's bootstrap, which re-runs the crawl's main module as
-``__mp_main__``: 5 ms for ``python -m scheduler.child``, 55 ms for ``rasd crawl``).  Cost,
+``__mp_main__``: 5 ms for ``python -m rasd.scheduler.child``, 55 ms for ``rasd crawl``).  Cost,
 measured on a one-page ``rasd crawl --replay``: 2.5 s of CPU with the pool against 1.8 s inline,
-almost all of it the fork server's one import (Scrapy, pulled in by ``pipelines.base``, is
+almost all of it the fork server's one import (Scrapy, pulled in by ``rasd.pipelines.base``, is
 0.17 s of it); 1, 2 or 4 workers cost the same.  A crawl that finds no new article never starts
 the pool (it starts on the first page).
 
@@ -75,7 +75,7 @@ from pebble import ProcessExpired, ProcessPool
 log = logging.getLogger(__name__)
 
 #: Modules the fork server imports once, so that workers forked from it start warm.
-PRELOAD = ["pipelines.workers", "pipelines.extract"]
+PRELOAD = ["rasd.pipelines.workers", "rasd.pipelines.extract"]
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rasd.seeds import Schedule
+from rasd.core.seeds import Schedule
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,26 @@
-"""One scheduled crawl of one outlet, in its own process (``python -m scheduler.child``).
+"""One scheduled crawl of one outlet, in its own process (``python -m rasd.scheduler.child``).
 
 Why a child process per run: Scrapy's Twisted reactor cannot be restarted within a process
-(see :mod:`crawler.run`), and a crashing or hanging crawl must not take the scheduler or the
+(see :mod:`rasd.crawler.run`), and a crashing or hanging crawl must not take the scheduler or the
 other outlets with it; a child can be killed on its deadline.  The scheduler
-(:mod:`scheduler.runner`) starts::
+(:mod:`rasd.scheduler.runner`) starts::
 
-    python -m scheduler.child SLUG --data-dir D --outlets-file F [--replay-url URL] [--deadline T]
+    python -m rasd.scheduler.child SLUG --data-dir D --outlets-file F [--replay-url URL] [--deadline T]
 
 ``F`` is a JSON file ``{slug: Outlet fields}`` written by the scheduler (the seeds, or the
-replay outlets).  Listings are fetched with conditional GET (:mod:`crawler.feedstate`).
+replay outlets).  Listings are fetched with conditional GET (:mod:`rasd.crawler.feedstate`).
 An exclusive ``flock`` on ``<data-dir>/locks/<slug>.lock`` keeps two crawls of one outlet from
 overlapping even across a scheduler restart (an orphaned child finishes first).
 
 ``T`` is the POSIX time at which the scheduler will SIGTERM the run (its timeout): a retry
 wait that would end after it (less a margin) defers its page to a later run instead
-(``RASD_DEADLINE``, see :class:`crawler.middlewares.BackoffRetryMiddleware`).
+(``RASD_DEADLINE``, see :class:`rasd.crawler.middlewares.BackoffRetryMiddleware`).
 
 Output: one JSON line on stdout, the outlet's summary ``{"listings_ok", "listings_failed",
 "not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated", "finish_reason",
 "interrupted"}``, also after a stop.  Exit codes: 0 done; 130 interrupted by SIGTERM/SIGINT
 (the crawl stopped within seconds, what was done is flushed and in the summary, pages cut
-short are ``failed/interrupted``; see :mod:`crawler.stopping`); 2 usage or configuration
+short are ``failed/interrupted``; see :mod:`rasd.crawler.stopping`); 2 usage or configuration
 error; anything else a crash (including a SIGTERM before the crawl started: -15).
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 def summary_of(stats: dict, slug: str) -> dict:
     """The one-line summary of ``slug`` from a crawl's stats dict."""
-    from crawler.extensions import summarize
+    from rasd.crawler.extensions import summarize
 
     s = summarize(stats).get(slug)
     prefix = f"rasd/listings/{slug}/not_modified"
@@ -50,7 +50,7 @@ def summary_of(stats: dict, slug: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scheduler.child")
+    parser = argparse.ArgumentParser(prog="python -m rasd.scheduler.child")
     parser.add_argument("slug")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--outlets-file", type=Path, required=True)
@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, help="POSIX time the scheduler stops this run at")
     args = parser.parse_args(argv)
 
-    from crawler.run import replay_overrides, run_crawl
-    from crawler.stopping import EXIT_INTERRUPTED
-    from rasd.errors import RasdError
-    from rasd.seeds import Outlet
-    from rasd.settings import load_settings
+    from rasd.crawler.run import replay_overrides, run_crawl
+    from rasd.crawler.stopping import EXIT_INTERRUPTED
+    from rasd.core.errors import RasdError
+    from rasd.core.seeds import Outlet
+    from rasd.core.settings import load_settings
 
     try:
         settings = load_settings(data_dir=args.data_dir)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     extra["LOG_FILE"] = str(logs / f"crawl-{args.slug}.log")
-    from rasd.durable import OutletLocks
+    from rasd.core.durable import OutletLocks
 
     with OutletLocks(settings.data_dir, [args.slug], wait=True):  # behind an orphaned run, if any
         stats = run_crawl(settings, {args.slug: outlet}, **extra)

@@ -15,7 +15,7 @@ coalescing", "Limiting the number of concurrently executing instances of a job")
   reference to it, and only the slug as argument).  It reaches the running :class:`Daemon`
   through a module-level registry, so a restarted daemon with another replay port or data
   directory serves the stored jobs without rewriting them.
-* Every run is a child process (:mod:`scheduler.child`): Scrapy's reactor cannot restart, and a
+* Every run is a child process (:mod:`rasd.scheduler.child`): Scrapy's reactor cannot restart, and a
   crashing or hanging outlet must not stop the others.  Past its deadline (the outlet's
   ``timeout_minutes``, or ``timeout_seconds``) a child gets SIGTERM, then SIGKILL after
   ``stop_grace_seconds``, and the run is recorded ``timeout``; the child knows that deadline
@@ -27,11 +27,11 @@ coalescing", "Limiting the number of concurrently executing instances of a job")
   and lose or shift a due run); new or changed outlets are (re)added to run at once; jobs of
   outlets no longer scheduled are removed.  Runs a killed daemon left ``running`` are marked
   ``interrupted``.
-* Adaptive intervals (:mod:`scheduler.adaptive`, after Media Cloud's rss-fetcher): after each
+* Adaptive intervals (:mod:`rasd.scheduler.adaptive`, after Media Cloud's rss-fetcher): after each
   run of an interval-scheduled outlet the job is rescheduled with the new interval, which is
   also stored in the run history (``rasd status`` shows it).
 * :meth:`Daemon.stop` (SIGINT/SIGTERM): pause scheduling, SIGTERM the running children (each
-  stops within seconds, flushing what it did: :mod:`crawler.stopping`), wait for them up to
+  stops within seconds, flushing what it did: :mod:`rasd.crawler.stopping`), wait for them up to
   ``stop_grace_seconds`` (then SIGKILL), record their runs ``interrupted``, and shut the
   scheduler down with ``wait=True``.
 """
@@ -59,17 +59,17 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from rasd.errors import RasdError
-from rasd.seeds import Outlet
-from scheduler.adaptive import Bounds, bounds, next_interval
-from scheduler.history import RunHistory, counts_from_summary
+from rasd.core.errors import RasdError
+from rasd.core.seeds import Outlet
+from rasd.scheduler.adaptive import Bounds, bounds, next_interval
+from rasd.scheduler.history import RunHistory, counts_from_summary
 
 log = logging.getLogger("rasd.scheduler")
 
 #: Effective options of every crawl job (case 17: grace; case 18: must go in job_defaults).
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 JOBSTORE_ENV = "RASD_SCHEDULER_JOBSTORE_URL"
-#: Exit code of a child stopped by SIGTERM/SIGINT (``crawler.stopping.EXIT_INTERRUPTED``; not
+#: Exit code of a child stopped by SIGTERM/SIGINT (``rasd.crawler.stopping.EXIT_INTERRUPTED``; not
 #: imported, so the daemon does not load Scrapy).
 CHILD_INTERRUPTED = 130
 
@@ -266,7 +266,7 @@ class Daemon:
             raise SchedulerError(f"outlet {slug!r} is not scheduled by this daemon")
         run_id = self.history.start(slug)
         timeout = self.config.timeout_seconds or outlet.schedule.timeout_minutes * 60
-        cmd = [sys.executable, "-m", "scheduler.child", slug, "--data-dir", str(self.data_dir),
+        cmd = [sys.executable, "-m", "rasd.scheduler.child", slug, "--data-dir", str(self.data_dir),
                "--outlets-file", str(self.outlets_file), "--deadline", f"{time.time() + timeout:.3f}"]
         if self.config.replay_url:
             cmd += ["--replay-url", self.config.replay_url]

@@ -252,7 +252,7 @@ def write_seeds(directory: Path, outlets: dict[str, dict]) -> Path:
 
 
 def archived_urls(data_dir: Path) -> list[str]:
-    from pipelines.archive import read_archive
+    from rasd.core.archive import read_archive
 
     archive = data_dir / "archive"
     return [r["url"] for r in read_archive(archive)] if archive.exists() else []

@@ -23,7 +23,7 @@ SEED_TITLE = "مسؤولون عراقيون يطالبون قوات التحال
 
 
 def _rasd(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "rasd.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", *args], capture_output=True, text=True,
                           timeout=600, env=env)
     assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-3000:])
     return proc

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.archive import read_archive
-from pipelines.dedup import canonicalize_url
-from rasd.arabic import normalize
+from rasd.core.archive import read_archive
+from rasd.core.urls import canonicalize_url
+from rasd.core.arabic import normalize
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ EXPECTED = {canonicalize_url(url): exp for url, exp in
 def _crawl(data_dir: Path) -> dict:
     env = dict(os.environ, RASD_LOG_LEVEL="INFO")
     proc = subprocess.run(
-        [sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(REPLAY), "--data-dir", str(data_dir), "--json"],
+        [sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(REPLAY), "--data-dir", str(data_dir), "--json"],
         capture_output=True, text=True, timeout=600, env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

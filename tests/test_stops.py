@@ -1,6 +1,6 @@
 """Clean stops (fault C): SIGTERM ends a crawl within seconds whatever it waits for.
 
-Real processes and real signals: ``rasd crawl`` and ``python -m scheduler.child`` crawl a live
+Real processes and real signals: ``rasd crawl`` and ``python -m rasd.scheduler.child`` crawl a live
 outlet on ``127.0.0.1`` whose feed lists two quick pages, one that answers ``503`` with a
 ``Retry-After`` the crawl waits for, and one served by a slow-drip server (a byte every 0.2 s
 for a minute).  The signal comes while both are in progress.  The scheduler gives a child 20 s
@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from crawler.stopping import EXIT_INTERRUPTED
-from pipelines.archive import ArchiveReadStats, read_archive
-from pipelines.dedup import SeenStore, canonicalize_url
-from rasd.seeds import Outlet
-from scheduler.history import RunHistory
-from scheduler.runner import CHILD_INTERRUPTED, Daemon, ScheduleConfig
+from rasd.crawler.stopping import EXIT_INTERRUPTED
+from rasd.core.archive import ArchiveReadStats, read_archive
+from rasd.pipelines.seenstore import (SeenStore)
+from rasd.core.urls import canonicalize_url
+from rasd.core.seeds import Outlet
+from rasd.scheduler.history import RunHistory
+from rasd.scheduler.runner import CHILD_INTERRUPTED, Daemon, ScheduleConfig
 from tests.loopback import (ROOT, Answer, LoopbackServer, LoopbackSite, UnavailableFor, archived_urls,
                             crawl_env, drip, outlet, real_pages, rss, write_seeds)
 
@@ -67,7 +68,7 @@ def test_sigterm_stops_rasd_crawl_within_seconds_keeping_the_archive(tmp_path):
     with LoopbackServer() as server:
         _site(server.base_url, server.site)
         seeds = write_seeds(tmp_path / "seeds", {"stopme": outlet("stopme", server.base_url, ["/rss.xml"])})
-        proc = subprocess.Popen([sys.executable, "-m", "rasd.cli", "crawl", "--data-dir", str(data)],
+        proc = subprocess.Popen([sys.executable, "-m", "rasd.cli.main", "crawl", "--data-dir", str(data)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                                 env=crawl_env(RASD_SEEDS_DIR=str(seeds), **ENV))
         t0 = _signal_when_busy(proc, server.site, data, signal.SIGTERM)
@@ -95,7 +96,7 @@ def test_sigterm_stops_rasd_crawl_within_seconds_keeping_the_archive(tmp_path):
 def test_sigterm_to_a_scheduled_child_reports_interrupted_and_the_next_run_fetches_the_rest(tmp_path):
     data = tmp_path / "data"
     outlets_file = tmp_path / "outlets.json"
-    cmd = [sys.executable, "-m", "scheduler.child", "stopme", "--data-dir", str(data),
+    cmd = [sys.executable, "-m", "rasd.scheduler.child", "stopme", "--data-dir", str(data),
            "--outlets-file", str(outlets_file)]
     with LoopbackServer() as server:
         base, site = server.base_url, server.site
@@ -133,7 +134,7 @@ def test_a_second_signal_stops_at_once(tmp_path):
         outlets_file = tmp_path / "outlets.json"
         outlets_file.write_text(json.dumps({"stopme": outlet("stopme", server.base_url, ["/rss.xml"])}),
                                 encoding="utf-8")
-        proc = subprocess.Popen([sys.executable, "-m", "scheduler.child", "stopme", "--data-dir", str(data),
+        proc = subprocess.Popen([sys.executable, "-m", "rasd.scheduler.child", "stopme", "--data-dir", str(data),
                                  "--outlets-file", str(outlets_file)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                                 env=crawl_env(**ENV))

@@ -1,0 +1,1 @@
+"""The spiders of the crawl (Scrapy's ``SPIDER_MODULES``)."""

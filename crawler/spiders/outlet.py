@@ -4,16 +4,16 @@
 ``rasd crawl bbc_arabic dw_arabic`` run it.  For each outlet it requests every feed and
 sitemap in its seed file, follows only links on the outlet's own domains, skips links whose
 canonical URL is already in the seen-URL store (a second run never refetches a known article),
-and yields an :class:`~rasd.article.Article` per article page for the item pipelines.
+and yields an :class:`~rasd.core.article.Article` per article page for the item pipelines.
 
-Every article page requested ends in exactly one outcome (see :mod:`pipelines.base`): the
+Every article page requested ends in exactly one outcome (see :mod:`rasd.pipelines.base`): the
 pipelines count those that reach them; this spider counts pages that never become items
 (``skipped/too_large``, ``skipped/not_html``, ``failed/http_404``, ``skipped/robots`` …), pages
-whose redirects it does not follow (:mod:`crawler.redirects`: ``skipped/offsite_redirect``,
+whose redirects it does not follow (:mod:`rasd.crawler.redirects`: ``skipped/offsite_redirect``,
 ``skipped/redirect_loop``, ``skipped/too_many_redirects``, ``skipped/bad_redirect``,
 ``skipped/url_too_long``), pages left for a later run (``deferred/retry_after``, persisted in
 the seen-URL store and requested by the next run once due, listed or not), pages cut short by
-a stop (``failed/interrupted``, :mod:`crawler.stopping`) and requests Scrapy's dupefilter drops
+a stop (``failed/interrupted``, :mod:`rasd.crawler.stopping`) and requests Scrapy's dupefilter drops
 (``skipped/duplicate_request``).  Pages requested are counted under
 ``rasd/pages/<outlet>/requested``; when the spider closes it compares them with the outcomes
 counted and counts any difference as ``failed/no_outcome`` (with a warning), so the table
@@ -35,15 +35,16 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.response import get_meta_refresh
 
-from crawler.feeds import filter_entries, parse_feed, parse_sitemap
-from crawler.middlewares import RetryDeferred
-from crawler.redirects import REDIRECT_OUTCOMES, REDIRECT_STATUSES, next_hop, same_page_key
-from crawler.stopping import Interrupted, clean_stop
-from pipelines.base import outcome_key
-from pipelines.dedup import SeenStore, canonicalize_url
-from rasd.article import Article, utcnow
-from rasd.errors import ConfigError
-from rasd.seeds import Outlet, load_outlets
+from rasd.crawler.feeds import filter_entries, parse_feed, parse_sitemap
+from rasd.crawler.middlewares import RetryDeferred
+from rasd.crawler.redirects import REDIRECT_OUTCOMES, REDIRECT_STATUSES, next_hop, same_page_key
+from rasd.crawler.stopping import Interrupted, clean_stop
+from rasd.pipelines.base import outcome_key
+from rasd.pipelines.seenstore import (SeenStore)
+from rasd.core.urls import canonicalize_url
+from rasd.core.article import Article, utcnow
+from rasd.core.errors import ConfigError
+from rasd.core.seeds import Outlet, load_outlets
 
 
 #: Sitemap indexes nested deeper than this are not followed (real sites use one level).
@@ -163,7 +164,7 @@ class OutletSpider(scrapy.Spider):
         # crawler/feedstate.py.  State is committed only when the crawl finished.
         spider.feedstate = None
         if settings.getbool("RASD_CONDITIONAL_GET", False):
-            from crawler.feedstate import FeedState
+            from rasd.crawler.feedstate import FeedState
 
             spider.feedstate = FeedState(data_dir / "feedstate.sqlite")
 
@@ -254,7 +255,7 @@ class OutletSpider(scrapy.Spider):
     # ---- requests that never reach the downloader --------------------------------------------
     def request_interrupted(self, request: scrapy.Request) -> None:
         """Count the outcome of a request dropped because the crawl is stopping (called by
-        :class:`crawler.stopping.CleanStop` for requests still in the scheduler)."""
+        :class:`rasd.crawler.stopping.CleanStop` for requests still in the scheduler)."""
         kind, slug = request.meta.get("rasd_kind"), request.meta.get("rasd_outlet")
         if kind == "article":
             self._outcome(slug, "failed/interrupted", request.url, request.meta)
@@ -460,7 +461,7 @@ class OutletSpider(scrapy.Spider):
 
     def _redirect(self, response: Response, outlet: Outlet, location, via: str):
         """Follow one redirect of an article page (an HTTP 3xx or a meta refresh) when
-        :func:`crawler.redirects.next_hop` allows it, else count its ``skipped/<reason>``."""
+        :func:`rasd.crawler.redirects.next_hop` allows it, else count its ``skipped/<reason>``."""
         meta = response.meta
         chain = list(meta.get("rasd_redirect_urls", ()))
         hop = next_hop(response.url, location, chain, outlet.owns, self.max_redirects, self.max_url_chars)

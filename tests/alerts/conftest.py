@@ -26,10 +26,13 @@ SEED_COPY = ("seed/aggregator-republished.html", "akhbar_example")
 def seed_articles(tmp_path) -> list:
     """The Euronews seed article and the aggregator's copy, as crawled: real stage functions,
     one dedup store and one story store, so the copy joins the original's story."""
-    from pipelines.dedup import SeenStore, dedup
-    from pipelines.enrich import load_taxonomy, tag_topics
-    from pipelines.language import detect_language
-    from pipelines.stories import StoryIndex, assign_story
+    from rasd.pipelines.seenstore import (SeenStore)
+    from rasd.pipelines.dedup import (dedup)
+    from rasd.core.taxonomy import load_taxonomy
+    from rasd.pipelines.enrich import tag_topics
+    from rasd.pipelines.language import detect_language
+    from rasd.pipelines.storyindex import (StoryIndex)
+    from rasd.pipelines.stories import (assign_story)
     from tests.pipelines._corpus import corpus_article
 
     seen = SeenStore(":memory:")
@@ -52,7 +55,7 @@ def seed_articles(tmp_path) -> list:
 
 @pytest.fixture
 def seed_pair(tmp_path):
-    """``[original, copy]`` :class:`~rasd.article.Article` objects of the seed story."""
+    """``[original, copy]`` :class:`~rasd.core.article.Article` objects of the seed story."""
     return seed_articles(tmp_path)
 
 

@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.archive import ArchiveWriter
-from pipelines.alerts import (KEY_ANALYZER, AlertError, AlertPipeline, add_alert, alert_history, alerts_index,
-                              alerts_index_body, get_alert, list_alerts, match_alerts, parse_alert,
-                              remove_alert)
-from pipelines.alerts_model import load_alerts_file
-from rasd.errors import ConfigError
-from rasd.paths import CONFIG_DIR
-from rasd.search import HL_POST, HL_PRE
+from rasd.core.archive import ArchiveWriter
+from rasd.alerts.match import (KEY_ANALYZER,
+    AlertError,
+    add_alert,
+    alert_history,
+    alerts_index,
+    alerts_index_body,
+    get_alert,
+    list_alerts,
+    match_alerts,
+    parse_alert,
+    remove_alert)
+from rasd.pipelines.alerts import AlertPipeline
+from rasd.alerts.model import load_alerts_file
+from rasd.core.errors import ConfigError
+from rasd.core.paths import CONFIG_DIR
+from rasd.search.articles import HL_POST, HL_PRE
 
 pytestmark = [pytest.mark.search, pytest.mark.integration]
 SEED_QUERY = "مسئولون AND التحالف"
@@ -93,7 +102,7 @@ def test_add_list_show_remove(engine, make_prefix):
 
 def test_match_several_documents_in_one_request_with_filters(engine, loaded):
     """Every alert matches exactly the documents `rasd search` shows for its query and filters."""
-    from rasd.search import search_articles
+    from rasd.search.articles import search_articles
 
     prefix, records = loaded
     specs = [{"name": "seed", "query": SEED_QUERY},
@@ -130,7 +139,7 @@ def test_match_cache_follows_replaced_removed_and_old_alerts(engine, loaded):
     """Matches return only names: a replaced alert matches (and carries) its new definition, a
     removed one stops matching, and an alert stored without ``alert.ref`` (older index) still
     matches."""
-    from pipelines.alerts import alert_document
+    from rasd.alerts.match import alert_document
 
     prefix, records = loaded
     seed = records[0]
@@ -149,7 +158,7 @@ def test_match_cache_follows_replaced_removed_and_old_alerts(engine, loaded):
 
 
 def test_seed_story_notifies_once_by_mail_and_webhook(engine, make_prefix, seed_pair, smtp, webhook, tmp_path):
-    from pipelines.index import index_articles
+    from rasd.search.indexing import index_articles
 
     prefix = make_prefix()
     port, inbox = smtp
@@ -199,7 +208,7 @@ def test_seed_story_notifies_once_by_mail_and_webhook(engine, make_prefix, seed_
 
 
 def test_engine_down_keeps_articles_waiting_in_the_archive(tmp_path, seed_pair):
-    from rasd.engine import EngineUnavailable
+    from rasd.search.engine import EngineUnavailable
 
     def down():
         raise EngineUnavailable("cannot reach search engine at http://127.0.0.1:1")
@@ -236,7 +245,7 @@ def test_pre_analysed_alerts_match_exactly_what_search_shows(engine, loaded):
     import random
     import re
 
-    from rasd.search import search_articles
+    from rasd.search.articles import search_articles
 
     prefix, records = loaded
     rng = random.Random(3)

@@ -8,9 +8,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from pipelines.alerts import add_alert, match_alerts, parse_alert
-from pipelines.alerts_delivery import AlertStore, deliver_pending, handle_matches, send_digests
-from pipelines.alerts_render import ATOM_NS, render_html, render_text
+from rasd.alerts.match import add_alert, match_alerts, parse_alert
+from rasd.alerts.outbox import AlertStore, deliver_pending, handle_matches, send_digests
+from rasd.alerts.render import ATOM_NS, render_html, render_text
 from tests.alerts.conftest import WebhookServer, free_port
 
 pytestmark = [pytest.mark.search, pytest.mark.integration]

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipelines.index import index_articles
-from rasd.cli_alerts import register
+from rasd.search.indexing import index_articles
+from rasd.cli.alerts import register
 
 pytestmark = [pytest.mark.search, pytest.mark.integration]
 

@@ -1,7 +1,7 @@
 """The seen-URL store's deferred pages: a page a server told to come back much later
 (``Retry-After``) is kept with its not-before time for the next runs (pipelines/dedup.py)."""
 
-from pipelines.dedup import SeenStore
+from rasd.pipelines.seenstore import (SeenStore)
 
 
 def test_seen_store_keeps_deferred_pages(tmp_path):

@@ -2,7 +2,7 @@
 
 from rich.console import Console
 
-from crawler.extensions import summarize, summary_table
+from rasd.crawler.extensions import summarize, summary_table
 
 STATS = {
     "rasd/outcome/bbc_arabic/archived": 5,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.dedup import canonicalize_url
+from rasd.core.urls import canonicalize_url
 from tests.pipelines._pathological import short_blocks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -75,7 +75,7 @@ def crawl(tmp_path_factory):
     log, archive = data / "logs" / "crawl.log", data / "archive"
     env = dict(os.environ, RASD_CRAWL__EXTRACT_TIMEOUT_SECONDS=str(TIMEOUT), RASD_LOG_LEVEL="INFO")
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(rec), "--data-dir",
+    proc = subprocess.Popen([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(rec), "--data-dir",
                              str(data), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     seen: dict[str, float] = {}  # URL → seconds after start when its outcome became visible
     try:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from w3lib.url import canonicalize_url
 
-from crawler import feeds
-from crawler.feeds import FeedEntry, FeedError, filter_entries, parse_feed, parse_sitemap
-from rasd.errors import RasdError
-from rasd.seeds import Outlet
+from rasd.crawler import feeds
+from rasd.crawler.feeds import FeedEntry, FeedError, filter_entries, parse_feed, parse_sitemap
+from rasd.core.errors import RasdError
+from rasd.core.seeds import Outlet
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FEEDS = FIXTURES / "feeds"
@@ -446,7 +446,7 @@ def test_filter_reasons_and_duplicates_within_one_feed():
 
 
 def test_filter_feed_end_to_end_with_a_seed_outlet():
-    from rasd.seeds import load_outlets
+    from rasd.core.seeds import load_outlets
 
     bbc = load_outlets()["bbc_arabic"]
     result = parse_feed((FEEDS / "bbc_urdu_rss.xml").read_bytes(), "https://feeds.bbci.co.uk/urdu/rss.xml")

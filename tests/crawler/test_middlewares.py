@@ -9,8 +9,11 @@ from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
-from crawler.middlewares import (BackoffRetryMiddleware, CharsetMiddleware, RetryDeferred, choose_encoding,
-                                retry_after_seconds)
+from rasd.crawler.middlewares import (BackoffRetryMiddleware,
+    CharsetMiddleware,
+    RetryDeferred,
+    choose_encoding,
+    retry_after_seconds)
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED = "وزارة الصحة تعلن حملة تطعيم جديدة"

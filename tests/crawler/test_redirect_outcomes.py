@@ -1,6 +1,6 @@
 """Every kind of redirect, and an over-long URL, ends in one counted outcome (fault A).
 
-A live crawl (``python -m scheduler.child``, as the scheduler runs it) of an outlet on
+A live crawl (``python -m rasd.scheduler.child``, as the scheduler runs it) of an outlet on
 ``127.0.0.1`` whose feed lists pages that redirect: within the site, to another port of the same
 host (a second loopback server), in chains, off the outlet's domains, to themselves, in loops,
 too often, with an empty, missing or garbage ``Location``, to a URL over 2,083 characters, and by
@@ -17,7 +17,8 @@ import sys
 
 import pytest
 
-from pipelines.dedup import SeenStore, canonicalize_url
+from rasd.pipelines.seenstore import (SeenStore)
+from rasd.core.urls import canonicalize_url
 from tests.loopback import (HTML, ROOT, Answer, LoopbackServer, archived_urls, crawl_env, outlet,
                             real_pages, redirect, rss)
 
@@ -87,7 +88,7 @@ def crawl(tmp_path_factory):
         outlets_file = tmp / "outlets.json"
         outlets_file.write_text(json.dumps({"redir": outlet("redir", b, ["/rss.xml"])}), encoding="utf-8")
         proc = subprocess.run(
-            [sys.executable, "-m", "scheduler.child", "redir", "--data-dir", str(tmp / "data"),
+            [sys.executable, "-m", "rasd.scheduler.child", "redir", "--data-dir", str(tmp / "data"),
              "--outlets-file", str(outlets_file)],
             capture_output=True, text=True, timeout=120, cwd=ROOT,
             env=crawl_env(RASD_CRAWL__MAX_REDIRECTS=str(MAX_REDIRECTS)))

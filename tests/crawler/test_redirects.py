@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.redirects import REDIRECT_OUTCOMES, next_hop, resolve_location
+from rasd.crawler.redirects import REDIRECT_OUTCOMES, next_hop, resolve_location
 
 HERE = "https://news.example/ar/1"
 

@@ -2,7 +2,7 @@
 not fit in the run defers the page to a later run instead of holding the crawl.
 
 Live crawls of outlets on ``127.0.0.1`` (real Scrapy download handler) in child processes:
-``rasd crawl`` for several outlets at once, ``python -m scheduler.child`` where the run has a
+``rasd crawl`` for several outlets at once, ``python -m rasd.scheduler.child`` where the run has a
 deadline, as the scheduler gives it.  The loopback server keeps answering ``503`` until the time
 it stated (case 29), so an early retry would be seen, and records when each request came.
 """
@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from pipelines.dedup import SeenStore, canonicalize_url
+from rasd.pipelines.seenstore import (SeenStore)
+from rasd.core.urls import canonicalize_url
 from tests.loopback import (ROOT, Answer, LoopbackServer, UnavailableFor, archived_urls, crawl_env,
                             outlet, real_pages, rss, write_seeds)
 
@@ -27,7 +28,7 @@ WAIT = 3.0  # seconds each server asks for
 
 def _rasd_crawl(tmp, env: dict) -> tuple[dict, float]:
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "rasd.cli", "crawl", "--data-dir", str(tmp / "data"), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--data-dir", str(tmp / "data"), "--json"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout), time.monotonic() - t0
@@ -113,7 +114,7 @@ def test_a_wait_past_the_runs_deadline_defers_the_page(tmp_path):
         outlets_file.write_text(json.dumps({"dl": outlet("dl", b, ["/rss.xml"])}), encoding="utf-8")
         t0, wall0 = time.monotonic(), time.time()
         proc = subprocess.run(
-            [sys.executable, "-m", "scheduler.child", "dl", "--data-dir", str(tmp_path / "data"),
+            [sys.executable, "-m", "rasd.scheduler.child", "dl", "--data-dir", str(tmp_path / "data"),
              "--outlets-file", str(outlets_file), "--deadline", str(time.time() + 25)],
             capture_output=True, text=True, timeout=120, cwd=ROOT, env=crawl_env())
         elapsed = time.monotonic() - t0

@@ -2,9 +2,9 @@
 
 from scrapy.settings import Settings
 
-from crawler.spiders.outlet import OutletSpider, download_slots
-from rasd.paths import SEEDS_DIR
-from rasd.seeds import load_outlets
+from rasd.crawler.spiders.outlet import OutletSpider, download_slots
+from rasd.core.paths import SEEDS_DIR
+from rasd.core.seeds import load_outlets
 
 
 def test_download_slots_follow_seed_politeness():

@@ -4,7 +4,7 @@ A real replay server on 127.0.0.1 serves one outlet, ``news.example``, whose fee
 articles (real recorded pages), an empty page, a binary file, a 20 MB page, a page with broken
 UTF-8, a 404, a 429 that succeeds on retry, a robots.txt-disallowed page and an off-domain link;
 two more feeds are malformed and an XML entity bomb.  The crawl runs in a child process
-(``python -m scheduler.child``), as the scheduler runs it.
+(``python -m rasd.scheduler.child``), as the scheduler runs it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.archive import read_archive
-from rasd.replay import ReplayServer, ReplaySite, Resource
+from rasd.core.archive import read_archive
+from rasd.replay.server import ReplayServer, ReplaySite, Resource
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def crawl(tmp_path_factory):
     outlets_file.write_text(json.dumps(outlets), encoding="utf-8")
     with ReplayServer(site) as server:
         proc = subprocess.run(
-            [sys.executable, "-m", "scheduler.child", "news_example", "--data-dir", str(tmp / "data"),
+            [sys.executable, "-m", "rasd.scheduler.child", "news_example", "--data-dir", str(tmp / "data"),
              "--outlets-file", str(outlets_file), "--replay-url", server.base_url],
             capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

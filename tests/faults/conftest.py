@@ -1,10 +1,10 @@
 """Harness of the fault tests: real crawl processes killed with SIGKILL, then counted.
 
-* ``recording`` — a generated recording (:mod:`rasd.recording`: 8 outlets × 5 pages, 3 planted
+* ``recording`` — a generated recording (:mod:`rasd.replay.recording`: 8 outlets × 5 pages, 3 planted
   syndicated stories) served by the real replay server of ``rasd crawl --replay``;
 * :class:`Receiver` — a webhook receiver on 127.0.0.1 that keeps every POST with its
   ``Idempotency-Key``;
-* :func:`crawl` / :func:`start_crawl` — ``python -m rasd.cli crawl --replay … --index`` as a
+* :func:`crawl` / :func:`start_crawl` — ``python -m rasd.cli.main crawl --replay … --index`` as a
   child process, optionally with a fail point armed (``RASD_FAILPOINT``);
 * :func:`census` — what the archive, the seen-URL store, the index and the receiver hold,
   as lost and doubled counts against the recording's ground truth.
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.archive import follow
-from pipelines.dedup import canonicalize_url
+from rasd.core.archive import follow
+from rasd.core.urls import canonicalize_url
 from tests.search.conftest import ENGINE_URL, engine, make_prefix  # noqa: F401  (fixtures)
 
 #: the alert every fault trial watches: a word the generated texts use often
@@ -36,7 +36,7 @@ ALERT_QUERY = "العراق OR سوريا OR لبنان OR مصر"
 
 @pytest.fixture(scope="session")
 def recording(tmp_path_factory):
-    from rasd.recording import make_recording
+    from rasd.replay.recording import make_recording
 
     return make_recording(tmp_path_factory.mktemp("faults-recording") / "rec", outlets=8,
                           pages_per_outlet=5, syndicated_stories=3, seed=1)
@@ -87,7 +87,7 @@ def crawl_env(prefix: str, failpoint: str | None = None) -> dict:
 
 
 def crawl_cmd(recording_dir: Path, data_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(recording_dir),
+    return [sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(recording_dir),
             "--data-dir", str(data_dir), "--index", "--json"]
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from rasd.durable import DiskFull, append_line
+from rasd.core.durable import DiskFull, append_line
 from tests.faults.conftest import census
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -42,7 +42,7 @@ def tmpfs(path, size: str):
 def _crawl(recording, data_dir):
     env = dict(os.environ)
     env.pop("RASD_FAILPOINT", None)
-    return subprocess.run([sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(recording.directory),
+    return subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(recording.directory),
                            "--data-dir", str(data_dir), "--json"], env=env, capture_output=True,
                           text=True, timeout=300)
 

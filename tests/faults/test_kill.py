@@ -3,7 +3,7 @@
 Each trial crawls the generated recording (40 pages, 8 outlets, 3 syndicated stories) with
 indexing and one webhook alert on, in a real child process, with the real replay server, the
 real search node and a real loopback webhook receiver.  The crawl is killed with SIGKILL —
-at a fail point (:mod:`rasd.failpoints`; the process kills itself there, between two writes)
+at a fail point (:mod:`rasd.core.failpoints`; the process kills itself there, between two writes)
 or from outside at a random moment — and then run again to completion.  Then
 :func:`tests.faults.conftest.census` counts, against the recording's ground truth: pages never
 archived, articles archived twice, URLs the seen-URL store knows without an archive line,
@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from pipelines.alerts import add_alert, parse_alert
+from rasd.alerts.match import add_alert, parse_alert
 from tests.faults.conftest import ALERT_QUERY, census, crawl, kill_group, start_crawl
 
 pytestmark = [pytest.mark.search, pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
@@ -49,7 +49,7 @@ def reference(recording, engine, tmp_path_factory):
     receiver = Receiver()
     prefix = f"rasd-test-faults-ref-{random.randrange(1 << 30):x}"
     try:
-        from rasd.search import init_index
+        from rasd.search.articles import init_index
 
         init_index(engine, prefix)
         add_alert(engine, prefix, parse_alert({"name": "levant", "query": ALERT_QUERY,

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from pipelines.archive import read_archive
-from pipelines.dedup import canonicalize_url
+from rasd.core.archive import read_archive
+from rasd.core.urls import canonicalize_url
 from tests.faults.conftest import census
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
@@ -41,7 +41,7 @@ def test_scheduler_max_parallel_4_archives_every_article_in_the_first_round(reco
     data = tmp_path / "data"
     env = dict(os.environ)
     env.pop("RASD_FAILPOINT", None)
-    cmd = [sys.executable, "-m", "rasd.cli", "schedule", "--replay", str(recording.directory),
+    cmd = [sys.executable, "-m", "rasd.cli.main", "schedule", "--replay", str(recording.directory),
            "--data-dir", str(data), "--max-parallel", "4", "--interval-seconds", "3600",
            "--timeout-seconds", "300", "--no-adapt", "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -94,7 +94,7 @@ def _wait_locked(path, proc, timeout: float = 60) -> None:
 def _crawl(recording, data, outlets=()) -> subprocess.Popen:
     env = dict(os.environ)
     env.pop("RASD_FAILPOINT", None)
-    return subprocess.Popen([sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(recording.directory),
+    return subprocess.Popen([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(recording.directory),
                              "--data-dir", str(data), "--json", *outlets], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

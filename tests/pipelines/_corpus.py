@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
-from pipelines.clean import CleaningRules, clean_article, load_cleaning_rules
-from pipelines.dates import resolve_published_at
-from pipelines.extract import extract_article
-from rasd.article import Article
+from rasd.pipelines.clean import CleaningRules, clean_article, load_cleaning_rules
+from rasd.pipelines.dates import resolve_published_at
+from rasd.pipelines.extract import extract_article
+from rasd.core.article import Article
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CORPUS = FIXTURES / "corpus"

@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
-from pipelines.archive import ArchivePipeline, ArchiveReadStats, ArchiveWriter, read_archive
-from rasd.article import SCHEMA_VERSION, Article
+from rasd.pipelines.archive import ArchivePipeline
+from rasd.core.archive import ArchiveReadStats, ArchiveWriter, read_archive
+from rasd.core.article import SCHEMA_VERSION, Article
 
 
 def _article(n: int) -> Article:

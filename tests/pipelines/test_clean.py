@@ -8,9 +8,14 @@ import pytest
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
-from pipelines.clean import CleanPipeline, clean_article, clean_author, load_cleaning_rules, split_credit, strip_shortcodes
-from rasd.errors import ConfigError
-from rasd.seeds import ExtractionHints
+from rasd.pipelines.clean import (CleanPipeline,
+    clean_article,
+    clean_author,
+    load_cleaning_rules,
+    split_credit,
+    strip_shortcodes)
+from rasd.core.errors import ConfigError
+from rasd.core.seeds import ExtractionHints
 from tests.pipelines._corpus import CORPUS, article_for, rules
 
 BODY = "عقد العراق والولايات المتحدة جولة أولى من المحادثات في بغداد.\nوأصيب العشرات من الجنود الامريكيين."

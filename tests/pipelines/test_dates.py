@@ -11,7 +11,8 @@ import trafilatura
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
-from pipelines.dates import DatesPipeline, htmldate_candidate, parse_date_text, resolve_published_at
+from rasd.pipelines.dates import DatesPipeline, htmldate_candidate, resolve_published_at
+from rasd.core.datetext import parse_date_text
 from tests.pipelines._corpus import CASES, FETCHED_AT, article_for, case_html, run_stages
 
 

@@ -15,19 +15,11 @@ from scrapy import signals
 from scrapy.utils.test import get_crawler
 
 from tests.pipelines._corpus import simorgh_text
-from pipelines.base import Skip
-from pipelines.dedup import (
-    MIN_CONTENT_CHARS,
-    DedupPipeline,
-    SeenStore,
-    SeenStoreError,
-    canonicalize_url,
-    choose_canonical,
-    content_hash,
-    dedup,
-    document_id,
-)
-from rasd.article import Article
+from rasd.pipelines.base import Skip
+from rasd.pipelines.seenstore import (MIN_CONTENT_CHARS, SeenStore, SeenStoreError, content_hash)
+from rasd.pipelines.dedup import (DedupPipeline, dedup)
+from rasd.core.urls import canonicalize_url, choose_canonical, document_id
+from rasd.core.article import Article
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CASE13 = FIXTURES / "cases" / "case-13-scrapy-gzip-sitemap-arabic-urls"
@@ -328,8 +320,8 @@ class Chain:
     """The crawl's commit chain as Scrapy runs it: dedup → stories → archive, one crawler."""
 
     def __init__(self, tmp_path):
-        from pipelines.archive import ArchivePipeline
-        from pipelines.stories import StoryPipeline
+        from rasd.pipelines.archive import ArchivePipeline
+        from rasd.pipelines.stories import StoryPipeline
 
         self.crawler = get_crawler(settings_dict={"RASD_DATA_DIR": str(tmp_path / "data")})
         self.dedup = DedupPipeline.from_crawler(self.crawler)
@@ -421,15 +413,15 @@ def test_pipeline_remembers_skipped_and_retries_what_was_not_archived(tmp_path):
 def test_archived_line_not_applied_is_applied_by_the_next_writer(tmp_path):
     """A process killed between the archive write and the seen-store commit leaves a line the
     store has not applied: the next process applies it before deciding (no loss, no refetch)."""
-    from pipelines.archive import ArchiveWriter
-    from pipelines.ledger import Ledger
+    from rasd.core.archive import ArchiveWriter
+    from rasd.pipelines.ledger import Ledger
 
     chain = _chain(tmp_path)
     first = chain.run(_article("https://akhbar.example/10", "akhbar", seed_story()))
     chain.close()
     # what a killed writer leaves: the line is durable, the stores never heard of it
     orphan = _article("https://akhbar.example/11", "akhbar", seed_story() + " خبر آخر مختلف " * 20)
-    from pipelines.dedup import decide
+    from rasd.pipelines.dedup import decide
 
     with SeenStore(":memory:") as scratch:
         decide(orphan, scratch)

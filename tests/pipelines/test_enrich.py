@@ -8,12 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipelines.enrich import (MIN_TEXT_EVIDENCE, EnrichPipeline, QueryError, load_gazetteer,
-                              load_taxonomy, match_entities, parse_query, query_matches, stem,
-                              tag_topics, topic_evidence)
-from pipelines.rules import evidence_groups, split_clauses
-from rasd.article import Article
-from rasd.errors import ConfigError
+from rasd.core.taxonomy import MIN_TEXT_EVIDENCE, QueryError, load_gazetteer, load_taxonomy, parse_query
+from rasd.pipelines.enrich import (EnrichPipeline,
+    match_entities,
+    query_matches,
+    stem,
+    tag_topics,
+    topic_evidence)
+from rasd.core.rules import evidence_groups, split_clauses
+from rasd.core.article import Article
+from rasd.core.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "enrich"
 CORPUS_PAGES = FIXTURES.parent / "corpus" / "pages" / "jawharafm.net"
@@ -144,7 +148,7 @@ def test_pipeline_sets_topics_entities_and_counts():
 
 
 def test_pipeline_falls_back_to_local_matcher_when_engine_goes_away():
-    from rasd.engine import EngineUnavailable
+    from rasd.search.engine import EngineUnavailable
 
     class Gone:
         calls = 0

@@ -11,13 +11,18 @@ import trafilatura
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
-from pipelines.base import Skip, outcome_key
-from crawler.settings import scrapy_settings
-from pipelines.extract import (EXTRACT_TIMEOUT_SECONDS, MAX_PAGE_ELEMENTS, ExtractError, ExtractPipeline,
-                               TooComplex, count_elements, extract_article)
-from rasd.errors import ConfigError
-from rasd.seeds import ExtractionHints
-from rasd.settings import load_settings
+from rasd.pipelines.base import Skip, outcome_key
+from rasd.crawler.settings import scrapy_settings
+from rasd.pipelines.extract import (EXTRACT_TIMEOUT_SECONDS,
+    MAX_PAGE_ELEMENTS,
+    ExtractError,
+    ExtractPipeline,
+    TooComplex,
+    count_elements,
+    extract_article)
+from rasd.core.errors import ConfigError
+from rasd.core.seeds import ExtractionHints
+from rasd.core.settings import load_settings
 from tests.pipelines._corpus import FIXTURES, article_for, case_html
 
 PARAS = [

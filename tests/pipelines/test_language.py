@@ -16,10 +16,10 @@ from lxml import etree, html
 from scrapy.utils.test import get_crawler
 
 from tests.pipelines._corpus import simorgh_text
-from pipelines.base import Skip
-from pipelines.language import LanguageGuess, LanguagePipeline, detect_language, primary_subtag
-from rasd.article import Article
-from rasd.seeds import Outlet
+from rasd.pipelines.base import Skip
+from rasd.pipelines.language import LanguageGuess, LanguagePipeline, detect_language, primary_subtag
+from rasd.core.article import Article
+from rasd.core.seeds import Outlet
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LANG = FIXTURES / "language"

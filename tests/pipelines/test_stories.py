@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.stories import (StoryIndex, StoryIndexError, StoryParams, StoryPipeline,
-                               assign_story, shingles, signature)
-from rasd.article import Article
+from rasd.pipelines.storyindex import (StoryIndex, StoryIndexError, StoryParams, shingles, signature)
+from rasd.pipelines.stories import (StoryPipeline, assign_story)
+from rasd.core.article import Article
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stories"
 T0 = datetime(2024, 1, 27, 13, 5, tzinfo=timezone.utc)
@@ -207,7 +207,7 @@ class Stats:
 def test_pipeline_counts_and_settings(tmp_path):
     from scrapy.settings import Settings
 
-    from pipelines.archive import ArchivePipeline
+    from rasd.pipelines.archive import ArchivePipeline
     options = StoryPipeline.options_from_settings(
         Settings({"RASD_DATA_DIR": str(tmp_path), "RASD_STORIES_THRESHOLD": "0.6"}))
     assert options["store_path"] == tmp_path / "stories.sqlite"

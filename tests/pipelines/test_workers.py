@@ -20,9 +20,9 @@ import pytest
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
-from pipelines.base import Skip, outcome_key
-from pipelines.extract import ExtractPipeline, extract_article, extract_outcome
-from pipelines.workers import TaskTimeout, WorkerDied, WorkerPool
+from rasd.pipelines.base import Skip, outcome_key
+from rasd.pipelines.extract import ExtractPipeline, extract_article, extract_outcome
+from rasd.pipelines.workers import TaskTimeout, WorkerDied, WorkerPool
 from tests.pipelines._corpus import CORPUS, article_for, manifest
 from tests.pipelines._pathological import image_blocks
 
@@ -173,8 +173,8 @@ def test_a_broken_pool_is_rebuilt():
 
 KILLED_CRAWL = textwrap.dedent("""
     import asyncio, os, sys
-    from pipelines.extract import ExtractPipeline
-    from rasd.article import Article
+    from rasd.pipelines.extract import ExtractPipeline
+    from rasd.core.article import Article
     from tests.pipelines._pathological import image_blocks
 
     async def main():
@@ -217,8 +217,8 @@ NON_ASYNCIO_REACTOR = textwrap.dedent("""
     from twisted.internet import selectreactor
     selectreactor.install()
     from twisted.internet import defer, task
-    from pipelines.extract import ExtractPipeline
-    from rasd.article import Article
+    from rasd.pipelines.extract import ExtractPipeline
+    from rasd.core.article import Article
 
     async def main(reactor):
         stage = ExtractPipeline(workers=1)

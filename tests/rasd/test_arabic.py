@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import rasd.arabic as arabic
-from rasd.arabic import Folding, char_filter_mappings, default_folding, normalize, tokens
-from rasd.errors import ConfigError
+import rasd.core.arabic as arabic
+from rasd.core.arabic import Folding, char_filter_mappings, default_folding, normalize, tokens
+from rasd.core.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "language"
 

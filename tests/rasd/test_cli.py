@@ -8,7 +8,7 @@ import yaml
 
 
 def _rasd(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "rasd.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rasd.cli.main", *args], capture_output=True, text=True,
                           timeout=180, env={**os.environ, **(env or {})})
 
 

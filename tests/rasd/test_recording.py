@@ -17,21 +17,20 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from crawler.replay import loopback_url
-from pipelines.archive import read_archive
-from pipelines.dedup import canonicalize_url, content_hash
-from pipelines.stories import shingles
-from rasd.recording import (
-    COPY_VARIANTS,
+from rasd.replay.handler import loopback_url
+from rasd.core.archive import read_archive
+from rasd.core.urls import canonicalize_url
+from rasd.pipelines.seenstore import (content_hash)
+from rasd.pipelines.storyindex import (shingles)
+from rasd.replay.recording import (COPY_VARIANTS,
     EXPECTED_FILE,
     jaccard,
     load_recording_info,
     make_recording,
     publish,
-    similarity_report,
-)
-from rasd.replay import ReplayServer, load_recording, read_manifest, replay_outlets
-from rasd.seeds import load_outlets
+    similarity_report)
+from rasd.replay.server import ReplayServer, load_recording, read_manifest, replay_outlets
+from rasd.core.seeds import load_outlets
 
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=timezone.utc)
 
@@ -131,7 +130,7 @@ def test_unrelated_articles_stay_apart_planted_copies_stay_close(big):
 
 
 def _shingle_strings(text):
-    from rasd.recording import _shingles
+    from rasd.replay.recording import _shingles
 
     return _shingles(text)
 
@@ -214,12 +213,12 @@ def test_publish_grows_a_running_site_and_the_recording(tmp_path):
 
 def test_cli_writes_a_recording(tmp_path):
     out = tmp_path / "rec"
-    proc = subprocess.run([sys.executable, "-m", "rasd.recording", str(out), "--outlets", "2", "--pages", "3",
+    proc = subprocess.run([sys.executable, "-m", "rasd.replay.recording", str(out), "--outlets", "2", "--pages", "3",
                            "--stories", "1", "--now", "2026-03-14T12:00:00Z", "--check"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "6 pages on 2 outlets" in proc.stdout and '"max_unrelated"' in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "rasd.recording", str(out), "--outlets", "2"],
+    proc = subprocess.run([sys.executable, "-m", "rasd.replay.recording", str(out), "--outlets", "2"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "already holds a recording" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -233,7 +232,7 @@ def test_replay_crawl_archives_every_page_once_and_groups_planted_stories(tmp_pa
     info = make_recording(tmp_path / "rec", outlets=8, pages_per_outlet=10, syndicated_stories=3, seed=0)
     data = tmp_path / "data"
     env = dict(os.environ, RASD_LOG_LEVEL="INFO")
-    proc = subprocess.run([sys.executable, "-m", "rasd.cli", "crawl", "--replay", str(info.directory),
+    proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(info.directory),
                            "--data-dir", str(data), "--json"], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.replay import loopback_url
-from rasd.errors import ConfigError
-from rasd.replay import ReplayServer, Resource, ReplaySite, load_recording, replay_outlets, url_key
-from rasd.seeds import load_outlets
+from rasd.replay.handler import loopback_url
+from rasd.core.errors import ConfigError
+from rasd.replay.server import ReplayServer, Resource, ReplaySite, load_recording, replay_outlets, url_key
+from rasd.core.seeds import load_outlets
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rasd.errors import ConfigError
-from rasd.paths import SEEDS_DIR
-from rasd.seeds import Outlet, load_outlet, load_outlets
+from rasd.core.errors import ConfigError
+from rasd.core.paths import SEEDS_DIR
+from rasd.core.seeds import Outlet, load_outlet, load_outlets
 
 SEED_FILES = sorted(SEEDS_DIR.glob("*.yaml"))
 

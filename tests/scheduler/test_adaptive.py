@@ -2,8 +2,8 @@
 
 import pytest
 
-from rasd.seeds import Schedule
-from scheduler.adaptive import bounds, next_interval
+from rasd.core.seeds import Schedule
+from rasd.scheduler.adaptive import bounds, next_interval
 
 
 def test_bounds_default_to_interval_and_eight_times():

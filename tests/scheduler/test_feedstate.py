@@ -1,6 +1,6 @@
 """crawler/feedstate.py: validators, unchanged bodies, the liar guard, commit only when finished."""
 
-from crawler.feedstate import FeedState
+from rasd.crawler.feedstate import FeedState
 
 URL = "https://www.youm7.com/rss.xml"
 

@@ -1,6 +1,6 @@
 """scheduler/history.py: run rows, missed runs, dangling runs and the status view."""
 
-from scheduler.history import RunHistory, counts_from_summary
+from rasd.scheduler.history import RunHistory, counts_from_summary
 
 SUMMARY = {"listings_ok": 3, "not_modified": 0, "pages": 9,
            "links": {"listed": 10, "listed_twice": 4, "known": 1},  # listed: each link once

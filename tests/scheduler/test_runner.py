@@ -20,13 +20,18 @@ import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from pipelines.archive import read_archive
-from pipelines.dedup import canonicalize_url
-from rasd.replay import ReplayServer, Resource, host_root, load_recording, publish_listings, replay_outlets
-from rasd.seeds import load_outlets
-from rasd.settings import load_settings
-from scheduler.history import RunHistory
-from scheduler.runner import Daemon, ScheduleConfig, SchedulerError, check_job_options, next_runs
+from rasd.core.archive import read_archive
+from rasd.core.urls import canonicalize_url
+from rasd.replay.server import (ReplayServer,
+    Resource,
+    host_root,
+    load_recording,
+    publish_listings,
+    replay_outlets)
+from rasd.core.seeds import load_outlets
+from rasd.core.settings import load_settings
+from rasd.scheduler.history import RunHistory
+from rasd.scheduler.runner import Daemon, ScheduleConfig, SchedulerError, check_job_options, next_runs
 
 pytestmark = pytest.mark.integration
 
@@ -164,7 +169,7 @@ def test_timeout_and_crash_are_recorded(tmp_path, recording):
 
 # ---- the daemon as users run it ------------------------------------------------------------
 def _start(data_dir: Path, replay_url: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "rasd.cli_schedule", "schedule", "--replay", str(REPLAY),
+    cmd = [sys.executable, "-m", "rasd.cli.schedule", "schedule", "--replay", str(REPLAY),
            "--replay-url", replay_url, "--data-dir", str(data_dir), "--outlets", ",".join(OUTLETS),
            "--interval-seconds", str(INTERVAL), "--no-adapt", "--log-level", "WARNING"]
     log = open(data_dir.parent / f"{data_dir.name}-daemon.log", "a")
@@ -252,7 +257,7 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
                 assert not [r for r in after if r["outcome"] == "missed"]
             assert history.runs("jawharafm_net")[before["jawharafm_net"] - 1]["outcome"] == "interrupted"
             status = json.loads(subprocess.run(
-                [sys.executable, "-m", "rasd.cli_schedule", "status", "--data-dir", str(data), "--json"],
+                [sys.executable, "-m", "rasd.cli.schedule", "status", "--data-dir", str(data), "--json"],
                 capture_output=True, text=True, check=True, timeout=60).stdout)
             assert set(status) == set(OUTLETS)
             assert status["jawharafm_net"]["archived_24h"] == 8

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from rasd.article import Article
-from rasd.engine import Engine, connect
-from rasd.errors import EngineError
-from rasd.search import init_index
-from rasd.settings import EngineSettings, load_settings
+from rasd.core.article import Article
+from rasd.search.engine import Engine, connect
+from rasd.core.errors import EngineError
+from rasd.search.articles import init_index
+from rasd.core.settings import EngineSettings, load_settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "search"
 SETTINGS = load_settings()
@@ -147,7 +147,7 @@ def records() -> list[dict]:
 @pytest.fixture
 def loaded(engine, make_prefix, records):
     """A fresh alias holding :func:`sample_records`, refreshed: ``(prefix, records)``."""
-    from pipelines.index import index_articles
+    from rasd.search.indexing import index_articles
 
     prefix = make_prefix()
     report = index_articles(engine, records, index=prefix)

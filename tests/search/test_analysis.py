@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.index import index_articles
-from rasd.search import build_query
+from rasd.search.indexing import index_articles
+from rasd.search.articles import build_query
 
 pytestmark = pytest.mark.search
 
@@ -22,7 +22,7 @@ def _pairs(name: str) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def analysis_index(engine):
     """One index with the template's analyzers (module-scoped: _analyze only reads it)."""
-    from rasd.search import init_index
+    from rasd.search.articles import init_index
     from tests.search.conftest import SESSION, drop_prefix
 
     prefix = f"rasd-test-{SESSION}-analysis"

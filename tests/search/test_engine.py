@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import elasticsearch
 import pytest
 
-from pipelines.index import index_articles
-from rasd.engine import EngineUnavailable, connect, probe, redact_url
-from rasd.errors import EngineError
-from rasd.search import build_query, init_index
+from rasd.search.indexing import index_articles
+from rasd.search.engine import EngineUnavailable, connect, probe, redact_url
+from rasd.core.errors import EngineError
+from rasd.search.articles import build_query, init_index
 from tests.search.conftest import ENGINE_URL, drop_prefix, engine_settings, no_secret, sample_records
 from tests.search.shims import ElasticsearchShim
 

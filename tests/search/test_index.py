@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipelines.archive import ArchiveWriter, lag
-from pipelines.index import IndexFollower, index_articles
-from rasd.article import Article
-from rasd.engine import BulkItem, EngineUnavailable, connect
-from rasd.search import build_template, mapped_fields
+from rasd.core.archive import ArchiveWriter, lag
+from rasd.search.indexing import IndexFollower, index_articles
+from rasd.core.article import Article
+from rasd.search.engine import BulkItem, EngineUnavailable, connect
+from rasd.search.articles import build_template, mapped_fields
 from tests.search.conftest import ENGINE_URL, engine_settings, no_secret
 from tests.search.shims import TcpProxy
 

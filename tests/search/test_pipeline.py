@@ -9,9 +9,9 @@ import pytest
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
 
-from pipelines.index import IndexPipeline
-from rasd.article import Article
-from rasd.engine import connect
+from rasd.pipelines.index import IndexPipeline
+from rasd.core.article import Article
+from rasd.search.engine import connect
 from tests.search.conftest import ENGINE_URL, engine_settings, no_secret
 from tests.search.shims import TcpProxy
 
@@ -24,7 +24,7 @@ class _Crawler:
 
 
 def _archive(data_dir, records):
-    from pipelines.archive import ArchiveWriter
+    from rasd.core.archive import ArchiveWriter
 
     writer = ArchiveWriter(data_dir / "archive", sync=False)
     for rec in records:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from rasd.errors import ConfigError
-from rasd.search import build_query
+from rasd.core.errors import ConfigError
+from rasd.search.articles import build_query
 
 
 def _range(**kw) -> dict:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rasd.search import build_template, mapped_fields
-from rasd.settings import EngineSettings
+from rasd.search.articles import build_template, mapped_fields
+from rasd.core.settings import EngineSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "config").glob("kibana/*.ndjson")) + \

@@ -12,11 +12,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipelines.archive import ArchiveWriter
-from rasd.article import Article
-from rasd.cli_index import register, to_markup
-from rasd.errors import ConfigError, EngineError
-from rasd.search import HL_POST, HL_PRE, build_query, search_articles
+from rasd.core.archive import ArchiveWriter
+from rasd.core.article import Article
+from rasd.cli.index import register, to_markup
+from rasd.core.errors import ConfigError, EngineError
+from rasd.search.articles import HL_POST, HL_PRE, build_query, search_articles
 
 pytestmark = pytest.mark.search
 
@@ -166,7 +166,7 @@ def test_cli_engine_down_is_one_line(tmp_path):
 def test_replay_crawl_then_search_finds_seed(engine, make_prefix, tmp_path):
     """The issue's acceptance check: the replay crawl, `rasd index`, then `rasd search مسئول`
     shows the seed story (written مسؤولون) among the hits."""
-    proc = subprocess.run([sys.executable, "-m", "rasd.cli", "crawl", "--replay",
+    proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay",
                            str(ROOT / "tests" / "fixtures" / "corpus"), "--data-dir", str(tmp_path), "--json"],
                           capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-2000:]

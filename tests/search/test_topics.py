@@ -12,11 +12,16 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from pipelines.archive import read_archive
-from pipelines.enrich import TOPICS_FILE, Taxonomy, load_taxonomy, tag_topics
-from rasd.search import build_template
-from rasd.topics import (RULE_FIELDS, install_topics, percolate_topics, retag_archive, retag_index,
-                         topics_index)
+from rasd.core.archive import read_archive
+from rasd.core.taxonomy import TOPICS_FILE, Taxonomy, load_taxonomy
+from rasd.pipelines.enrich import tag_topics
+from rasd.search.articles import build_template
+from rasd.search.topics import (RULE_FIELDS,
+    install_topics,
+    percolate_topics,
+    retag_archive,
+    retag_index,
+    topics_index)
 from tests.search.conftest import seed_record
 
 pytestmark = pytest.mark.search
@@ -87,7 +92,7 @@ def test_an_edited_taxonomy_replaces_the_queries(engine, make_prefix):
 
 
 def test_a_rule_the_engine_refuses_is_an_error(engine, make_prefix):
-    from rasd.errors import EngineError
+    from rasd.core.errors import EngineError
 
     prefix = make_prefix(init=False)
     bad = mini_taxonomy("مسئول")
@@ -139,7 +144,7 @@ def test_retag_after_editing_a_rule_changes_index_and_archive(engine, loaded, tm
 
 
 def test_cli_install_and_retag(engine, loaded, tmp_path, monkeypatch):
-    from rasd import cli_topics
+    from rasd.cli import topics as cli_topics
 
     prefix, records = loaded
     data = tmp_path / "data"

@@ -1,0 +1,369 @@
+"""The story window: MinHash signatures of the last days' articles, with their LSH bands
+stored and queried in SQLite (:class:`StoryIndex`), following the archive.
+
+Used by the stories stage (:mod:`rasd.pipelines.stories`) through the data directory's
+:class:`~rasd.pipelines.ledger.Ledger`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from rasd.core.arabic import tokens
+from rasd.core.article import Article, isoformat_utc, utcnow
+from rasd.core.errors import RasdError
+
+if TYPE_CHECKING:  # datasketch (and scipy under it) load only when a signature is made
+    from datasketch import LeanMinHash, MinHash
+
+log = logging.getLogger(__name__)
+SCHEME = "affine32"
+_DTYPE = np.uint32
+
+
+class StoryIndexError(RasdError):
+    """The story store is unreadable, or was written with other MinHash parameters."""
+
+
+def shingles(text: str, size: int = 4) -> set[bytes]:
+    """Word ``size``-grams of the folded, lower-cased text, UTF-8 encoded.
+
+    A text of n tokens gives at most ``n - size + 1`` shingles; fewer than ``size`` tokens give
+    the empty set.
+    """
+    words = tokens(text)
+    return {" ".join(words[i:i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class StoryParams:
+    """MinHash/LSH parameters; all must match between runs sharing a store."""
+
+    num_perm: int = 128
+    seed: int = 1
+    shingle_size: int = 4
+    min_tokens: int = 20
+    threshold: float = 0.5
+    duplicate_threshold: float = 0.8
+
+
+_TEMPLATES: dict[tuple[int, int], "MinHash"] = {}
+
+
+def signature(text: str, params: StoryParams = StoryParams()) -> "LeanMinHash | None":
+    """MinHash of :func:`shingles` of ``text``; ``None`` when the text has fewer than
+    ``params.min_tokens`` tokens (such texts must never match)."""
+    if len(tokens(text)) < params.min_tokens:
+        return None
+    from datasketch import LeanMinHash, MinHash
+
+    key = (params.num_perm, params.seed)
+    if key not in _TEMPLATES:  # permutations are costly to draw; reuse them
+        _TEMPLATES[key] = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=SCHEME)
+    m = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=SCHEME,
+                permutations=_TEMPLATES[key].permutations)
+    m.update_batch(list(shingles(text, params.shingle_size)))
+    return LeanMinHash(m)
+
+
+def _lean(hashvalues: bytes | np.ndarray, seed: int) -> "LeanMinHash":
+    from datasketch import LeanMinHash
+
+    values = np.frombuffer(hashvalues, dtype=_DTYPE) if isinstance(hashvalues, bytes) else hashvalues
+    return LeanMinHash(seed=seed, hashvalues=values, scheme=SCHEME)
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """What the index knows of one story (within the window).
+
+    ``first_published_at`` is the earliest article time seen (``published_at``, else
+    ``fetched_at``); ``outlets`` the number of distinct outlets; ``articles`` the number of
+    articles.
+    """
+
+    story_id: str
+    first_outlet: str
+    first_published_at: datetime
+    outlets: int
+    articles: int
+
+
+def _time(article: Article) -> datetime:
+    return article.published_at or article.fetched_at
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class StoryIndex:
+    """Persistent MinHash LSH over the last ``window`` of articles, queried where it lives.
+
+    One SQLite file: ``sigs`` (per article: id, outlet, time, story id, signature as
+    ``num_perm × 4`` bytes) and ``bands`` (per article and LSH band: a 64-bit key of the band's
+    ``r`` hash values, BLAKE2b; the same ``b × r`` banding as datasketch's ``MinHashLSH`` for
+    ``threshold`` and ``num_perm``, so the candidates are the same).  A lookup reads only the
+    rows of its ``b`` band keys (one index probe each) and the signatures of those candidates;
+    nothing proportional to the window is loaded at open, and no process holds rows in memory
+    that another could prune.  The window is over the time Rasd *archived* an article
+    (``fetched_at``): a copy is crawled soon after its original whatever their publication
+    dates say (an old story republished today still finds its first publisher).  ``now``
+    returns the current UTC time (injectable for tests); rows archived before
+    ``now() - window`` are pruned by :meth:`prune` (on open, and after every
+    :data:`PRUNE_EVERY` additions), which only deletes rows no lookup in the window would use.
+
+    With ``archive_dir`` the index follows the archive (:meth:`apply`, :meth:`catch_up`, as
+    :class:`rasd.pipelines.dedup.SeenStore` does).  Writers share the file across processes under
+    the data directory's :class:`~rasd.core.durable.StateLock`.
+
+    Raises:
+        StoryIndexError: the file cannot be opened, or stores signatures made with other
+            ``num_perm``/``seed``/``shingle_size``/scheme (mixing them would silently give wrong
+            similarities; delete the file to rebuild it from the archive).
+    """
+
+    PRUNE_EVERY = 1000
+
+    def __init__(self, path: str | Path, params: StoryParams = StoryParams(),
+                 window: timedelta = timedelta(days=7),
+                 now: Callable[[], datetime] = utcnow, archive_dir: str | Path | None = None):
+        from rasd.core.archive import Checkpoints
+
+        self.params, self.window, self.now = params, window, now
+        self.path = str(path)
+        self.archive_dir = Path(archive_dir) if archive_dir is not None else None
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), isolation_level=None)
+            self.db.execute("PRAGMA busy_timeout = 5000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.executescript(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+                "CREATE TABLE IF NOT EXISTS sigs (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+                " outlet TEXT NOT NULL, at TEXT NOT NULL, seen_at TEXT NOT NULL, story_id TEXT NOT NULL,"
+                " hashvalues BLOB);"
+                "CREATE INDEX IF NOT EXISTS sigs_story ON sigs(story_id);"
+                "CREATE INDEX IF NOT EXISTS sigs_seen ON sigs(seen_at);"
+                "CREATE TABLE IF NOT EXISTS bands (bkey INTEGER NOT NULL, sig INTEGER NOT NULL,"
+                " PRIMARY KEY (bkey, sig)) WITHOUT ROWID;")
+            self.checkpoints = Checkpoints(self.db, "stories")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoryIndexError(f"{path}: cannot open story store: {exc}") from exc
+        self._check_meta(path)
+        self._added = 0
+        self._migrate_v1()
+        self.prune()
+
+    def _check_meta(self, path) -> None:
+        p = self.params
+        wanted = {"num_perm": str(p.num_perm), "seed": str(p.seed),
+                  "shingle_size": str(p.shingle_size), "scheme": SCHEME}
+        stored = dict(self.db.execute("SELECT key, value FROM meta"))
+        if not stored:
+            with self._transaction():
+                self.db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", wanted.items())
+            stored = dict(self.db.execute("SELECT key, value FROM meta"))
+        if {k: stored.get(k) for k in wanted} != wanted:
+            raise StoryIndexError(f"{path}: written with { {k: stored.get(k) for k in wanted} }, "
+                                  f"opened with {wanted}; delete the file to rebuild the story index")
+        key = f"bands@{p.threshold}"
+        if key not in stored:  # datasketch's optimal banding for this threshold, computed once
+            from datasketch.lsh import _optimal_param
+
+            b, r = _optimal_param(p.threshold, p.num_perm, 0.5, 0.5)
+            with self._transaction():
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, f"{b},{r}"))
+            stored[key] = dict(self.db.execute("SELECT key, value FROM meta"))[key]
+        self.b, self.r = (int(x) for x in stored[key].split(","))
+        if stored.get("bands_of") not in (None, key):
+            raise StoryIndexError(f"{path}: banded for {stored['bands_of']}, opened for {key} "
+                                  "(another threshold); delete the file to rebuild the story index")
+        if stored.get("bands_of") is None:
+            with self._transaction():
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('bands_of', ?)", (key,))
+
+    def _migrate_v1(self) -> None:
+        """Move the rows of a version-1 file (table ``articles``, LSH rebuilt in memory at each
+        open) into ``sigs`` and ``bands``."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
+            return
+        rows = self.db.execute("SELECT id, outlet, at, story_id, hashvalues FROM articles").fetchall()
+        with self._transaction():
+            for article_id, outlet, at, story_id, blob in rows:
+                self._insert(article_id, outlet, at, at, story_id, blob)
+            self.db.execute("DROP TABLE articles")
+        log.info("story store %s: %d rows moved to the banded layout", self.path, len(rows))
+
+    @contextmanager
+    def _transaction(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def band_keys(self, hashvalues: np.ndarray) -> list[int]:
+        """The ``b`` band keys of a signature: BLAKE2b-64 of (band number, the band's ``r``
+        uint32 values), as signed 64-bit integers (SQLite's INTEGER)."""
+        values = np.asarray(hashvalues, dtype=_DTYPE)
+        r = self.r
+        return [int.from_bytes(hashlib.blake2b(bytes((i,)) + values[i * r:(i + 1) * r].tobytes(),
+                                               digest_size=8).digest(), "little", signed=True)
+                for i in range(self.b)]
+
+    def _insert(self, article_id: str, outlet: str, at: str, seen_at: str, story_id: str,
+                blob: bytes | None) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO sigs (id, outlet, at, seen_at, story_id, hashvalues) "
+                              "VALUES (?, ?, ?, ?, ?, ?)", (article_id, outlet, at, seen_at, story_id, blob))
+        if cur.rowcount == 0:
+            return False
+        if blob is not None:
+            rowid = cur.lastrowid
+            keys = self.band_keys(np.frombuffer(blob, dtype=_DTYPE))
+            self.db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", [(k, rowid) for k in keys])
+        self._added += 1
+        return True
+
+    def prune(self) -> int:
+        """Delete rows older than the window; returns how many.  Band rows of pruned signatures
+        go with them (those of rows older than the oldest kept one; the few left behind by
+        out-of-order times point at nothing and are never returned)."""
+        cutoff = isoformat_utc(self.now() - self.window)
+        with self._transaction():
+            n = self.db.execute("DELETE FROM sigs WHERE seen_at < ?", (cutoff,)).rowcount
+            if n:
+                low = self.db.execute("SELECT MIN(rowid) FROM sigs").fetchone()[0]
+                if low is None:
+                    self.db.execute("DELETE FROM bands")
+                else:
+                    self.db.execute("DELETE FROM bands WHERE sig < ?", (low,))
+        self._added = 0
+        return n
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM sigs").fetchone()[0]
+
+    def get(self, article_id: str) -> tuple[str, LeanMinHash | None] | None:
+        """``(story_id, signature)`` of a recorded article, or ``None``."""
+        row = self.db.execute("SELECT story_id, hashvalues FROM sigs WHERE id = ?",
+                              (article_id,)).fetchone()
+        if row is None:
+            return None
+        return row[0], (_lean(row[1], self.params.seed) if row[1] is not None else None)
+
+    def candidates(self, sig: LeanMinHash) -> list[tuple[str, str, bytes]]:
+        """``(id, story_id, signature bytes)`` of the recorded articles sharing at least one
+        band with ``sig`` (LSH candidates, not yet verified), within the window."""
+        keys = self.band_keys(sig.hashvalues)
+        marks = ",".join("?" * len(keys))
+        return self.db.execute(
+            f"SELECT s.id, s.story_id, s.hashvalues FROM sigs s WHERE s.rowid IN "
+            f"(SELECT sig FROM bands WHERE bkey IN ({marks})) AND s.hashvalues IS NOT NULL "
+            "AND s.seen_at >= ?", (*keys, isoformat_utc(self.now() - self.window))).fetchall()
+
+    def best_match(self, sig: LeanMinHash) -> tuple[str, str, float] | None:
+        """Closest recorded article by estimated Jaccard: ``(id, story_id, similarity)``, or
+        ``None`` when no LSH candidate reaches ``threshold``."""
+        best = None
+        mine = np.asarray(sig.hashvalues, dtype=_DTYPE)
+        for candidate, story_id, blob in self.candidates(sig):
+            other = np.frombuffer(blob, dtype=_DTYPE)
+            similarity = float(np.count_nonzero(mine == other)) / len(mine)
+            if similarity >= self.params.threshold and (
+                    best is None or similarity > best[2] or (similarity == best[2] and candidate < best[0])):
+                best = (candidate, story_id, similarity)
+        return best
+
+    def add(self, article: Article, story_id: str, sig: LeanMinHash | None) -> None:
+        """Record ``article`` (needs ``id``) in ``story_id`` with its signature (no-op for an id
+        already recorded)."""
+        blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
+        with self._transaction():
+            self._insert(article.id, article.outlet, isoformat_utc(_time(article)),
+                         isoformat_utc(article.fetched_at), story_id, blob)
+        self._maybe_prune()
+
+    def _maybe_prune(self) -> None:
+        if self._added >= self.PRUNE_EVERY:
+            self.prune()
+
+    # ---- following the archive -----------------------------------------------------------
+    def apply(self, lines, signatures: dict[str, LeanMinHash] | None = None) -> int:
+        """Apply archive lines (:class:`rasd.pipelines.archive.ArchiveLine`) in one transaction with
+        the checkpoint: a record with ``story_id`` inside the window is recorded with its
+        signature (``signatures``: already computed, by id; else from its text); other lines
+        only move the checkpoint.  Returns the articles recorded."""
+        cutoff = isoformat_utc(self.now() - self.window)
+        positions: dict[str, int] = {}
+        n = 0
+        with self._transaction():
+            for line in lines:
+                positions[line.file] = max(positions.get(line.file, 0), line.end)
+                rec = line.data
+                if line.kind != "record" or rec is None or not rec.get("id") or not rec.get("story_id"):
+                    continue
+                at = rec.get("published_at") or rec.get("fetched_at")
+                seen_at = rec.get("fetched_at") or at
+                if not isinstance(at, str) or not isinstance(seen_at, str) or seen_at < cutoff:
+                    continue
+                sig = (signatures or {}).get(rec["id"])
+                if sig is None:
+                    sig = signature(rec.get("text") or "", self.params)
+                blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
+                n += self._insert(rec["id"], rec.get("outlet") or "", at, seen_at, rec["story_id"], blob)
+            self.checkpoints.save(positions)
+        self._maybe_prune()
+        return n
+
+    def catch_up(self, files=None) -> int:
+        """Apply the archive lines after the checkpoint (``files``: only in these); returns the
+        articles recorded.  No-op without ``archive_dir``."""
+        from rasd.core.archive import follow
+
+        if self.archive_dir is None:
+            return 0
+        total = 0
+        while True:
+            batch = list(follow(self.archive_dir, self.checkpoints.load(), files, limit=500))
+            if not batch:
+                break
+            total += self.apply(batch)
+            if len(batch) < 500:
+                break
+        if total:
+            log.info("story store %s: %d archived article(s) applied from the archive", self.path, total)
+        return total
+
+    def story(self, story_id: str) -> Story | None:
+        """The story's first outlet and time and its outlet/article counts (``None`` if
+        unknown or pruned)."""
+        rows = self.db.execute("SELECT outlet, at FROM sigs WHERE story_id = ? ORDER BY at, rowid",
+                               (story_id,)).fetchall()
+        if not rows:
+            return None
+        return Story(story_id, rows[0][0], _parse(rows[0][1]),
+                     len({r[0] for r in rows}), len(rows))
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def __enter__(self) -> "StoryIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,359 @@
+"""The alert definition: :class:`Alert` (pydantic, strict, unknown fields refused).
+
+An alert is a ``name`` (slug), a ``query`` in the ``rasd search`` syntax, ``filters`` (outlets,
+languages, topics: exact keyword filters), a ``frequency`` (``immediate`` | ``daily`` |
+``weekly``) and ``deliveries`` (webhook, email, Atom file).  Example:
+``config/alerts.example.yaml``.  Stored and matched by :mod:`rasd.pipelines.alerts`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rasd.core.errors import ConfigError, RasdError
+from rasd.search.articles import build_query
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class AlertError(RasdError):
+    """An alert definition the engine or the model refuses; the message says why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class WebhookDelivery(_Strict):
+    """POST to ``url``: ``json`` (the message as JSON) or ``slack`` (``{"text": …}``), waiting
+    at most ``timeout_seconds`` for the answer (then the delivery is retried later with the same
+    notification id)."""
+
+    url: str
+    format: Literal["json", "slack"] = "json"
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+
+class EmailDelivery(_Strict):
+    """Mail over SMTP to ``to``; ``password_env`` names the environment variable holding the
+    SMTP password (never the password itself)."""
+
+    to: list[str] = Field(min_length=1)
+    sender: str = Field("rasd@localhost", alias="from")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if not re.match(r"^[^@\s]+@[^@\s]+$", a)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an email address")
+        return v
+
+
+class AtomDelivery(_Strict):
+    """An Atom feed file at ``path`` keeping the newest ``keep`` entries."""
+
+    path: str
+    keep: int = Field(50, ge=1, le=10000)
+
+
+class Deliveries(_Strict):
+    webhook: WebhookDelivery | None = None
+    email: EmailDelivery | None = None
+    atom: AtomDelivery | None = None
+
+
+class AlertFilters(_Strict):
+    """Exact (keyword) filters; an empty list means any."""
+
+    outlets: list[str] = []
+    languages: list[str] = []
+    topics: list[str] = []
+
+
+class Alert(_Strict):
+    """One alert.  ``name``: a slug (``[a-z0-9][a-z0-9_-]*``, ≤ 64 chars); ``query``: the search
+    syntax (``مسئولون AND التحالف``); ``frequency``: ``immediate`` (one notification per story
+    as it arrives) or a ``daily``/``weekly`` digest."""
+
+    name: str
+    query: str = Field(min_length=1)
+    filters: AlertFilters = AlertFilters()
+    frequency: Literal["immediate", "daily", "weekly"] = "immediate"
+    deliveries: Deliveries = Deliveries()
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG.match(v):
+            raise ValueError(f"{v!r} is not a slug (lower-case letters, digits, - and _)")
+        return v
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if v.strip() in ("", "*"):
+            raise ValueError("an alert needs a query (not empty, not *)")
+        return v.strip()
+
+    def search_query(self) -> dict:
+        """The ``query`` of :func:`rasd.search.articles.build_query` for this alert plus a topics
+        filter: what is stored in the percolator field."""
+        body = build_query(self.query, outlets=self.filters.outlets or None,
+                           languages=self.filters.languages or None)
+        query = body["query"]
+        if self.filters.topics:
+            query["bool"]["filter"].append({"terms": {"topics": self.filters.topics}})
+        return query
+
+    def candidate_query(self) -> dict:
+        """What is stored in the percolator index's second percolator field ``candidates``: a
+        condition on ``alert_keys`` that every article matching :meth:`search_query` meets
+        (:func:`key_prefilter`; ``match_all`` when the query's shape is not recognised).  It
+        only narrows which alerts the percolator verifies; :meth:`search_query` alone decides
+        what matches (see :func:`rasd.pipelines.alerts.match_alerts`)."""
+        return key_prefilter(self.query) or {"match_all": {}}
+
+    def spec(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# --- the percolator's candidate selection ------------------------------------------------------
+
+#: the stemmed analyzer of the articles' text fields (config/index_template.yaml)
+KEY_QUERY_ANALYZER = "rasd_arabic"
+_TOKEN = re.compile(r'\s+|\(|\)|"[^"]*"|[^\s()"]+')
+_SPECIAL = re.compile(r'[\\:~^\[\]{}+\-!/*?&|<>=]')
+_FIELD_VALUE = re.compile(r'[A-Za-z_][\w.]*:[^\W_][\w.*?]*')
+_WILDCARD_WORD = re.compile(r'[^\W_][\w*?]*|[*?][\w*?]*')
+
+
+def _key(word: str) -> dict:
+    return {"match": {"alert_keys": {"query": word, "analyzer": KEY_QUERY_ANALYZER,
+                                     "operator": "or", "zero_terms_query": "all"}}}
+
+
+class _Unparsed(Exception):
+    """Raised inside :func:`parse_tree` for a query outside the recognised syntax."""
+
+
+def parse_tree(text: str) -> tuple | None:
+    """The ``rasd search`` query ``text`` as a tree, or ``None`` outside the syntax both
+    :func:`key_prefilter` and :func:`query_tree` read.
+
+    Nodes: ``("word", w)``, ``("phrase", [w1, w2, …])``, ``("loose", tok)`` (``field:value`` or a
+    wildcard word), ``("not", node)``, and groups ``("and" | "or" | "mixed", [nodes])`` — AND /
+    implicit AND (``default_operator``), OR, or both at one level (the classic parser's
+    precedence, which neither reader models).  ``None``: unbalanced quotes or parentheses, a
+    leading or trailing operator, an empty group, escapes, fuzziness, boosts, ranges, ``+``/``-``.
+    Lower-case ``and``/``or``/``not`` are words, as in the classic query parser."""
+    if text.count('"') % 2:
+        return None
+    tokens = [t for t in _TOKEN.findall(text) if t.strip()]
+    pos = 0
+
+    def operand() -> tuple:
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok == "NOT":
+            if pos >= len(tokens) or tokens[pos] in ("AND", "OR", ")"):
+                raise _Unparsed
+            return ("not", operand())
+        if tok == "(":
+            inner = group()
+            if pos >= len(tokens) or tokens[pos] != ")":
+                raise _Unparsed
+            pos += 1
+            return inner
+        if tok.startswith('"'):
+            words = tok.strip('"').split()
+            if "\\" in tok or not words:
+                raise _Unparsed
+            return ("phrase", words)
+        if _SPECIAL.search(tok):
+            if _FIELD_VALUE.fullmatch(tok) or _WILDCARD_WORD.fullmatch(tok):
+                return ("loose", tok)
+            raise _Unparsed  # fuzzy, boost, range, +/-, ||, escapes …
+        return ("word", tok)
+
+    def group() -> tuple:
+        nonlocal pos
+        items, ops, joined = [], set(), True
+        while pos < len(tokens) and tokens[pos] != ")":
+            if tokens[pos] in ("AND", "OR"):
+                if joined:
+                    raise _Unparsed
+                ops.add(tokens[pos].lower())
+                pos, joined = pos + 1, True
+                continue
+            if not joined:
+                ops.add("and")  # default_operator AND
+            items.append(operand())
+            joined = False
+        if joined:
+            raise _Unparsed  # an empty group or a trailing operator
+        return ("mixed" if len(ops) > 1 else ops.pop() if ops else "and", items)
+
+    try:
+        tree = group()
+    except _Unparsed:
+        return None
+    return tree if pos == len(tokens) else None
+
+
+def key_prefilter(text: str) -> dict | None:
+    """A condition on ``alert_keys`` that every document matching the ``rasd search`` query
+    ``text`` meets (a necessary condition, never a sufficient one), or ``None`` when the query's
+    shape is not one this recognises (then the percolator selects candidates as before).
+
+    ``alert_keys`` (percolator index only, filled by :func:`rasd.pipelines.alerts.
+    percolate_document` from title, description and text) indexes for each word *d* the
+    stems of *d*, of ال+*d* and of *d* without its article; the query side is the stem of each
+    word.  A query word *w* matches a document by the stemmed fields (a word with *w*'s stem)
+    or the ``exact`` ones (the word, or it and *w* equal up to the article): in every case the
+    stem of *w* is among that word's keys.  From :func:`parse_tree`: words and "phrases" (each
+    word required) give conditions; AND keeps those of its parts, OR needs one from every
+    member; NOT, ``field:value``, wildcards and mixed AND/OR give none."""
+    tree = parse_tree(text)
+    return None if tree is None else _condition(tree)
+
+
+def _condition(node: tuple) -> dict | None:
+    kind, value = node
+    if kind == "word":
+        return _key(value)
+    if kind == "phrase":
+        return {"bool": {"filter": [_key(w) for w in value]}} if len(value) > 1 else _key(value[0])
+    if kind in ("loose", "not", "mixed"):
+        return None
+    conds = [_condition(n) for n in value]
+    if kind == "or":
+        return None if any(c is None for c in conds) else {"bool": {"should": conds, "minimum_should_match": 1}}
+    conds = [c for c in conds if c is not None]
+    return None if not conds else conds[0] if len(conds) == 1 else {"bool": {"filter": conds}}
+
+
+def parse_alert(data: Any, where: str = "alert") -> Alert:
+    """Build an :class:`Alert` from a dict; raises :class:`AlertError` naming the field."""
+    try:
+        return Alert.model_validate(data)
+    except ValidationError as exc:
+        msg = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise AlertError(f"{where}: {msg}") from None
+
+
+def load_alerts_file(path: Path) -> list[Alert]:
+    """Alerts from a YAML file ``{alerts: [...]}`` (``config/alerts.example.yaml``).
+
+    Raises:
+        ConfigError: unreadable file, or an invalid alert (the message names file and field).
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read alerts: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - {"alerts"} or not isinstance(data.get("alerts", []), list):
+        raise ConfigError(f"{path}: expected a mapping with one key, alerts: [...]")
+    try:
+        return [parse_alert(a, f"{path}: alerts.{i}") for i, a in enumerate(data.get("alerts", []))]
+    except AlertError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+# --- the pre-analysed stored query -------------------------------------------------------------
+
+#: one analysed text: per position, the terms at it (a field's search analyzer, ``_analyze``)
+Analysed = list[list[str]]
+_PLAIN_WORD = re.compile(r"[^\W_]+")
+
+
+def query_tree(text: str) -> tuple | None:
+    """The alert query ``text`` as ``("and"|"or", [items])`` with items ``("word", w)``,
+    ``("phrase", "w1 w2 …")`` or a nested tree, for the shapes :func:`compile_query` turns into
+    term queries: plain words (letters and digits), "phrases" of plain words, AND / implicit AND
+    sequences, OR sequences, parentheses.  ``None`` for anything else (NOT, field names,
+    wildcards, fuzziness, boosts, escapes, AND and OR mixed at one level; lowercase operators
+    are words as in the classic parser): such alerts keep the ``query_string``."""
+    tree = parse_tree(text)
+    return None if tree is None else _plain(tree)
+
+
+def _plain(node: tuple) -> tuple | None:
+    kind, value = node
+    if kind == "word":
+        return node if _PLAIN_WORD.fullmatch(value) else None
+    if kind == "phrase":
+        return ("phrase", " ".join(value)) if all(_PLAIN_WORD.fullmatch(w) for w in value) else None
+    if kind not in ("and", "or"):
+        return None  # not, loose, mixed
+    items = [_plain(n) for n in value]
+    return None if any(i is None for i in items) else (kind, items)
+
+
+def tree_texts(tree: tuple) -> set[str]:
+    """The word and phrase texts of a :func:`query_tree` (what has to be analysed)."""
+    kind, value = tree
+    if kind in ("word", "phrase"):
+        return {value}
+    return set().union(*(tree_texts(t) for t in value))
+
+
+def _field_name(field: str) -> str:
+    return field.split("^")[0]
+
+
+def compile_query(tree: tuple, analysed: dict[str, dict[str, Analysed]], fields: list[str]) -> dict | None:
+    """The query that matches exactly what ``query_string`` (``default_operator: AND``,
+    ``most_fields`` over ``fields``) matches for :func:`query_tree` ``tree``, built from the
+    engine's analysis of every word and phrase by each field (``analysed[field][text]``):
+    per word, a ``bool`` ``should`` over the fields of a ``term`` (one term) or ``terms`` (the
+    terms the analyzer put at one position: ``query_string``'s synonym query); per phrase, a
+    ``span_near`` (slop 0, in order) of ``span_term``/``span_or`` per position (its phrase or
+    multi-phrase query).  Nothing is analysed when it runs.  ``None`` when the analysis is not
+    one this reproduces (a word giving several positions or none, a phrase with a removed or
+    split word): the alert keeps its ``query_string``."""
+    kind, value = tree
+    if kind in ("word", "phrase"):
+        size = len(value.split())
+        clauses = []
+        for field in map(_field_name, fields):
+            positions = analysed.get(field, {}).get(value)
+            if positions is None or len(positions) != size or not all(positions):
+                return None
+            if kind == "word":
+                terms = positions[0]
+                clauses.append({"term": {field: terms[0]}} if len(terms) == 1
+                               else {"terms": {field: sorted(terms)}})
+                continue
+            spans = [{"span_term": {field: t[0]}} if len(t) == 1 else
+                     {"span_or": {"clauses": [{"span_term": {field: x}} for x in sorted(t)]}}
+                     for t in positions]
+            clauses.append(spans[0] if len(spans) == 1 else
+                           {"span_near": {"clauses": spans, "slop": 0, "in_order": True}})
+        return {"bool": {"should": clauses, "minimum_should_match": 1}}
+    parts = [compile_query(t, analysed, fields) for t in value]
+    if any(p is None for p in parts):
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    if kind == "and":
+        return {"bool": {"must": parts}}
+    return {"bool": {"should": parts, "minimum_should_match": 1}}

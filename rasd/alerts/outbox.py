@@ -1,0 +1,354 @@
+"""Alert notifications: one per story, digests, and a durable outbox of deliveries.
+
+State lives in one SQLite file, ``<data-dir>/alerts.sqlite`` (:class:`AlertStore`):
+
+* ``stories`` — one row per (alert, story_id): the first matching article (title, url, outlet,
+  published_at, highlight) and the distinct outlets that carried the story since.  The first
+  article of a story for an alert is a *new* story (an immediate alert notifies now); later
+  copies with the same ``story_id`` only add their outlet (digests say "also reported by N other
+  outlets").  ``seen`` makes the same article counted once however often it is percolated.
+* ``archive_checkpoints`` — how far the alert matcher has followed the archive (follower
+  ``alerts``, see :mod:`rasd.pipelines.archive`): the matches of a batch of archive lines, their
+  outbox rows and the new checkpoint are one transaction, so after a kill at any point every
+  archived article is matched exactly once (no inbox copy of the articles exists).
+* ``outbox`` — every delivery (one row per alert × channel × notification) with the message as
+  JSON; a row is marked delivered, never deleted, so nothing is lost: a failed attempt sets
+  ``next_attempt_at`` = now + ``backoff_seconds · 2^(attempts-1)`` (capped at
+  ``max_backoff_seconds``) and :func:`deliver_pending` retries due rows (``force``: all rows).
+  Each notification has a stable ``id`` (``notification_id``: a hash of alert, kind and story
+  or digest time) carried by every channel (webhook ``Idempotency-Key`` header and body, e-mail
+  ``Message-ID``, Atom entry id), so a delivery retried after a timeout or a kill — delivery is
+  at least once — can be dropped by the receiver.
+* ``digests`` — when each daily/weekly alert last sent its digest.
+
+A *message* (what the outbox holds) is ``{"id", "alert", "query", "kind": "immediate"|"daily"|
+"weekly", "created_at", "stories": [{"story_id", "title", "url", "outlet", "published_at",
+"outlets": [...], "outlet_count", "also_reported_by", "highlight": {"title", "snippet"}}]}``;
+the channels render it (:mod:`rasd.alerts.render`) at delivery time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from rasd.core.article import isoformat_utc, utcnow
+from rasd.alerts.channels import CHANNELS, DeliveryError
+from rasd.core.errors import RasdError
+from rasd.core.failpoints import failpoint
+
+log = logging.getLogger(__name__)
+
+DIGEST_PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stories (alert TEXT NOT NULL, story_id TEXT NOT NULL,
+  first_id TEXT NOT NULL, title TEXT, url TEXT, outlet TEXT, published_at TEXT,
+  highlight TEXT, matched_at TEXT NOT NULL, outlets TEXT NOT NULL, articles INTEGER NOT NULL,
+  digested_at TEXT, PRIMARY KEY (alert, story_id));
+CREATE TABLE IF NOT EXISTS seen (alert TEXT NOT NULL, article_id TEXT NOT NULL,
+  PRIMARY KEY (alert, article_id));
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, alert TEXT NOT NULL,
+  channel TEXT NOT NULL, target TEXT NOT NULL, message TEXT NOT NULL, created_at TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, last_error TEXT,
+  delivered_at TEXT, notification_id TEXT);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(delivered_at, next_attempt_at);
+CREATE TABLE IF NOT EXISTS digests (alert TEXT PRIMARY KEY, sent_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta_alerts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class AlertStoreError(RasdError):
+    """The alert store cannot be opened or written."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class AlertStore:
+    """The SQLite file described in the module docstring.  One connection; autocommit with
+    explicit transactions; WAL journal so the CLI and a crawl can share it.
+
+    Raises:
+        AlertStoreError: the file cannot be opened.
+    """
+
+    def __init__(self, path: str | Path):
+        from rasd.core.archive import Checkpoints
+
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout = 5000")
+            if self.path != ":memory:":
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.executescript(_SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
+            if "notification_id" not in columns:  # a store from before notification ids
+                self.db.execute("ALTER TABLE outbox ADD COLUMN notification_id TEXT")
+            self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_once ON "
+                            "outbox(notification_id, channel, target)")
+            self.db.execute("DROP TABLE IF EXISTS inbox")
+            self.checkpoints = Checkpoints(self.db, "alerts")
+        except (sqlite3.Error, OSError) as exc:
+            raise AlertStoreError(f"{path}: cannot open the alert store: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self):
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); nested calls join it."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # stories
+    def is_new_story(self, alert: str, doc: dict) -> bool:
+        """Whether :meth:`record_match` would now answer ``new`` for ``doc`` (an article not
+        recorded for ``alert``, of a story it has not seen): the only case that stores the
+        match's highlight, so the crawl stage highlights only those."""
+        if self.db.execute("SELECT 1 FROM seen WHERE alert = ? AND article_id = ?",
+                           (alert, doc["id"])).fetchone():
+            return False
+        return self.db.execute("SELECT 1 FROM stories WHERE alert = ? AND story_id = ?",
+                               (alert, doc.get("story_id") or doc["id"])).fetchone() is None
+
+    def record_match(self, alert: str, doc: dict, now: datetime) -> str:
+        """``new`` (first article of the story for this alert), ``copy`` (a later article of a
+        known story: its outlet is added) or ``seen`` (this article was recorded before)."""
+        story_id = doc.get("story_id") or doc["id"]
+        with self.transaction():
+            cur = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (alert, doc["id"]))
+            if cur.rowcount == 0:
+                outcome = "seen"
+            else:
+                row = self.db.execute("SELECT outlets FROM stories WHERE alert = ? AND story_id = ?",
+                                      (alert, story_id)).fetchone()
+                if row is None:
+                    self.db.execute(
+                        "INSERT INTO stories VALUES (?,?,?,?,?,?,?,?,?,?,1,NULL)",
+                        (alert, story_id, doc["id"], doc.get("title"), doc.get("url"),
+                         doc.get("outlet"), doc.get("published_at"), _dumps(doc.get("highlight") or {}),
+                         isoformat_utc(now), _dumps([doc.get("outlet", "")])))
+                    outcome = "new"
+                else:
+                    outlets = sorted(set(json.loads(row[0])) | {doc.get("outlet", "")})
+                    self.db.execute("UPDATE stories SET outlets = ?, articles = articles + 1 "
+                                    "WHERE alert = ? AND story_id = ?", (_dumps(outlets), alert, story_id))
+                    outcome = "copy"
+        return outcome
+
+    def story(self, alert: str, story_id: str) -> dict | None:
+        rows = self._stories("alert = ? AND story_id = ?", (alert, story_id))
+        return rows[0] if rows else None
+
+    def undigested(self, alert: str) -> list[dict]:
+        return self._stories("alert = ? AND digested_at IS NULL", (alert,))
+
+    def _stories(self, where: str, args: tuple) -> list[dict]:
+        cols = ("story_id", "title", "url", "outlet", "published_at", "highlight", "outlets")
+        rows = self.db.execute(f"SELECT {', '.join(cols)} FROM stories WHERE {where} "
+                               "ORDER BY matched_at, rowid", args).fetchall()
+        return [story_entry(dict(zip(cols, r))) for r in rows]
+
+    def mark_digested(self, alert: str, story_ids: Sequence[str], now: datetime) -> None:
+        with self.transaction():
+            self.db.executemany("UPDATE stories SET digested_at = ? WHERE alert = ? AND story_id = ?",
+                                [(isoformat_utc(now), alert, s) for s in story_ids])
+            self.db.execute("INSERT OR REPLACE INTO digests VALUES (?, ?)", (alert, isoformat_utc(now)))
+
+    def last_digest(self, alert: str) -> datetime | None:
+        row = self.db.execute("SELECT sent_at FROM digests WHERE alert = ?", (alert,)).fetchone()
+        return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row else None
+
+    # outbox
+    def enqueue(self, alert: str, channel: str, target: dict, message: dict, now: datetime) -> int:
+        """Queue one delivery of ``message`` (its ``id`` once per channel and target: queuing
+        the same notification again is a no-op); returns the row's ``seq`` (0 when a no-op)."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO outbox (alert, channel, target, message, created_at, next_attempt_at, "
+            "notification_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (alert, channel, _dumps(target), _dumps(message), isoformat_utc(now), isoformat_utc(now),
+             message.get("id")))
+        return cur.lastrowid if cur.rowcount else 0
+
+    def due(self, now: datetime | None) -> list[tuple[int, str, dict, dict, int]]:
+        """Pending rows ``(seq, channel, target, message, attempts)``; all when ``now`` is None."""
+        sql = "SELECT seq, channel, target, message, attempts FROM outbox WHERE delivered_at IS NULL"
+        args: tuple = ()
+        if now is not None:
+            sql, args = sql + " AND next_attempt_at <= ?", (isoformat_utc(now),)
+        return [(s, c, json.loads(t), json.loads(m), a)
+                for s, c, t, m, a in self.db.execute(sql + " ORDER BY seq", args).fetchall()]
+
+    def delivered(self, seq: int, now: datetime) -> None:
+        self.db.execute("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL "
+                        "WHERE seq = ?", (isoformat_utc(now), seq))
+
+    def failed(self, seq: int, error: str, retry_at: datetime) -> None:
+        self.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                        "WHERE seq = ?", (error[:500], isoformat_utc(retry_at), seq))
+
+    def pending_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0]
+
+    def outbox_counts(self) -> dict[str, int]:
+        """``{"delivered": n, "pending": n}``."""
+        d, p = self.db.execute("SELECT COUNT(delivered_at), COUNT(*) - COUNT(delivered_at) "
+                               "FROM outbox").fetchone()
+        return {"delivered": d, "pending": p}
+
+
+def story_entry(row: dict) -> dict:
+    """A message's story entry from a ``stories`` row (``outlets`` and ``highlight`` as JSON)."""
+    outlets = json.loads(row["outlets"]) if isinstance(row["outlets"], str) else list(row["outlets"])
+    hl = row.get("highlight")
+    hl = json.loads(hl) if isinstance(hl, str) else (hl or {})
+    return {"story_id": row["story_id"], "title": row.get("title") or "", "url": row.get("url") or "",
+            "outlet": row.get("outlet") or "", "published_at": row.get("published_at"),
+            "outlets": outlets, "outlet_count": len(outlets),
+            "also_reported_by": max(0, len(outlets) - 1),
+            "highlight": {"title": hl.get("title") or row.get("title") or "",
+                          "snippet": hl.get("snippet") or ""}}
+
+
+def notification_id(alert: str, kind: str, key: str) -> str:
+    """The stable id of a notification: ``rasd-`` + 32 hex digits of SHA-256 over the alert
+    name, the kind (``immediate``/``daily``/``weekly``/…) and ``key`` (the story id of an
+    immediate alert, the digest's time)."""
+    return "rasd-" + hashlib.sha256(f"{alert}\x1f{kind}\x1f{key}".encode("utf-8")).hexdigest()[:32]
+
+
+def _message(alert, kind: str, stories: list[dict], now: datetime, key: str | None = None) -> dict:
+    created = isoformat_utc(now)
+    return {"id": notification_id(alert.name, kind, key if key is not None else created),
+            "alert": alert.name, "query": alert.query, "kind": kind,
+            "created_at": created, "stories": stories}
+
+
+def enqueue_message(store: AlertStore, alert, message: dict, now: datetime) -> int:
+    """One outbox row per configured delivery of ``alert``; returns how many."""
+    n = 0
+    for channel in ("webhook", "email", "atom"):
+        target = getattr(alert.deliveries, channel)
+        if target is not None:
+            store.enqueue(alert.name, channel, target.model_dump(mode="json", by_alias=True), message, now)
+            n += 1
+    if n == 0:
+        log.warning("alert=%s has no deliveries; notification kept in the store only", alert.name)
+    return n
+
+
+def handle_matches(store: AlertStore, matches: Sequence[tuple[Any, dict]],
+                   now: datetime | None = None) -> Counter:
+    """Record ``(alert, document)`` matches (from :func:`rasd.pipelines.alerts.match_alerts`):
+    a new story for an immediate alert queues one notification per delivery; copies and digest
+    alerts only update the story.  Returns counts ``notified``, ``story_copy``,
+    ``digest_queued``, ``already_seen``."""
+    now = now or utcnow()
+    counts: Counter = Counter()
+    for alert, doc in matches:
+        outcome = store.record_match(alert.name, doc, now)
+        if outcome == "seen":
+            counts["already_seen"] += 1
+        elif outcome == "copy":
+            counts["story_copy"] += 1
+        elif alert.frequency != "immediate":
+            counts["digest_queued"] += 1
+        else:
+            story_id = doc.get("story_id") or doc["id"]
+            story = store.story(alert.name, story_id)
+            enqueue_message(store, alert, _message(alert, "immediate", [story], now, key=story_id), now)
+            counts["notified"] += 1
+    return counts
+
+
+def send_digests(store: AlertStore, alerts: Sequence[Any], *, now: datetime | None = None,
+                 force: bool = False, senders: dict | None = None) -> dict[str, int]:
+    """Queue the digest of every daily/weekly alert whose period has passed since its last
+    digest (``force``: all of them), then deliver.  A digest lists the stories matched since
+    the previous one with their outlet counts.  Returns ``{alert name: stories in digest}``
+    for the alerts whose digest was due.  The scheduler can call this periodically."""
+    now = now or utcnow()
+    sent: dict[str, int] = {}
+    for alert in alerts:
+        period = DIGEST_PERIODS.get(alert.frequency)
+        if period is None:
+            continue
+        last = store.last_digest(alert.name)
+        if not force and last is not None and now - last < period:
+            continue
+        stories = store.undigested(alert.name)
+        if stories:
+            enqueue_message(store, alert, _message(alert, alert.frequency, stories, now), now)
+        store.mark_digested(alert.name, [s["story_id"] for s in stories], now)
+        sent[alert.name] = len(stories)
+    deliver_pending(store, senders=senders, now=now)
+    return sent
+
+
+@dataclass
+class DeliveryReport:
+    """Outcome of one :func:`deliver_pending` pass: attempts that succeeded or failed, and the
+    rows still pending afterwards (failed now or not yet due)."""
+
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    errors: list[str] | None = None
+
+
+def deliver_pending(store: AlertStore, *, senders: dict[str, Callable[[dict, dict], None]] | None = None,
+                    now: datetime | None = None, force: bool = False, backoff_seconds: float = 30.0,
+                    max_backoff_seconds: float = 3600.0) -> DeliveryReport:
+    """Try every due outbox row once (``force``: every pending row, due or not).
+
+    ``senders`` maps a channel (``webhook``/``email``/``atom``) to ``send(target, message)``
+    raising :class:`~rasd.alerts.channels.DeliveryError` (defaults: the channel registry,
+    :data:`rasd.alerts.channels.CHANNELS`).  A
+    failure keeps the row with ``next_attempt_at`` pushed back exponentially.
+    """
+    senders = senders or CHANNELS
+    now = now or utcnow()
+    report = DeliveryReport(errors=[])
+    for seq, channel, target, message, attempts in store.due(None if force else now):
+        try:
+            senders[channel](target, message)
+        except (DeliveryError, OSError) as exc:
+            delay = min(max_backoff_seconds, backoff_seconds * 2 ** attempts)
+            store.failed(seq, str(exc), now + timedelta(seconds=delay))
+            report.failed += 1
+            report.errors.append(f"{channel} #{seq}: {exc}")
+            log.warning("alert=%s channel=%s outbox=%d attempt=%d failed: %s",
+                        message.get("alert"), channel, seq, attempts + 1, exc)
+        else:
+            failpoint("after_delivery")
+            store.delivered(seq, now)
+            report.delivered += 1
+    report.pending = store.pending_count()
+    return report
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)

@@ -1,0 +1,179 @@
+"""The ``rasd`` command line (typer + rich).
+
+Every :class:`~rasd.core.errors.RasdError` becomes one line on stderr and exit code 2; tables go to
+stdout for people, ``--json`` output for scripts.  A crawl stopped by Ctrl-C/SIGTERM says so in
+one line on stderr and exits 130.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from rasd.core.errors import ConfigError, RasdError
+from rasd.core.seeds import load_outlets
+from rasd.core.settings import load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
+# tables keep their columns when piped (rich assumes 80 columns without a terminal)
+console = Console(width=None if sys.stdout.isatty() else 132)
+err = Console(stderr=True)
+
+
+from rasd.cli.common import fail as _fail  # noqa: E402
+
+
+@app.command()
+def crawl(
+    outlets: Annotated[Optional[list[str]], typer.Argument(help="outlet slugs (default: all)")] = None,
+    replay: Annotated[Optional[Path], typer.Option(help="serve this recording (a dir with MANIFEST.tsv) on 127.0.0.1 and crawl it")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="where the archive, seen-URL store and logs go")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = None,
+    index: Annotated[Optional[bool], typer.Option("--index/--no-index", help="also index into the search engine (default: index_enabled setting)")] = None,
+) -> None:
+    """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index).
+
+    Ctrl-C/SIGTERM stops the crawl within seconds (what is done is flushed; pages cut short are
+    fetched by the next crawl) and exits 130; a second one stops at once.
+    """
+    # until the crawl's own handler takes over (crawler/stopping.py), SIGTERM is a Ctrl-C
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        from rasd.crawler.extensions import summarize, summary_table
+        from rasd.crawler.run import replay_overrides, run_crawl
+        from rasd.replay.server import ReplayServer, load_recording, replay_outlets
+
+        settings = load_settings(data_dir=data_dir, log_level=log_level, index_enabled=index)
+        seeds = load_outlets(settings.seeds_dir)
+        server = None
+        extra: dict = {}
+        if replay is not None:
+            site, pages, unused = load_recording(replay)
+            chosen = replay_outlets(pages, seeds)
+            server = ReplayServer(site).start()
+            extra = replay_overrides(server.base_url)
+            if not as_json:
+                console.print(f"replaying {len(pages)} recorded pages from {replay} on {server.base_url}"
+                              + (f"; {len(unused)} manifest article rows not replayable:" if unused else ""))
+            for reason in unused[:8]:
+                err.print(f"  not replayed: {escape(reason)}", highlight=False)
+            if len(unused) > 8:
+                err.print(f"  … and {len(unused) - 8} more", highlight=False)
+        else:
+            chosen = seeds
+        if outlets:
+            unknown = [o for o in outlets if o not in chosen]
+            if unknown:
+                where = "with replayable pages in this recording" if replay is not None else "in seeds/"
+                raise ConfigError(f"unknown outlet(s): {', '.join(unknown)} (outlets {where}: {', '.join(chosen)})")
+            chosen = {o: chosen[o] for o in outlets}
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        extra["LOG_FILE"] = str(log_dir / "crawl.log")
+        from rasd.core.durable import OutletLocks
+
+        try:
+            with OutletLocks(settings.data_dir, chosen):  # refused if another crawl has one
+                stats = run_crawl(settings, chosen, **extra)
+        finally:
+            if server is not None:
+                server.stop()
+    except RasdError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:  # Ctrl-C/SIGTERM before the crawl's own handler took over
+        err.print("rasd: crawl interrupted before it started", highlight=False)
+        raise typer.Exit(130) from None
+    summaries = summarize(stats)
+    if stats.get("rasd/interrupted"):
+        _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
+    read = sum(s.listings_ok for s in summaries.values())
+    unreadable = sum(s.listings_failed for s in summaries.values())
+    if as_json:
+        payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
+                              "links": dict(s.links), "outcomes": dict(s.outcomes),
+                              "syndicated": s.syndicated} for s in summaries.values()}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+    else:
+        console.print(summary_table(summaries))
+        indexed, waiting = stats.get("rasd/index/indexed", 0), stats.get("rasd/index/waiting")
+        already = stats.get("rasd/index/already_indexed", 0)
+        if waiting is not None:
+            console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} archive lines waiting"
+                          + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""))
+        console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
+    if stats.get("rasd/disk_full"):
+        lost = sum(s.outcomes.get("failed/disk_full", 0) for s in summaries.values())
+        err.print(f"rasd: disk full, crawl stopped: {escape(str(stats['rasd/disk_full']))}; "
+                  f"{lost} pages not archived (fetched again by the next crawl once there is space)",
+                  soft_wrap=True, highlight=False)
+        raise typer.Exit(3)
+    if unreadable and not read:
+        err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _interrupted(signame: str, summaries: dict, data_dir: Path) -> None:
+    """One line saying the crawl was stopped and what it kept; exit 130."""
+    archived = sum(s.outcomes["archived"] for s in summaries.values())
+    cut = sum(s.outcomes["failed/interrupted"] for s in summaries.values())
+    err.print(f"rasd: crawl interrupted by {signame}: {archived} pages archived in "
+              f"{data_dir / 'archive'}, {cut} cut short (fetched by the next crawl)",
+              highlight=False, soft_wrap=True, markup=False)
+    raise typer.Exit(130)
+
+
+@app.command("outlets")
+def list_outlets() -> None:
+    """List the outlets defined in seeds/."""
+    from rich.table import Table
+
+    try:
+        settings = load_settings()
+        outlets = load_outlets(settings.seeds_dir, include_disabled=True)
+    except RasdError as exc:
+        _fail(exc)
+    table = Table(title=f"{len(outlets)} outlets ({settings.seeds_dir})")
+    for col in ("slug", "name", "country", "languages", "feeds", "sitemaps", "schedule", "enabled"):
+        table.add_column(col)
+    for o in outlets.values():
+        sched = f"every {o.schedule.interval_minutes} min" if o.schedule.interval_minutes else f"cron {o.schedule.cron}"
+        table.add_row(o.slug, o.name, o.country, ",".join(o.languages), str(len(o.feeds)),
+                      str(len(o.sitemaps)), sched, "yes" if o.enabled else "no")
+    console.print(table)
+
+
+from rasd.cli import alerts as cli_alerts, index as cli_index, schedule as cli_schedule, topics as cli_topics  # noqa: E402  (command groups in their own modules)
+
+cli_index.register(app)
+cli_schedule.register(app)
+cli_topics.register(app)
+cli_alerts.register(app)
+
+
+def main() -> None:
+    """Console-script entry: run the app; a Rasd error, an unreadable or unwritable file or a
+    file in the wrong encoding ends as one line on stderr and exit code 2, not a traceback."""
+    try:
+        app()
+    except (RasdError, OSError, UnicodeError) as exc:
+        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        err.print(f"[red]rasd:[/red] {escape(where + detail)}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""``rasd schedule`` and ``rasd status``: the scheduler daemon and its run history.
+
+``register(app)`` adds both commands to the typer app of :mod:`rasd.cli.main`.
+
+``rasd schedule --replay tests/fixtures/corpus --data-dir data`` polls every replayed outlet on
+its schedule until SIGINT/SIGTERM (see :mod:`rasd.scheduler.runner` for the design);
+``--replay-url`` points the crawls at a replay server that is already running (tests publish
+new items into it), ``--interval-seconds``/``--timeout-seconds`` shrink the seeds' minutes to
+seconds for tests and benchmarks.  ``rasd status [--json]`` reads the run history and the job
+store of a data directory, also while the daemon runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rasd.core.errors import ConfigError, RasdError
+
+console = Console()
+err = Console(stderr=True)
+
+
+from rasd.cli.common import fail as _fail  # noqa: E402  (one unwrapped, escaped line)
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _interval(seconds: float | None) -> str:
+    if not seconds:
+        return "—"
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def schedule(
+    data_dir: Annotated[Optional[Path], typer.Option(help="archive, history and job store directory")] = None,
+    replay: Annotated[Optional[Path], typer.Option(help="replay this recording (a dir with MANIFEST.tsv)")] = None,
+    replay_url: Annotated[Optional[str], typer.Option(help="with --replay: use this running replay server instead of starting one")] = None,
+    outlets: Annotated[Optional[str], typer.Option(help="comma-separated slugs (default: all)")] = None,
+    interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="poll interval in seconds instead of the seeds' interval_minutes (tests)")] = None,
+    max_interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="upper bound of the adaptive interval, seconds")] = None,
+    timeout_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="run time limit in seconds instead of timeout_minutes")] = None,
+    max_parallel: Annotated[Optional[int], typer.Option(min=1, help="crawls running at once (default: max(4, 2 × CPUs))")] = None,
+    misfire_grace_seconds: Annotated[int, typer.Option(help="a run this late still runs")] = 300,
+    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: RASD_SCHEDULER_JOBSTORE_URL or <data-dir>/jobs.sqlite)")] = None,
+    no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+) -> None:
+    """Run the scheduler until SIGINT/SIGTERM: every outlet polled on its own schedule."""
+    from rasd.replay.server import ReplayServer, load_recording, replay_outlets
+    from rasd.core.seeds import load_outlets
+    from rasd.core.settings import load_settings
+    from rasd.scheduler.runner import Daemon, ScheduleConfig
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    server = None
+    try:
+        settings = load_settings(data_dir=data_dir)
+        seeds = load_outlets(settings.seeds_dir)
+        if replay is not None:
+            site, pages, _ = load_recording(replay)
+            chosen = replay_outlets(pages, seeds)
+            if replay_url is None:
+                server = ReplayServer(site).start()
+                replay_url = server.base_url
+        elif replay_url is not None:
+            raise ConfigError("--replay-url needs --replay (the recording defines the outlets)")
+        else:
+            chosen = seeds
+        if outlets:
+            wanted = [s.strip() for s in outlets.split(",") if s.strip()]
+            unknown = [s for s in wanted if s not in chosen]
+            if unknown:
+                raise ConfigError(f"unknown outlet(s): {', '.join(unknown)} (known: {', '.join(chosen)})")
+            chosen = {s: chosen[s] for s in wanted}
+        daemon = Daemon(ScheduleConfig(
+            data_dir=settings.data_dir, outlets=chosen, replay_url=replay_url,
+            jobstore_url=jobstore_url, interval_seconds=interval_seconds,
+            max_interval_seconds=max_interval_seconds, timeout_seconds=timeout_seconds,
+            max_parallel=max_parallel,
+            misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt))
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        daemon.start()
+        err.print(f"rasd schedule: {len(chosen)} outlets, data in {settings.data_dir}"
+                  + (f", replay {replay_url}" if replay_url else "") + "; SIGINT/SIGTERM stops",
+                  highlight=False)
+        while not stop.wait(1.0):
+            pass
+        daemon.stop()
+    except RasdError as exc:
+        _fail(exc)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def status_data(data_dir: Path, jobstore_url: str | None = None) -> dict[str, dict]:
+    """``{slug: {last_run, next_run, interval_seconds, health, failures, archived_24h}}``."""
+    from rasd.scheduler.history import RunHistory
+    from rasd.scheduler.runner import next_runs
+
+    data = RunHistory(Path(data_dir) / "runs.sqlite").status()
+    for slug, nxt in next_runs(data_dir, jobstore_url).items():
+        data.setdefault(slug, {"last_run": None, "interval_seconds": None, "failures": 0,
+                               "health": "never run", "archived_24h": 0})["next_run"] = nxt
+    for entry in data.values():
+        entry.setdefault("next_run", None)
+    return dict(sorted(data.items()))
+
+
+def status(
+    data_dir: Annotated[Optional[Path], typer.Option(help="the scheduler's data directory")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store")] = None,
+) -> None:
+    """Per outlet: last run, next run, interval, health and articles archived in 24 h."""
+    from rasd.core.settings import load_settings
+
+    try:
+        settings = load_settings(data_dir=data_dir)
+        if not settings.data_dir.is_dir():
+            raise ConfigError(f"{settings.data_dir}: no such data directory")
+        if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url:
+            console.print(f"no scheduled runs recorded in {settings.data_dir} yet "
+                          "(`rasd schedule --data-dir` with this directory records them)")
+            return
+        data = status_data(settings.data_dir, jobstore_url)
+    except RasdError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+        return
+    table = Table(title=f"Scheduler status ({settings.data_dir}, {_when(time.time())} UTC)")
+    for col in ("outlet", "last run", "outcome", "archived", "next run", "interval", "health", "archived 24h"):
+        table.add_column(col, justify="right" if col in ("archived", "interval", "archived 24h") else "left")
+    for slug, e in data.items():
+        last = e["last_run"] or {}
+        iv = e["interval_seconds"]
+        table.add_row(slug, _when(last.get("started_at") or last.get("ended_at")),
+                      last.get("outcome", "—"), str(last.get("archived", "—")), _when(e["next_run"]),
+                      "cron" if iv is None and last else _interval(iv),
+                      e["health"], str(e["archived_24h"]))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``schedule`` and ``status`` to ``app``."""
+    app.command("schedule")(schedule)
+    app.command("status")(status)
+
+
+if __name__ == "__main__":  # ``python -m rasd.cli.schedule schedule|status …`` (tests, before rasd.cli.main registers)
+    _app = typer.Typer(add_completion=False, no_args_is_help=True)
+    register(_app)
+    _app()

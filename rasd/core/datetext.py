@@ -1,0 +1,268 @@
+"""Date text: parse the first complete date in one string (:func:`parse_date_text`).
+
+Arabic outlets write dates in many ways: RFC 822 with Arabic weekday and month names in RSS
+(case 14), "نشر في 12 مارس 2023" on the page (case 05), the Levantine month names (كانون الثاني …
+كانون الأول), the Maghreb ones (جانفي، فيفري، أفريل …), Arabic-Indic or Persian digits, and a Hijri
+date followed by "الموافق" and its Gregorian equivalent (case 07); Persian pages use Solar Hijri
+month names (فروردین … اسفند).  htmldate and dateparser miss
+most of these and, worse, turn a bare year into 1 January.  So Rasd reads dates with its own
+small tables and regular expressions, searching a string for the *first complete* date
+(day, month and year) rather than matching the whole string, which makes prefixes such as
+"نشر في"/"آخر تحديث"/"Published on" and weekday names harmless.  dateparser is only a slow
+fallback for short strings the tables do not know, with ``REQUIRE_PARTS`` so it cannot invent a
+day.
+
+Ideas from: RFC 822/5322 date syntax (``email.utils``), htmldate's "original date" heuristics,
+and dateparser's ``REQUIRE_PARTS`` setting.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from rasd.core.arabic import normalize
+
+
+
+def fold(text: str) -> str:
+    """Fold a date string for matching: the project's Arabic folding (:func:`rasd.core.arabic.normalize`:
+    ASCII digits, one alef, ي for ى/ی, ه for ة, no harakat/tatweel/bidi marks), Arabic comma →
+    ``,``, lower case."""
+    return normalize(text).replace("،", ",").lower()
+
+
+# --------------------------------------------------------------------------------------------
+# Month tables (written naturally, folded at import).
+
+_GREGORIAN_MONTHS: dict[int, tuple[str, ...]] = {
+    1: ("يناير", "كانون الثاني", "كانون ثاني", "جانفي", "january", "jan", "janvier"),
+    2: ("فبراير", "شباط", "فيفري", "فبرير", "february", "feb", "février", "fevrier"),
+    3: ("مارس", "آذار", "march", "mar", "mars"),
+    4: ("أبريل", "ابريل", "إبريل", "نيسان", "أفريل", "april", "apr", "avril"),
+    5: ("مايو", "أيار", "ماي", "may", "mai"),
+    6: ("يونيو", "يونيه", "حزيران", "جوان", "june", "jun", "juin"),
+    7: ("يوليو", "يوليه", "تموز", "جويلية", "جويليه", "يوليوز", "july", "jul", "juillet"),
+    8: ("أغسطس", "اغسطس", "آب", "أوت", "غشت", "august", "aug", "août", "aout"),
+    9: ("سبتمبر", "أيلول", "شتنبر", "september", "sept", "sep", "septembre"),
+    10: ("أكتوبر", "تشرين الأول", "تشرين اول", "october", "oct", "octobre"),
+    11: ("نوفمبر", "تشرين الثاني", "تشرين ثاني", "نونبر", "november", "nov", "novembre"),
+    12: ("ديسمبر", "كانون الأول", "كانون اول", "دجنبر", "december", "dec", "décembre", "decembre"),
+}
+_HIJRI_MONTHS: dict[int, tuple[str, ...]] = {
+    1: ("محرم",), 2: ("صفر",), 3: ("ربيع الأول", "ربيع أول"),
+    4: ("ربيع الثاني", "ربيع الآخر", "ربيع ثاني"), 5: ("جمادى الأولى", "جمادى الأول"),
+    6: ("جمادى الآخرة", "جمادى الثانية", "جمادى الآخر"), 7: ("رجب",), 8: ("شعبان",),
+    9: ("رمضان",), 10: ("شوال",), 11: ("ذو القعدة", "ذي القعدة"), 12: ("ذو الحجة", "ذي الحجة"),
+}
+_JALALI_MONTHS: dict[int, tuple[str, ...]] = {
+    1: ("فروردین",), 2: ("اردیبهشت",), 3: ("خرداد",), 4: ("تیر",), 5: ("مرداد", "امرداد"),
+    6: ("شهریور",), 7: ("مهر",), 8: ("آبان",), 9: ("آذر",), 10: ("دی",), 11: ("بهمن",), 12: ("اسفند",),
+}
+#: RFC 822 zone names (and the common Arabic "بتوقيت غرينتش"), as hours east of UTC.
+_ZONES = {"z": 0, "gmt": 0, "utc": 0, "ut": 0, "est": -5, "edt": -4, "cst": -6, "cdt": -5,
+          "mst": -7, "mdt": -6, "pst": -8, "pdt": -7, "بتوقيت غرينتش": 0, "بتوقيت جرينتش": 0}
+
+
+def _lookup(table: dict[int, tuple[str, ...]]) -> tuple[dict[str, int], str]:
+    names = {fold(n): m for m, ns in table.items() for n in ns}
+    alternation = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return names, rf"(?<!\w)(?:{alternation})(?!\w)"
+
+
+_G_NAMES, _G = _lookup(_GREGORIAN_MONTHS)
+_H_NAMES, _H = _lookup(_HIJRI_MONTHS)
+_J_NAMES, _J = _lookup(_JALALI_MONTHS)
+
+_DAY = r"(?<!\d)(?P<d>[0-3]?\d)(?:st|nd|rd|th|er)?"
+_YEAR = r"(?P<y>\d{4})(?!\d)"
+# 12 مارس 2023 · 12-Mar-2023 · 12 آذار/مارس 2023 · 12 من مارس، 2023
+_DMY = re.compile(rf"{_DAY}[\s./-]*(?:من\s+)?(?P<m>{_G})\.?(?:\s*[/(]\s*{_G}\s*\)?)?[\s.,/-]*{_YEAR}")
+# March 12, 2023
+_MDY = re.compile(rf"(?P<m>{_G})\.?\s+{_DAY}\s*,?\s*{_YEAR}")
+# 2023-03-12 · 2023/3/12 · 12/03/2023 · 12.03.2023
+_NUM = re.compile(r"(?<![\d.:/-])(?P<a>\d{1,4})\s?(?P<sep>[-/.])\s?(?P<b>\d{1,2})\s?(?P=sep)\s?(?P<c>\d{1,4})(?![\d/-])")
+_HIJRI = re.compile(rf"{_DAY}\s*(?P<m>{_H})[\s,]*(?P<y>1[34]\d\d)(?!\d)")
+_JALALI = re.compile(rf"{_DAY}\s*(?P<m>{_J})[\s,]*(?P<y>1[34]\d\d)(?!\d)")
+_HIJRI_NUM = re.compile(r"(?<!\d)(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>1[34]\d\d)\s*(?:هـ|ه(?!\w))")
+
+_ZONE = "|".join(re.escape(fold(z)) for z in sorted(_ZONES, key=len, reverse=True))
+_TIME = re.compile(
+    r"[\s,|@t–-]*(?:(?:at|الساعه|على الساعه|في)\s*)?"
+    r"(?P<H>[0-2]?\d):(?P<M>[0-5]\d)(?::(?P<S>[0-5]\d)(?:[.,]\d+)?)?"
+    r"(?:\s*(?P<ampm>a\.?m\.?|p\.?m\.?|صباحا|مساءا|مساء|ب\.?ظ|ق\.?ظ|ص|م)(?!\w))?"
+    rf"\s*(?:(?P<zname>{_ZONE})(?!\w))?"
+    r"\s*(?P<off>[+-]\d{1,2}(?::?\d{2})?)?"
+)
+# A time written before the date: "10:30 ص - 12 مارس 2023"
+_TIME_BEFORE = re.compile(r"(?P<H>[0-2]?\d):(?P<M>[0-5]\d)(?::(?P<S>[0-5]\d))?\s*(?P<ampm>صباحا|مساء|ص|م|am|pm)?[\s,|-]*$")
+
+_MIN_YEAR, _MAX_YEAR = 1900, 2200
+
+
+def _offset(zname: str | None, off: str | None) -> timezone | None:
+    """UTC offset from a zone name and/or a ``+0300``/``+03:00``/``+3`` offset (``None``: no zone)."""
+    hours = _ZONES.get(zname) if zname else None
+    if off:
+        sign = -1 if off[0] == "-" else 1
+        digits = off[1:].replace(":", "")
+        h, m = (int(digits[:-2] or 0), int(digits[-2:])) if len(digits) > 2 else (int(digits), 0)
+        if h > 14 or m > 59:
+            return None
+        return timezone(sign * timedelta(hours=h, minutes=m) + timedelta(hours=hours or 0))
+    return timezone(timedelta(hours=hours)) if hours is not None else None
+
+
+def _build(y: int, m: int, d: int, t: re.Match | None) -> datetime | None:
+    """An aware UTC datetime, or ``None`` for an impossible date.  Without a time: midnight;
+    without a zone: the wall time is taken as UTC (the page gives nothing better)."""
+    if not (_MIN_YEAR <= y <= _MAX_YEAR):
+        return None
+    hh = mm = ss = 0
+    tz = timezone.utc
+    if t is not None:
+        hh, mm, ss = int(t["H"]), int(t["M"]), int(t["S"] or 0)
+        ampm = (t["ampm"] or "").replace(".", "")
+        if ampm in ("pm", "م", "مساء", "مساءا", "بظ") and hh < 12:
+            hh += 12
+        elif ampm in ("am", "ص", "صباحا", "قظ") and hh == 12:
+            hh = 0
+        zone = _offset(t.groupdict().get("zname"), t.groupdict().get("off"))
+        tz = zone or timezone.utc
+    try:
+        return datetime(y, m, d, hh, mm, ss, tzinfo=tz).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def _time_near(s: str, start: int, end: int) -> re.Match | None:
+    t = _TIME.match(s, end)
+    if t is not None:
+        return t
+    return _TIME_BEFORE.search(s[max(0, start - 20):start])
+
+
+def _gregorian_candidates(s: str):
+    """(position, datetime) for every complete Gregorian date in folded text ``s``."""
+    for rx in (_DMY, _MDY):
+        for mt in rx.finditer(s):
+            dt = _build(int(mt["y"]), _G_NAMES[mt["m"].rstrip(".")], int(mt["d"]), _time_near(s, mt.start(), mt.end()))
+            if dt is not None:
+                yield mt.start(), dt
+    for mt in _NUM.finditer(s):
+        a, b, c = mt["a"], int(mt["b"]), mt["c"]
+        if len(a) == 4 and len(c) <= 2:
+            y, m, d = int(a), b, int(c)
+        elif len(c) == 4 and len(a) <= 2:
+            # Arabic (and most non-US) outlets write day first; month first only when forced.
+            y, d, m = int(c), int(a), b
+            if m > 12 and d <= 12:
+                d, m = m, d
+        else:
+            continue
+        dt = _build(y, m, d, _time_near(s, mt.start(), mt.end()))
+        if dt is not None:
+            yield mt.start(), dt
+
+
+def _hijri_to_gregorian(y: int, m: int, d: int) -> tuple[int, int, int] | None:
+    """Umm al-Qura Hijri → Gregorian (year, month, day) via ``hijridate`` (1343–1500 AH)."""
+    try:
+        from hijridate import Hijri
+
+        g = Hijri(y, m, d).to_gregorian()
+    except (ValueError, OverflowError, ImportError):
+        return None
+    return g.year, g.month, g.day
+
+
+def _jalali_leap(y: int) -> bool:
+    # arithmetic 33-year cycle; matches the official Iranian calendar for 1300–1500 SH
+    return y % 33 in (1, 5, 9, 13, 17, 22, 26, 30)
+
+
+def _jalali_to_gregorian(y: int, m: int, d: int) -> tuple[int, int, int] | None:
+    """Solar Hijri (Iran) → Gregorian (year, month, day), counted from 1 Farvardin 1399 = 2020-03-20."""
+    if not (1300 <= y <= 1500 and 1 <= d <= (31 if m <= 6 else 30)) or (m == 12 and d == 30 and not _jalali_leap(y)):
+        return None
+    days = sum(366 if _jalali_leap(k) else 365 for k in range(1399, y))
+    days -= sum(366 if _jalali_leap(k) else 365 for k in range(y, 1399))
+    days += (m - 1) * 31 if m <= 7 else 186 + (m - 7) * 30
+    g = datetime(2020, 3, 20) + timedelta(days=days + d - 1)
+    return g.year, g.month, g.day
+
+
+def _calendar_candidates(s: str):
+    """(position, datetime) for complete Hijri and Solar Hijri dates in folded text ``s``."""
+    for rx, names, convert in (
+        (_HIJRI, _H_NAMES, _hijri_to_gregorian),
+        (_JALALI, _J_NAMES, _jalali_to_gregorian),
+        (_HIJRI_NUM, None, _hijri_to_gregorian),
+    ):
+        for mt in rx.finditer(s):
+            ymd = convert(int(mt["y"]), names[mt["m"]] if names else int(mt["m"]), int(mt["d"]))
+            dt = _build(*ymd, _time_near(s, mt.start(), mt.end())) if ymd else None
+            if dt is not None:
+                yield mt.start(), dt
+
+
+_DATEPARSER_SETTINGS = {  # a complete date or nothing; no relative dates ("منذ ساعتين")
+    "REQUIRE_PARTS": ["day", "month", "year"], "RETURN_AS_TIMEZONE_AWARE": True, "TIMEZONE": "UTC",
+    "TO_TIMEZONE": "UTC", "PARSERS": ["timestamp", "custom-formats", "absolute-time"]}
+
+
+def _dateparser(text: str) -> datetime | None:
+    import dateparser  # slow to import and to run: only for strings the tables do not know
+
+    try:
+        dt = dateparser.parse(text, settings=_DATEPARSER_SETTINGS)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if dt is None or not (_MIN_YEAR <= dt.year <= _MAX_YEAR):
+        return None
+    if (dt.month, dt.day) == (1, 1) and not _jan1_evidence(fold(text), dt.year):
+        return None  # dateparser filled a missing day/month in
+    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+_HAS_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+
+
+def _jan1_evidence(folded: str, year: int) -> bool:
+    """True when folded text ``folded`` itself writes 1 January ``year`` as a complete date."""
+    return any((d.year, d.month, d.day) == (year, 1, 1) for _, d in _gregorian_candidates(folded))
+
+
+def parse_date_text(text: str, *, fallback: bool = True) -> datetime | None:
+    """Parse the first complete date in one string from a feed, a sitemap or a page.
+
+    Args:
+        text: e.g. ``"الأحد, 12 مارس 2023 10:30:00 +0300"``, ``"Sun, 12 Mar 2023 07:30:00 GMT"``,
+            ``"2023-03-12T10:30:00+03:00"``, ``"نشر في ١٢ مارس ٢٠٢٣"``, ``"12 آذار 2023"``,
+            ``"الثلاثاء 20 رمضان 1444 هـ الموافق 11 أبريل 2023"``, ``"20 رمضان 1444 هـ"``.
+        fallback: try dateparser (slow, ~ms per call) when the own tables find nothing and the
+            string is short and contains a year.
+
+    Returns:
+        A timezone-aware UTC datetime, or ``None`` when the string holds no complete date
+        (day, month and year): a bare year or month is never turned into 1 January.
+
+    Rules: the earliest complete Gregorian date wins (so "نشر في X آخر تحديث Y" gives X); a Hijri
+    date is used only when no Gregorian date is present (case 07: the Gregorian date after
+    "الموافق" wins) and is converted with ``hijridate`` (Umm al-Qura, 1343–1500 AH); Solar Hijri
+    (Iranian) month names are converted arithmetically (1300–1500 SH).  Numeric
+    dates are read day first (``12/03/2023`` = 12 March) unless that is impossible.  A time
+    without an offset or zone name is taken as UTC, because nothing in the string says otherwise;
+    callers that know the outlet's zone may correct it.
+    """
+    if not text:
+        return None
+    s = fold(text.strip())
+    best = min(_gregorian_candidates(s), default=None, key=lambda c: c[0])
+    if best is None:
+        best = min(_calendar_candidates(s), default=None, key=lambda c: c[0])
+    if best is not None:
+        return best[1]
+    if fallback and len(s) <= 80 and _HAS_YEAR.search(s):
+        return _dateparser(text)
+    return None

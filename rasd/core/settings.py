@@ -1,0 +1,172 @@
+"""Rasd's settings: a YAML file with environment overrides (pydantic-settings).
+
+Precedence, highest first: keyword arguments (the CLI's options) → environment variables
+``RASD_<FIELD>`` (nested with ``__``: ``RASD_ENGINE__URL``) → the YAML file named by
+``RASD_CONFIG`` (default ``config/settings.yaml``) → the defaults below.  Unknown keys in the
+file are errors that name the file and the key.
+
+Secrets (``engine.api_key``, ``engine.password``) are read from the environment or from a file
+named by ``*_file``; they are never logged (``SecretStr``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rasd.core.errors import ConfigError
+from rasd.core.paths import CONFIG_DIR, SEEDS_DIR
+
+
+class EngineSettings(BaseModel):
+    """Where the search engine is and how to talk to it.
+
+    ``kind``: ``auto`` asks ``GET /`` (OpenSearch answers with ``version.distribution ==
+    "opensearch"``), or force ``elasticsearch``/``opensearch``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "http://127.0.0.1:9200"
+    kind: Literal["auto", "elasticsearch", "opensearch"] = "auto"
+    index_prefix: str = "rasd-articles"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    ca_file: Path | None = None
+    verify_certs: bool = True
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9200, not {v!r}")
+        return v.rstrip("/")
+
+
+class CrawlSettings(BaseModel):
+    """Crawl behaviour shared by all outlets (per-outlet politeness lives in ``seeds/``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_agent: str = "Rasd/0.1 (news monitoring; +https://example.invalid/rasd)"
+    obey_robots: bool = True
+    autothrottle: bool = True
+    max_page_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    min_text_chars: int = Field(default=200, ge=0)
+    retry_times: int = Field(default=3, ge=0)
+    #: longest wait within a run before a retry (a server's Retry-After, or backoff); a page
+    #: whose Retry-After is longer, or whose wait would pass the run's deadline, is deferred
+    #: to a later run (outcome deferred/retry_after) instead of waited for
+    retry_after_max_seconds: float = Field(default=120.0, ge=0)
+    #: a deferred page is due again when the server's Retry-After has passed, but at most
+    #: this long after it was deferred (a Retry-After of years must not lose the article)
+    retry_defer_max_seconds: float = Field(default=86400.0, ge=0)
+    max_redirects: int = Field(default=20, ge=0)  # hops per article page (skipped/too_many_redirects)
+    #: after SIGTERM/SIGINT a crawl flushes and stops within seconds; one still running after
+    #: this long exits at once (code 130).  Keep it below the scheduler's 20 s stop grace.
+    stop_timeout_seconds: float = Field(default=10.0, gt=0)
+    sitemap_max_age_days: int = Field(default=7, ge=1)
+    request_timeout_seconds: float = Field(default=60.0, gt=0)
+    # extraction budget (pipelines/extract.py, pipelines/workers.py); 0 turns each one off
+    max_page_elements: int = Field(default=30_000, ge=0)  # more elements: skipped/too_complex
+    extract_timeout_seconds: float = Field(default=20.0, ge=0)  # per page, in a worker
+    extract_workers: int = Field(default=2, ge=0)  # worker processes; 0: inline (debugging)
+    extract_memory_mb: int = Field(default=1024, ge=0)  # address space of each worker
+
+    @field_validator("extract_memory_mb")
+    @classmethod
+    def _memory_floor(cls, v: int) -> int:
+        if 0 < v < 256:  # a worker needs ~160 MiB of address space before it reads a page
+            raise ValueError(f"must be 0 (no limit) or at least 256 MiB, not {v}")
+        return v
+
+
+class RasdSettings(BaseSettings):
+    """All of Rasd's settings (see the module docstring for where values come from)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RASD_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Path("data")
+    seeds_dir: Path = SEEDS_DIR
+    config_dir: Path = CONFIG_DIR
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    index_enabled: bool = False  # index articles into the engine during crawls (else archive only)
+    crawl: CrawlSettings = CrawlSettings()
+    engine: EngineSettings = EngineSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+    def secret(self, name: Literal["password", "api_key"]) -> str | None:
+        """The engine secret ``name`` from the environment/config or its ``*_file``."""
+        value: SecretStr | None = getattr(self.engine, name)
+        if value is not None:
+            return value.get_secret_value()
+        path: Path | None = getattr(self.engine, f"{name}_file")
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"engine.{name}_file: cannot read {path}: {exc.strerror}") from exc
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads ``RASD_CONFIG`` (default ``config/settings.yaml``) if it exists."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = Path(os.environ.get("RASD_CONFIG", CONFIG_DIR / "settings.yaml"))
+        if not path.exists():
+            if "RASD_CONFIG" in os.environ:
+                raise ConfigError(f"{path}: settings file named by RASD_CONFIG does not exist")
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeError) as exc:
+            raise ConfigError(f"{path}: cannot read settings file: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the settings file must be a mapping")
+        return data
+
+
+def load_settings(**overrides: Any) -> RasdSettings:
+    """Build the settings; ``overrides`` (non-None values only) win over everything.
+
+    Raises:
+        ConfigError: a value fails validation; the message names the source and field.
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return RasdSettings(**clean)
+    except ValidationError as exc:
+        where = os.environ.get("RASD_CONFIG", str(CONFIG_DIR / "settings.yaml"))
+        msgs = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"settings ({where} or RASD_* environment): {msgs}") from None

@@ -1,0 +1,340 @@
+"""The article index: its template, its indices and alias, and the search query.
+
+Naming (``prefix`` = ``engine.index_prefix``, default ``rasd-articles``):
+
+* indices ``<prefix>-000001``, ``<prefix>-000002``, … (rollover-style generations), all created
+  from the composable index template ``<prefix>`` (``config/index_template.yaml``);
+* the alias ``<prefix>`` over them; exactly one carries ``is_write_index: true`` and receives
+  every write, searches and Kibana (data view ``<prefix>*``) read all of them.
+
+A new generation comes from ``rasd index --reindex`` (template or folding changed: build
+``-00000N+1`` from the archive, then swap the alias atomically and delete the old ones) or from an
+operator's ``POST <prefix>/_rollover`` when an index grows too big.  Document ids are unique per
+index only, so while the alias spans several indices the indexing path checks ids across the
+alias before writing (``pipelines/index.py``).
+
+Search (:func:`build_query`): Lucene ``query_string`` syntax, as typed in Kibana (AND/OR/NOT,
+"phrases", wildcards, ``field:value``), over the stemmed fields and their ``exact`` subfields
+with ``most_fields`` scoring, so a document that also matches unstemmed ranks higher.  Why both
+(case 16): the light stemmer turns وزير into زير but الوزير into وزير; the ``exact`` analyzer
+keeps وزير and indexes الوزير as الوزير + وزير, so the query وزير finds both forms.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from datetime import date
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rasd.core.arabic import Folding, default_folding
+from rasd.search.engine import Engine
+from rasd.core.errors import ConfigError, EngineError
+from rasd.core.paths import CONFIG_DIR
+
+TEMPLATE_FILE = CONFIG_DIR / "index_template.yaml"
+FOLDING_PLACEHOLDER = "@arabic_folding"
+#: highlight markers (Unicode private use): never in news text, turned into markup by the CLI
+HL_PRE, HL_POST = "\ue000", "\ue001"
+#: fields searched by default, with boosts (Kibana users get the same with a saved query)
+SEARCH_FIELDS = ["title^3", "title.exact^3", "text", "text.exact", "description", "description.exact"]
+#: fields for queries with wildcards: a stemmed prefix is no prefix (وزي* would become وز*)
+WILDCARD_FIELDS = ["title.exact^3", "text.exact", "description.exact"]
+_WILDCARD = re.compile(r'(?<!\\)[*?]')
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_GENERATION = re.compile(r"-(\d{6})$")
+_BAD_PREFIX = re.compile(r'[A-Z\\/*?"<>| ,#:]|^[-_+.]')
+_DATE_MATH = re.compile(r"^now(?:[-+]\d+[smhdwMy])*(?:/[smhdwMy])?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def load_template(path: Path = TEMPLATE_FILE) -> dict:
+    """The YAML template as a dict (placeholders not yet filled).
+
+    Raises:
+        ConfigError: unreadable, not a mapping, missing keys, or the char filter is not the
+            ``@arabic_folding`` placeholder (it must be generated from the folding table).
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read index template: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the index template must be a mapping")
+    for key in ("template_version", "index_patterns", "settings", "mappings"):
+        if key not in data:
+            raise ConfigError(f"{path}: {key}: missing")
+    unknown = set(data) - {"template_version", "index_patterns", "priority", "settings", "mappings"}
+    if unknown:
+        raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key")
+    try:
+        fold = data["settings"]["analysis"]["char_filter"]["rasd_arabic_fold"]["mappings"]
+    except (KeyError, TypeError):
+        raise ConfigError(f"{path}: settings.analysis.char_filter.rasd_arabic_fold.mappings: missing") from None
+    if fold != FOLDING_PLACEHOLDER:
+        raise ConfigError(f"{path}: settings.analysis.char_filter.rasd_arabic_fold.mappings: must be "
+                          f"{FOLDING_PLACEHOLDER!r} (generated from config/arabic_folding.yaml)")
+    return data
+
+
+def folding_digest(folding: Folding | None = None) -> str:
+    """SHA-256 (first 16 hex digits) of the char-filter rules: tells an index built with an older
+    folding table apart."""
+    rules = (folding or default_folding()).char_filter_mappings()
+    return hashlib.sha256("\n".join(rules).encode("utf-8")).hexdigest()[:16]
+
+
+def build_template(prefix: str, path: Path = TEMPLATE_FILE, folding: Folding | None = None) -> dict:
+    """The body of ``PUT _index_template/<prefix>``: index patterns, priority, ``version``,
+    ``_meta`` (template version, folding digest) and ``template`` (settings + mappings).
+
+    Raises:
+        ConfigError: bad template file or an index prefix that is not a valid index name.
+    """
+    check_prefix(prefix)
+    data = load_template(path)
+    folding = folding or default_folding()
+    settings = copy.deepcopy(data["settings"])
+    settings["analysis"]["char_filter"]["rasd_arabic_fold"]["mappings"] = folding.char_filter_mappings()
+    mappings = copy.deepcopy(data["mappings"])
+    meta = {"rasd_template_version": data["template_version"], "folding": folding_digest(folding)}
+    mappings["_meta"] = meta
+    return {
+        "index_patterns": [p.replace("{prefix}", prefix) for p in data["index_patterns"]],
+        "priority": data.get("priority", 200),
+        "version": data["template_version"],
+        "_meta": meta,
+        "template": {"settings": settings, "mappings": mappings},
+    }
+
+
+def check_prefix(prefix: str) -> None:
+    """Raises ``ConfigError`` unless ``prefix`` can name an index and an alias."""
+    if not prefix or _BAD_PREFIX.search(prefix) or len(prefix) > 200:
+        raise ConfigError(f"engine.index_prefix: {prefix!r} is not a valid index name "
+                          "(lower case, no spaces or \\/*?\"<>|,#:)")
+
+
+def mapped_fields(mappings: dict) -> set[str]:
+    """Every field path in ``mappings`` (``title``, ``title.exact``, …), for the tests and the
+    indexing path's projection."""
+    out: set[str] = set()
+
+    def walk(props: dict, base: str) -> None:
+        for name, spec in props.items():
+            path = f"{base}{name}"
+            out.add(path)
+            walk(spec.get("properties", {}), f"{path}.")
+            walk(spec.get("fields", {}), f"{path}.")
+
+    walk(mappings.get("properties", {}), "")
+    return out
+
+
+def index_name(prefix: str, generation: int) -> str:
+    return f"{prefix}-{generation:06d}"
+
+
+def generations(engine: Engine, prefix: str) -> list[str]:
+    """Existing ``<prefix>-NNNNNN`` indices, oldest first."""
+    doc = engine.request("GET", f"/{prefix}-*/_settings/index.creation_date", missing_ok=True) or {}
+    return sorted(name for name in doc if _GENERATION.search(name) and name.startswith(prefix + "-"))
+
+
+def next_index(engine: Engine, prefix: str) -> str:
+    existing = generations(engine, prefix)
+    last = int(_GENERATION.search(existing[-1]).group(1)) if existing else 0
+    return index_name(prefix, last + 1)
+
+
+@dataclass
+class InitResult:
+    """What :func:`init_index` did: the template version installed, the write index, and
+    whether that index was created now."""
+
+    template_version: int
+    write_index: str
+    created: bool
+
+
+def init_index(engine: Engine, prefix: str, template_path: Path = TEMPLATE_FILE) -> InitResult:
+    """Install the template (idempotent) and, if the alias ``prefix`` does not exist yet, create
+    ``<prefix>-000001`` as its write index.
+
+    Raises:
+        EngineError: a concrete index named ``prefix`` is in the way, or the engine refused.
+    """
+    body = build_template(prefix, template_path)
+    engine.put_index_template(prefix, body)
+    behind = engine.alias_indices(prefix)
+    if behind:
+        writes = [i for i, w in behind.items() if w] or sorted(behind)[-1:]
+        return InitResult(body["version"], writes[0], False)
+    if engine.exists(prefix):
+        raise EngineError(f"an index named {prefix!r} exists where Rasd wants its alias; "
+                          "reindex it elsewhere and delete it, or choose another engine.index_prefix")
+    name = next_index(engine, prefix)
+    try:
+        engine.create_index(name, {"aliases": {prefix: {"is_write_index": True}}})
+    except EngineError as exc:
+        if "resource_already_exists" not in str(exc):
+            raise
+        return InitResult(body["version"], name, False)  # a concurrent init won the race
+    return InitResult(body["version"], name, True)
+
+
+def swap_alias(engine: Engine, prefix: str, new_index: str) -> list[str]:
+    """Point the alias at ``new_index`` only (atomic), as write index; returns the indices it
+    left (the caller deletes them)."""
+    old = [i for i in engine.alias_indices(prefix) if i != new_index]
+    actions: list[dict] = [{"remove": {"index": i, "alias": prefix}} for i in old]
+    actions.append({"add": {"index": new_index, "alias": prefix, "is_write_index": True}})
+    engine.update_aliases(actions)
+    return old
+
+
+def index_status(engine: Engine, prefix: str) -> dict[str, Any]:
+    """``{"alias", "indices": {name: {"docs", "write", "template_version", "folding"}},
+    "documents", "folding_current", "needs_reindex"}`` for ``rasd index status``."""
+    behind = engine.alias_indices(prefix)
+    indices: dict[str, dict] = {}
+    for name, write in sorted(behind.items()):
+        meta = engine.request("GET", f"/{name}/_mapping")[name]["mappings"].get("_meta", {})
+        indices[name] = {"docs": engine.count(name), "write": write,
+                         "template_version": meta.get("rasd_template_version"),
+                         "folding": meta.get("folding")}
+    current = folding_digest()
+    version = load_template()["template_version"]
+    stale = [n for n, i in indices.items() if i["folding"] != current or i["template_version"] != version]
+    return {"alias": prefix, "indices": indices, "documents": engine.count(prefix) if behind else 0,
+            "folding_current": current, "template_version": version, "needs_reindex": stale}
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def _check_date(name: str, value: str) -> str:
+    """A ``--since``/``--until`` value as the engine takes it: an ISO date that exists on the
+    calendar, date math (``now-7d``), or the shorthand ``7d``/``12h``/``2w`` for ``now-7d`` ….
+
+    Raises:
+        ConfigError: anything else, before it reaches the engine.
+    """
+    if re.fullmatch(r"\d+[smhdw]", value):
+        return f"now-{value}"
+    if _DATE_MATH.match(value):
+        return value
+    if _ISO_DATE.match(value):
+        try:
+            date.fromisoformat(value[:10])
+        except ValueError:
+            raise ConfigError(f"--{name}: {value!r} is not a calendar date") from None
+        return value
+    raise ConfigError(f"--{name}: {value!r} is not a date (2024-01-31, 2024-01-31T12:00Z, now-7d, 7d)")
+
+
+def build_query(query: str, *, outlets: list[str] | None = None, languages: list[str] | None = None,
+                since: str | None = None, until: str | None = None, limit: int = 20,
+                sort: str = "relevance") -> dict:
+    """The ``_search`` body of ``rasd search``.
+
+    ``query``: Lucene syntax (``مسئول AND (العراق OR سوريا) NOT "قوات التحالف"``, ``وزي*``,
+    ``outlet:bbc_arabic``), every term required unless OR is written; ``*`` or empty matches all.
+    A query with a wildcard searches the unstemmed ``exact`` subfields only (the stemmer would
+    cut the prefix: وزي → وز).
+    Filters are exact (keyword) and do not affect scoring; ``since``/``until`` are inclusive on
+    ``published_at`` (ISO dates or date math like ``now-7d``).  ``sort``: ``relevance`` or
+    ``newest``.
+
+    Raises:
+        ConfigError: a malformed date or limit.
+    """
+    if not 1 <= limit <= 10000:
+        raise ConfigError(f"--limit: {limit} is not between 1 and 10000")
+    text = query.strip()
+    fields = WILDCARD_FIELDS if _WILDCARD.search(_QUOTED.sub("", text)) else SEARCH_FIELDS
+    must: dict = ({"match_all": {}} if text in ("", "*") else
+                  {"query_string": {"query": text, "fields": fields, "default_operator": "AND",
+                                    "type": "most_fields", "analyze_wildcard": True}})
+    filters: list[dict] = []
+    if outlets:
+        filters.append({"terms": {"outlet": outlets}})
+    if languages:
+        filters.append({"terms": {"language": languages}})
+    if since or until:
+        rng: dict[str, str] = {}
+        if since:
+            rng["gte"] = _check_date("since", since)
+        if until:
+            rng["lte"] = _check_date("until", until)
+        filters.append({"range": {"published_at": rng}})
+    body: dict[str, Any] = {
+        "query": {"bool": {"must": [must], "filter": filters}},
+        "size": limit,
+        "track_total_hits": True,
+        "_source": ["id", "title", "url", "outlet", "language", "published_at", "fetched_at",
+                    "source_credit"],
+        "highlight": {
+            "pre_tags": [HL_PRE], "post_tags": [HL_POST], "encoder": "default",
+            "require_field_match": False,
+            "fields": {"title": {"number_of_fragments": 0}, "title.exact": {"number_of_fragments": 0},
+                       "text": {"fragment_size": 180, "number_of_fragments": 1, "no_match_size": 180},
+                       "text.exact": {"fragment_size": 180, "number_of_fragments": 1}},
+        },
+    }
+    if sort == "newest":
+        body["sort"] = [{"published_at": {"order": "desc", "missing": "_last"}}, "_score"]
+    elif sort != "relevance":
+        raise ConfigError(f"--sort: {sort!r} is not relevance or newest")
+    return body
+
+
+@dataclass
+class Hit:
+    """One search result; ``title``/``snippet`` carry :data:`HL_PRE`/:data:`HL_POST` around
+    matched words."""
+
+    id: str
+    score: float | None
+    outlet: str
+    language: str | None
+    published_at: str | None
+    url: str
+    title: str
+    snippet: str
+    source_credit: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        plain = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        for key in ("title", "snippet"):
+            plain[key] = plain[key].replace(HL_PRE, "").replace(HL_POST, "")
+        plain["highlight"] = {"title": self.title, "snippet": self.snippet}
+        return json.loads(json.dumps(plain, ensure_ascii=False))
+
+
+def search_articles(engine: Engine, index: str, query: str, **options: Any) -> tuple[int, list[Hit]]:
+    """Run :func:`build_query` on ``index`` → ``(total hits, hits)``.
+
+    Raises:
+        EngineError: bad query syntax (the engine's reason in one line) or engine down.
+    """
+    answer = engine.search(index, build_query(query, **options))
+    hits = []
+    for h in answer["hits"]["hits"]:
+        src, hl = h.get("_source", {}), h.get("highlight", {})
+        title = (hl.get("title") or hl.get("title.exact") or [src.get("title") or ""])[0]
+        snippet = (hl.get("text.exact") if HL_PRE in "".join(hl.get("text.exact", [])) and
+                   HL_PRE not in "".join(hl.get("text", [])) else hl.get("text")) or [""]
+        hits.append(Hit(id=h["_id"], score=h.get("_score"), outlet=src.get("outlet", ""),
+                        language=src.get("language"), published_at=src.get("published_at"),
+                        url=src.get("url", ""), title=title, snippet=snippet[0],
+                        source_credit=src.get("source_credit")))
+    total = answer["hits"]["total"]
+    return (total["value"] if isinstance(total, dict) else int(total)), hits

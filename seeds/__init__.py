@@ -1,0 +1,1 @@
+"""Outlet definitions (one YAML file per outlet), installed as the package data ``rasd.seeds`` (see seeds/README.md)."""
