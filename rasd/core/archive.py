@@ -181,13 +181,22 @@ def follow(directory: Path, checkpoints: dict[str, int], files: Iterable[str] | 
     """The complete lines after ``checkpoints`` (``{relative file: offset}``; a file not named
     starts at 0), in :func:`archive_files` order (``files``: only these).  At most ``limit``
     lines.  An unfinished last line is left for a later call (``tail``: yielded, as invalid
-    unless it parses — for readers of the whole archive)."""
+    unless it parses — for readers of the whole archive).
+
+    Every file is read up to its size when the call began (a snapshot): an amendment is written
+    after the line it amends, so an amendment inside the snapshot always comes after its
+    target, which is inside it too and in an earlier file (day files before amendment files) —
+    without the snapshot a day file read early could miss a line whose amendment, written
+    later, is met by the same pass."""
     directory = Path(directory)
     names = archive_files(directory) if files is None else [f for f in archive_files(directory) if f in set(files)]
+    snapshot = sizes(directory, names)
     n = 0
     for name in names:
         kind = _kind(name)
-        for start, end, raw in read_lines(directory / name, checkpoints.get(name, 0), tail=tail):
+        if name not in snapshot:
+            continue
+        for start, end, raw in read_lines(directory / name, checkpoints.get(name, 0), snapshot[name], tail=tail):
             try:
                 data = json.loads(raw)
             except ValueError:

@@ -72,3 +72,23 @@ def test_relinked_copies_are_amended_not_rewritten(tmp_path):
     assert by_id["copy"]["duplicate_of"] == "orig"
     assert by_id["orig"]["duplicate_of"] is None
     assert "relinked" not in by_id["orig"]
+
+
+def test_a_pass_never_meets_an_amendment_before_its_target(tmp_path):
+    """A follower reads day files, then amendment files.  A line and its amendment written
+    while a pass is in the day files must both wait for the next pass (the pass reads up to the
+    sizes it saw when it began), or the amendment would reach the index before its document."""
+    from rasd.core.archive import follow
+
+    writer = ArchiveWriter(tmp_path)
+    writer.write(_article(1))
+    passing = follow(tmp_path, {})
+    first = next(passing)
+    late = _article(2)
+    late.id = "late"
+    writer.write(late)
+    writer.amend("links", [{"id": "late", "duplicate_of": "x"}])
+    assert first.data["url"] == "https://news.example/a/1" and list(passing) == []
+    again = [(ln.kind, ln.data.get("id")) for ln in follow(tmp_path, {first.file: first.end})]
+    assert again == [("record", "late"), ("links", "late")]
+    writer.close()
