@@ -82,13 +82,15 @@ def test_a_pass_never_meets_an_amendment_before_its_target(tmp_path):
 
     writer = ArchiveWriter(tmp_path)
     writer.write(_article(1))
+    writer.amend("links", [{"id": "other", "duplicate_of": "y"}])
     passing = follow(tmp_path, {})
     first = next(passing)
     late = _article(2)
     late.id = "late"
     writer.write(late)
     writer.amend("links", [{"id": "late", "duplicate_of": "x"}])
-    assert first.data["url"] == "https://news.example/a/1" and list(passing) == []
+    rest = [(ln.kind, ln.data.get("id")) for ln in passing]
+    assert first.data["url"] == "https://news.example/a/1" and rest == [("links", "other")]
     again = [(ln.kind, ln.data.get("id")) for ln in follow(tmp_path, {first.file: first.end})]
-    assert again == [("record", "late"), ("links", "late")]
+    assert again == [("record", "late"), ("links", "other"), ("links", "late")]
     writer.close()
