@@ -85,9 +85,15 @@ def test_bare_word_ranks_both_forms_above_stemmer_collision(engine, loaded):
 
 def test_bad_input_is_one_line_error(engine, loaded):
     prefix, _ = loaded
-    with pytest.raises(EngineError) as exc:
+    from rasd.search.queryerrors import QuerySyntaxError
+
+    with pytest.raises(QuerySyntaxError) as exc:
         search_articles(engine, prefix, "title:(")
-    assert "HTTP 400" in str(exc.value) and "\n" not in str(exc.value)
+    assert str(exc.value) == "an opening parenthesis ( is not closed (near «title:(», character 7)"
+    with pytest.raises(QuerySyntaxError) as exc:  # the engine's column, no Java text
+        search_articles(engine, prefix, "وزير~~")
+    assert "Exception" not in str(exc.value) and "\n" not in str(exc.value)
+    assert exc.value.problem.code == "bad_modifier"
     with pytest.raises(ConfigError, match="--since"):
         build_query("x", since="last tuesday")
 
