@@ -38,7 +38,8 @@ def language_names(locale: str = "en") -> dict[str, str]:
 @dataclass
 class Catalog:
     """The values alerts and searches can be filtered on: ``outlets`` (``{slug: display
-    name}``), ``languages`` (codes present in the index, most frequent first), ``topics``
+    name}``), ``languages`` (codes present in the index, most frequent first, then those the
+    seeds declare), ``topics``
     (``{slug: (label_ar, label_en)}``)."""
 
     outlets: dict[str, str] = field(default_factory=dict)
@@ -63,7 +64,8 @@ def build_catalog(seeds_dir: Path | None = None, engine: Engine | None = None, i
     from rasd.core.seeds import load_outlets
     from rasd.core.taxonomy import TOPICS_FILE, load_taxonomy
 
-    outlets = {slug: o.name for slug, o in load_outlets(seeds_dir, include_disabled=True).items()}
+    seeds = load_outlets(seeds_dir, include_disabled=True)
+    outlets = {slug: o.name for slug, o in seeds.items()}
     languages: list[str] = []
     if engine is not None and index is not None:
         try:
@@ -75,6 +77,8 @@ def build_catalog(seeds_dir: Path | None = None, engine: Engine | None = None, i
             languages = [b["key"] for b in answer.get("aggregations", {}).get("languages", {}).get("buckets", [])]
         except EngineError:
             pass  # no index yet, or the engine is down: seeds only
+    for o in seeds.values():  # the languages the seeds publish in exist too
+        languages += [code for code in o.languages if code not in languages]
     taxonomy = load_taxonomy(topics_file or TOPICS_FILE)
     topics = {t.slug: (t.label_ar, t.label_en) for t in taxonomy.topics}
     return Catalog(outlets=dict(sorted(outlets.items())), languages=languages, topics=topics)

@@ -258,8 +258,7 @@ def _language_names(request: Request, catalog) -> dict[str, str]:
     from rasd.alerts.checks import language_names
 
     names = language_names(request.state.lang)
-    codes = list(dict.fromkeys(catalog.languages + ["ar", "fa", "ur", "en", "fr"]))
-    return {c: names.get(c, c) for c in codes}
+    return {c: names.get(c, c) for c in catalog.languages}
 
 
 async def _export_hits(request: Request):

@@ -144,6 +144,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "all_times_utc": ("التواريخ بتوقيت {z} وUTC", "Times in {z} and UTC"),
     "validate_live": ("يُفحص الاستعلام أثناء الكتابة.", "The query is checked as you type."),
     "required": ("مطلوب", "required"),
+    "monday": ("الاثنين", "Monday"), "tuesday": ("الثلاثاء", "Tuesday"), "wednesday": ("الأربعاء", "Wednesday"),
+    "thursday": ("الخميس", "Thursday"), "friday": ("الجمعة", "Friday"), "saturday": ("السبت", "Saturday"),
+    "sunday": ("الأحد", "Sunday"),
 }
 
 PROBLEMS: dict[str, tuple[str, str]] = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -129,12 +128,11 @@ def browser():
         pytest.skip("no chromium executable (apt-get install chromium, or set RASD_CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
-    profile = tempfile.mkdtemp(prefix="rasd-chromium-")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS + [f"--user-data-dir={profile}"])
+        # Playwright gives every launch a fresh temporary profile (user-data dir) of its own
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield b
         b.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
