@@ -2,7 +2,8 @@
 
 An alert is a ``name`` (slug), a ``query`` in the ``rasd search`` syntax, ``filters`` (outlets,
 languages, topics: exact keyword filters), a ``frequency`` (``immediate`` | ``daily`` |
-``weekly``) and ``deliveries`` (webhook, email, Atom file).  Example:
+``weekly``, with ``digest_hour``/``timezone``/``digest_weekday``), ``paused``, ``owner`` and
+``deliveries`` (webhook, email, Atom file, Apprise URLs).  Example:
 ``config/alerts.example.yaml``.  Stored and matched by :mod:`rasd.pipelines.alerts`.
 """
 

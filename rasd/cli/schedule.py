@@ -6,8 +6,10 @@
 its schedule until SIGINT/SIGTERM (see :mod:`rasd.scheduler.runner` for the design);
 ``--replay-url`` points the crawls at a replay server that is already running (tests publish
 new items into it), ``--interval-seconds``/``--timeout-seconds`` shrink the seeds' minutes to
-seconds for tests and benchmarks.  ``rasd status [--json]`` reads the run history and the job
-store of a data directory, also while the daemon runs.
+seconds for tests and benchmarks.  The daemon also sends the alerts' daily and weekly digests
+at their hour and time zone, and due outbox retries (:class:`rasd.alerts.digests.DigestSender`,
+every ``--digest-check-seconds``; ``--no-digests`` turns it off).  ``rasd status [--json]``
+reads the run history and the job store of a data directory, also while the daemon runs.
 """
 
 from __future__ import annotations
