@@ -120,7 +120,7 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """A headless Chromium (Debian's) through Playwright; skipped only without the executable."""
     path = chromium_path()

@@ -206,3 +206,29 @@ def test_alert_form_refuses_what_could_never_fire(engine, make_prefix, app_serve
                                                        atom_path=str(tmp_path / "a.atom")))
     assert status == 400 and "is not a time zone" in html
     assert re.search(r'name="query"[^>]*>العراق</textarea>', html)  # the form keeps what was typed
+
+
+def test_outlet_health_is_read_from_the_run_history(engine, make_prefix, app_server, tmp_path):
+    from rasd.scheduler.history import RunCounts, RunHistory
+    from rasd.web.health import outlet_health
+
+    history = RunHistory(tmp_path / "runs.sqlite")
+    run = history.start("bbc_arabic")
+    history.finish(run, "ok", RunCounts(archived=4))
+    history.set_outlet_state("bbc_arabic", 600, 0)
+    for _ in range(2):
+        run = history.start("dw_arabic")
+        history.finish(run, "failed", errors="exit=1 listing https://www.dw.com/ar/rss answered HTTP 503")
+    history.set_outlet_state("dw_arabic", 1200, 2)
+    health = outlet_health(tmp_path)
+    assert (health["bbc_arabic"].state, health["bbc_arabic"].reason) == ("ok", "")
+    assert health["bbc_arabic"].last_run["archived"] == 4
+    assert health["dw_arabic"].state == "failing"
+    assert health["dw_arabic"].reason == ("2 consecutive failed runs: exit=1 listing https://www.dw.com/ar/rss "
+                                          "answered HTTP 503")
+    server = app_server(web_settings(make_prefix(), tmp_path))
+    _, _, html = Client(server.url).get("/outlets")
+    card = html[html.index('data-outlet="dw_arabic"'):]
+    card = card[:card.index("</li>")]
+    assert "متعطل" in card and "2 consecutive failed runs" in card and "HTTP 503" in card
+    assert 'data-outlet="bbc_arabic"' in html and "لم يعمل بعد" in html  # seeds never run
