@@ -15,6 +15,8 @@ layer                folder                  what
 ``rasd.crawler``     ``crawler/``            the Scrapy project: spider, listings, middlewares
 ``rasd.replay``      ``rasd/replay/``        the replay server, its download handler, recordings
 ``rasd.scheduler``   ``scheduler/``          APScheduler daemon, child runs, run history
+``rasd.web``         ``rasd/web/``           the web app (``rasd web``): search, stories,
+                                             alerts, outbox, outlet health
 ``rasd.cli``         ``rasd/cli/``           the ``rasd`` command
 ===================  ======================  ==================================================
 
@@ -26,4 +28,4 @@ __version__ = "0.1.0"
 
 #: the layers, lowest first: a module may import its own layer and those before it
 LAYERS = ("rasd.core", "rasd.search", "rasd.alerts", "rasd.pipelines", "rasd.crawler",
-          "rasd.replay", "rasd.scheduler", "rasd.cli")
+          "rasd.replay", "rasd.scheduler", "rasd.web", "rasd.cli")

@@ -30,6 +30,11 @@ coalescing", "Limiting the number of concurrently executing instances of a job")
 * Adaptive intervals (:mod:`rasd.scheduler.adaptive`, after Media Cloud's rss-fetcher): after each
   run of an interval-scheduled outlet the job is rescheduled with the new interval, which is
   also stored in the run history (``rasd status`` shows it).
+* Digests (``ScheduleConfig.digests``, from ``rasd schedule``): one more job, ``alerts:digests``,
+  every ``digest_check_seconds`` (60) in a memory job store (nothing to keep across restarts:
+  a digest is due until sent for its slot), calls it in the daemon's process (a
+  :class:`rasd.alerts.digests.DigestSender` tick: digests at each alert's hour and time zone,
+  and due outbox retries).
 * :meth:`Daemon.stop` (SIGINT/SIGTERM): pause scheduling, SIGTERM the running children (each
   stops within seconds, flushing what it did: :mod:`rasd.crawler.stopping`), wait for them up to
   ``stop_grace_seconds`` (then SIGKILL), record their runs ``interrupted``, and shut the
@@ -47,12 +52,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
@@ -112,6 +119,8 @@ class ScheduleConfig:
     stop_grace_seconds: float = 20.0
     adapt: bool = True
     max_parallel: int | None = None  # crawls at once; default max(4, 2 × CPUs)
+    digests: "Callable[[], object] | None" = None  # called every digest_check_seconds
+    digest_check_seconds: float = 60.0
 
 
 class _Scheduler(BackgroundScheduler):
@@ -139,6 +148,17 @@ def run_outlet(slug: str) -> None:
     if daemon is None:
         raise SchedulerError("no scheduler daemon is running in this process")
     daemon.run_once(slug)
+
+
+def run_digests() -> None:
+    """The digest job: ``ScheduleConfig.digests`` of the running :class:`Daemon`."""
+    daemon = _ACTIVE
+    if daemon is None or daemon.config.digests is None:
+        return
+    try:
+        daemon.config.digests()
+    except Exception:  # a failing tick must not stop the job; the next one tries again
+        log.exception("digests_failed")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -175,7 +195,8 @@ class Daemon:
         cap = self.config.max_parallel or max(4, 2 * (os.cpu_count() or 1))
         workers = max(1, min(cap, len(self.config.outlets)))  # a run waiting for a worker is queued, not lost
         return _Scheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(self.data_dir, self.config.jobstore_url))},
+            jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(self.data_dir, self.config.jobstore_url)),
+                       "memory": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(workers)},
             job_defaults=self.job_defaults, timezone=timezone.utc)
 
@@ -198,6 +219,11 @@ class Daemon:
         self.scheduler.start(paused=True)
         try:
             self._reconcile()
+            if self.config.digests is not None:
+                self.scheduler.add_job(run_digests, IntervalTrigger(seconds=self.config.digest_check_seconds,
+                                                                    timezone=timezone.utc),
+                                       id="alerts:digests", name="digests", jobstore="memory",
+                                       replace_existing=True, next_run_time=datetime.now(timezone.utc))
             check_job_options(self.scheduler.get_jobs(), self.job_defaults)
         except Exception:
             self.scheduler.shutdown(wait=False)

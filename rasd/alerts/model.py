@@ -2,7 +2,8 @@
 
 An alert is a ``name`` (slug), a ``query`` in the ``rasd search`` syntax, ``filters`` (outlets,
 languages, topics: exact keyword filters), a ``frequency`` (``immediate`` | ``daily`` |
-``weekly``) and ``deliveries`` (webhook, email, Atom file).  Example:
+``weekly``, with ``digest_hour``/``timezone``/``digest_weekday``), ``paused``, ``owner`` and
+``deliveries`` (webhook, email, Atom file, Apprise URLs).  Example:
 ``config/alerts.example.yaml``.  Stored and matched by :mod:`rasd.pipelines.alerts`.
 """
 
@@ -74,10 +75,33 @@ class AtomDelivery(_Strict):
     keep: int = Field(50, ge=1, le=10000)
 
 
+class AppriseDelivery(_Strict):
+    """Any service Apprise speaks, by URL (``tgram://bottoken/ChatID``, ``slack://…``,
+    ``msteams://…``, ``discord://…``, ``ntfy://…``, ``matrix://…``, ``json://host/path``; list:
+    https://github.com/caronc/apprise/wiki).  The URLs may hold secrets: they are stored with
+    the alert (in the engine) and never shown in full by the CLI or the web app."""
+
+    urls: list[str] = Field(min_length=1, max_length=20)
+
+    @field_validator("urls")
+    @classmethod
+    def _schema(cls, v: list[str]) -> list[str]:
+        bad = [u for u in v if not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", u)]
+        if bad:
+            raise ValueError(f"{bad[0][:40]!r} is not an Apprise URL (scheme://…)")
+        return v
+
+
 class Deliveries(_Strict):
     webhook: WebhookDelivery | None = None
     email: EmailDelivery | None = None
     atom: AtomDelivery | None = None
+    apprise: AppriseDelivery | None = None
+
+    def configured(self) -> dict[str, dict]:
+        """``{channel: target settings as JSON}`` of the deliveries that are set."""
+        return {name: getattr(self, name).model_dump(mode="json", by_alias=True)
+                for name in type(self).model_fields if getattr(self, name) is not None}
 
 
 class AlertFilters(_Strict):
@@ -88,16 +112,38 @@ class AlertFilters(_Strict):
     topics: list[str] = []
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 class Alert(_Strict):
     """One alert.  ``name``: a slug (``[a-z0-9][a-z0-9_-]*``, ≤ 64 chars); ``query``: the search
     syntax (``مسئولون AND التحالف``); ``frequency``: ``immediate`` (one notification per story
-    as it arrives) or a ``daily``/``weekly`` digest."""
+    as it arrives) or a ``daily``/``weekly`` digest, sent at ``digest_hour`` (0–23, local time)
+    in ``timezone`` (IANA name, ``Asia/Baghdad``), weekly ones on ``digest_weekday``.
+    ``paused``: matches are still recorded, nothing is sent (its outbox rows are held).
+    ``owner``: the web user who made it (``None``: made with the CLI or a file)."""
 
     name: str
     query: str = Field(min_length=1)
     filters: AlertFilters = AlertFilters()
     frequency: Literal["immediate", "daily", "weekly"] = "immediate"
     deliveries: Deliveries = Deliveries()
+    digest_hour: int = Field(8, ge=0, le=23)
+    digest_weekday: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
+    timezone: str = "UTC"
+    paused: bool = False
+    owner: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone (IANA names such as Asia/Baghdad, UTC)") from None
+        return v
 
     @field_validator("name")
     @classmethod

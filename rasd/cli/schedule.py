@@ -6,8 +6,10 @@
 its schedule until SIGINT/SIGTERM (see :mod:`rasd.scheduler.runner` for the design);
 ``--replay-url`` points the crawls at a replay server that is already running (tests publish
 new items into it), ``--interval-seconds``/``--timeout-seconds`` shrink the seeds' minutes to
-seconds for tests and benchmarks.  ``rasd status [--json]`` reads the run history and the job
-store of a data directory, also while the daemon runs.
+seconds for tests and benchmarks.  The daemon also sends the alerts' daily and weekly digests
+at their hour and time zone, and due outbox retries (:class:`rasd.alerts.digests.DigestSender`,
+every ``--digest-check-seconds``; ``--no-digests`` turns it off).  ``rasd status [--json]``
+reads the run history and the job store of a data directory, also while the daemon runs.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def schedule(
     misfire_grace_seconds: Annotated[int, typer.Option(help="a run this late still runs")] = 300,
     jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: RASD_SCHEDULER_JOBSTORE_URL or <data-dir>/jobs.sqlite)")] = None,
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
+    digests: Annotated[bool, typer.Option(help="send daily/weekly alert digests at their hour, and due outbox retries")] = True,
+    digest_check_seconds: Annotated[float, typer.Option(min=1.0, help="how often digests are checked")] = 60.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the scheduler until SIGINT/SIGTERM: every outlet polled on its own schedule."""
@@ -89,12 +93,18 @@ def schedule(
             if unknown:
                 raise ConfigError(f"unknown outlet(s): {', '.join(unknown)} (known: {', '.join(chosen)})")
             chosen = {s: chosen[s] for s in wanted}
+        from rasd.alerts.digests import DigestSender
+        from rasd.search.engine import connect
+
+        sender = DigestSender(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                              settings.engine.index_prefix)
         daemon = Daemon(ScheduleConfig(
             data_dir=settings.data_dir, outlets=chosen, replay_url=replay_url,
             jobstore_url=jobstore_url, interval_seconds=interval_seconds,
             max_interval_seconds=max_interval_seconds, timeout_seconds=timeout_seconds,
             max_parallel=max_parallel,
-            misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt))
+            misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt,
+            digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

@@ -92,6 +92,47 @@ class CrawlSettings(BaseModel):
         return v
 
 
+class WebSettings(BaseModel):
+    """``rasd web``: where it listens and who may use it (see :mod:`rasd.web.auth`).
+
+    ``auth``: ``none`` (allowed only when ``host`` is a loopback address), ``password``
+    (sign-in against ``users``: ``{name: argon2 hash}``, made by ``rasd web hash-password``) or
+    ``proxy`` (a reverse proxy that authenticates users sets ``proxy_header``; requests from
+    addresses outside ``trusted_proxies`` are refused).  ``session_secret`` signs the session
+    cookie (default: random at each start, so sessions end with the process).
+    ``timezone``: the local time shown beside UTC.  ``kibana_url``: where "open in Discover"
+    links go (``None``: no link); ``kibana_data_view``: the data view id of
+    ``config/kibana/rasd.ndjson``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8087, ge=1, le=65535)
+    auth: Literal["none", "password", "proxy"] = "none"
+    users: dict[str, SecretStr] = {}
+    proxy_header: str = "X-Forwarded-User"
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    session_secret: SecretStr | None = None
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+    secure_cookies: bool = False  # true behind HTTPS: the session cookie is sent over TLS only
+    timezone: str = "Asia/Riyadh"
+    kibana_url: str | None = "http://127.0.0.1:5601"
+    kibana_data_view: str = "rasd-articles"
+    page_size: int = Field(default=20, ge=1, le=100)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone (IANA names such as Asia/Riyadh)") from None
+        return v
+
+
 class RasdSettings(BaseSettings):
     """All of Rasd's settings (see the module docstring for where values come from)."""
 
@@ -106,6 +147,7 @@ class RasdSettings(BaseSettings):
     index_enabled: bool = False  # index articles into the engine during crawls (else archive only)
     crawl: CrawlSettings = CrawlSettings()
     engine: EngineSettings = EngineSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(
