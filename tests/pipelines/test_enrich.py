@@ -112,7 +112,11 @@ def test_spellings_of_one_word_are_one_piece_of_evidence(taxonomy):
     assert "conflict" not in tag_topics(SimpleNamespace(title="قراءة", text=text), taxonomy)
     assert evidence_groups(['حرب OR الحرب OR "قوات التحالف"', 'قوات OR سياسي* OR السياسية']) == [
         ["حرب", "الحرب"], ['"قوات التحالف"', "قوات"], ["سياسي*", "السياسية"]]
-    assert split_clauses('a OR (b AND c) OR "d e" NOT f') == ["a", "( b AND c )", '"d e" NOT f']
+    assert split_clauses('a OR (b AND c) OR "d e"') == ["a", "(b AND c)", '"d e"']
+    # Lucene's classic precedence: a rule with a required or prohibited clause is one clause
+    assert split_clauses('a OR (b AND c) OR "d e" NOT f') == ['a OR (b AND c) OR "d e" NOT f']
+    assert split_clauses("a OR b AND c") == ["a OR b AND c"]  # = b AND c
+    assert split_clauses("حرب OR في OR قصف") == ["حرب", "قصف"]  # a stop word adds no clause
 
 
 def test_taxonomy_keeps_iptc_ids(taxonomy):
@@ -187,6 +191,17 @@ TEXT = "مسؤولون عراقيون يطالبون قوات التحالف ب�
     ("عراقيز*", False),
     ("تحالف", True),                          # exact field: التحالف without its article
     ("التحالف سوريا", False),                 # juxtaposition is AND
+    # Lucene's classic parser has no precedence: each conjunction sets its neighbours' occurrence
+    ("التحالف OR سوريا AND لبنان", False),    # = التحالف +سوريا +لبنان, not التحالف OR (…)
+    ("سوريا AND لبنان OR التحالف", False),    # = +سوريا لبنان التحالف: سوريا required
+    ("التحالف AND سوريا OR قوات", True),      # = +التحالف سوريا قوات
+    ("سوريا OR قوات التحالف", True),          # = سوريا +قوات +التحالف
+    ("سوريا OR +لبنان", False),               # a + after OR is optional, as in Lucene
+    ("التحالف OR في AND سوريا", False),       # في is a stop word: +التحالف +سوريا
+    ("في OR التحالف", True),                  # the stop word adds no clause
+    ("في", False),                            # an empty query matches nothing
+    ('"قوات في الولايات"', False),           # a stop word keeps its position ...
+    ('"قوات ما بقيادة"', True),              # ... and stands for any one word
 ])
 def test_query_syntax(query, expected):
     assert query_matches(query, TEXT) is expected
@@ -209,7 +224,8 @@ def test_stemmer_follows_lucene():
     ("العراق)", "parenthesis"),
     ('"العراق', "quote"),
     ("عر*اق", "wildcard"),
-    ("+العراق", "+/-"),
+    ("العراق^2", "boost"),
+    ("العراق NOT NOT سوريا", "one NOT"),
     ("العراق~2", "wildcard"),
     ("العراق AND", "term was expected"),
     ("", "empty"),
