@@ -151,20 +151,23 @@ def test_pipeline_sets_topics_entities_and_counts():
     assert empty.entities_countries == [] and empty.entities_people == []
 
 
-def test_pipeline_falls_back_to_local_matcher_when_engine_goes_away():
-    from rasd.search.engine import EngineUnavailable
+def test_pipeline_tags_locally_and_never_calls_the_engine(monkeypatch):
+    """Indexing on and an engine that cannot answer (127.0.0.1:1): the stage is built and tags
+    without one connection attempt (no network I/O on the reactor)."""
+    import socket
+    import time
 
-    class Gone:
-        calls = 0
+    from scrapy.settings import Settings
 
-        def tag(self, items):
-            Gone.calls += 1
-            raise EngineUnavailable("cannot reach search engine")
-
-    stage = EnrichPipeline(stats=None, taxonomy=load_taxonomy(), percolator=Gone())
+    calls = []
+    real = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setenv("RASD_ENGINE__URL", "http://127.0.0.1:1")
+    t0 = time.monotonic()
+    options = EnrichPipeline.options_from_settings(Settings({"RASD_INDEX_ENABLED": True}))
+    stage = EnrichPipeline(stats=None, **options)
     assert stage.process_item(seed_article(), None).topics == ["politics", "conflict"]
-    stage.process_item(seed_article(), None)
-    assert Gone.calls == 1 and stage.percolator is None
+    assert calls == [] and time.monotonic() - t0 < 5
 
 
 # ---------------------------------------------------------------- query syntax
