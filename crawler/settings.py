@@ -63,7 +63,10 @@ AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+# One URL identity (rasd.core.urls.canonicalize_url) as Scrapy's request fingerprint, and a
+# dupefilter that also drops what the seen-URL store already holds (crawler/dupefilter.py)
+REQUEST_FINGERPRINTER_CLASS = "rasd.crawler.dupefilter.UrlFingerprinter"
+DUPEFILTER_CLASS = "rasd.crawler.dupefilter.SeenUrlDupeFilter"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 

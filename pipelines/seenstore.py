@@ -1,7 +1,9 @@
 """The seen-URL store: URLs and content hashes already seen, in SQLite, following the archive.
 
 Used by the dedup stage (:mod:`rasd.pipelines.dedup`) through the data directory's
-:class:`~rasd.pipelines.ledger.Ledger`; the spider reads it to skip known links.
+:class:`~rasd.pipelines.ledger.Ledger`; the crawl's dupefilter (:mod:`rasd.crawler.dupefilter`)
+and the spider use the same connection to skip known links and to remember skipped and deferred
+pages.
 """
 
 from __future__ import annotations
@@ -317,6 +319,12 @@ class SeenStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT url, fetch_url, not_before, reason FROM deferred WHERE outlet = ? "
             "ORDER BY not_before, url", (outlet,))]
+
+    def deferred_until(self, canonical: str) -> float | None:
+        """``not_before`` (POSIX seconds) of a deferred page, or ``None`` when it is not deferred."""
+        self._db.execute(self._DEFERRED_TABLE)
+        row = self._db.execute("SELECT not_before FROM deferred WHERE url = ?", (canonical,)).fetchone()
+        return row[0] if row else None
 
     def clear_deferred(self, canonical: str) -> None:
         """Forget a deferred page (it was fetched again); a no-op for one not deferred."""

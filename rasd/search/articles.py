@@ -14,7 +14,7 @@ index only, so while the alias spans several indices the indexing path checks id
 alias before writing (``pipelines/index.py``).
 
 Search (:func:`build_query`): Lucene ``query_string`` syntax, as typed in Kibana (AND/OR/NOT,
-"phrases", wildcards, ``field:value``), over the stemmed fields and their ``exact`` subfields
+"phrases", wildcards, ``field:value``; Lucene's classic precedence, :mod:`rasd.core.query`), over the stemmed fields and their ``exact`` subfields
 with ``most_fields`` scoring, so a document that also matches unstemmed ranks higher.  Why both
 (case 16): the light stemmer turns وزير into زير but الوزير into وزير; the ``exact`` analyzer
 keeps وزير and indexes الوزير as الوزير + وزير, so the query وزير finds both forms.
@@ -36,6 +36,7 @@ import yaml
 from rasd.core.arabic import Folding, default_folding
 from rasd.search.engine import Engine
 from rasd.core.errors import ConfigError, EngineError
+from rasd.core.query import has_wildcard
 from rasd.core.paths import CONFIG_DIR
 
 TEMPLATE_FILE = CONFIG_DIR / "index_template.yaml"
@@ -46,8 +47,6 @@ HL_PRE, HL_POST = "\ue000", "\ue001"
 SEARCH_FIELDS = ["title^3", "title.exact^3", "text", "text.exact", "description", "description.exact"]
 #: fields for queries with wildcards: a stemmed prefix is no prefix (وزي* would become وز*)
 WILDCARD_FIELDS = ["title.exact^3", "text.exact", "description.exact"]
-_WILDCARD = re.compile(r'(?<!\\)[*?]')
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _GENERATION = re.compile(r"-(\d{6})$")
 _BAD_PREFIX = re.compile(r'[A-Z\\/*?"<>| ,#:]|^[-_+.]')
 _DATE_MATH = re.compile(r"^now(?:[-+]\d+[smhdwMy])*(?:/[smhdwMy])?$")
@@ -265,7 +264,7 @@ def build_query(query: str, *, outlets: list[str] | None = None, languages: list
     if not 0 <= offset <= 10000 - limit:
         raise ConfigError(f"--offset: {offset} is not between 0 and {10000 - limit} (10000 - limit)")
     text = query.strip()
-    fields = WILDCARD_FIELDS if _WILDCARD.search(_QUOTED.sub("", text)) else SEARCH_FIELDS
+    fields = WILDCARD_FIELDS if has_wildcard(text) else SEARCH_FIELDS
     must: dict = ({"match_all": {}} if text in ("", "*") else
                   {"query_string": {"query": text, "fields": fields, "default_operator": "AND",
                                     "type": "most_fields", "analyze_wildcard": True}})
