@@ -18,8 +18,9 @@ group (:func:`rasd.core.rules.evidence_groups`), id ``<slug>.<n>``; its query is
 
 Which matcher is used when:
 
-* crawl with indexing on and the engine answering: :class:`TopicPercolator` (installed at
-  crawl start from the crawl's ``RASD_TOPICS_FILE``); engine off or gone mid-crawl: the local
+* crawl with indexing on (``index_enabled``), ``topics_percolate`` true (the default) and the
+  engine answering: :class:`TopicPercolator` (installed at crawl start from the crawl's
+  ``RASD_TOPICS_FILE``); ``topics_percolate: false``, engine off or gone mid-crawl: the local
   matcher (``rasd.pipelines.enrich.tag_topics``), counted in ``rasd/topics/matcher/local``;
 * ``rasd topics install``: :func:`install_topics` (idempotent);
 * ``rasd topics retag``: the percolator, over the archive (amendments) and the index;
@@ -33,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -184,23 +184,25 @@ class TopicPercolator:
 
 
 def percolator_from_settings(settings: Any, taxonomy: Taxonomy) -> TopicPercolator | None:
-    """The crawl's percolator, or ``None`` (local matcher) when indexing is off,
-    ``RASD_TOPICS_PERCOLATE`` is false, or the engine does not answer / refuses the rules."""
-    env = os.environ.get("RASD_INDEX_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
-    if not (settings.getbool("RASD_INDEX_ENABLED", env) and settings.getbool("RASD_TOPICS_PERCOLATE", True)):
+    """The crawl's percolator, or ``None`` (local matcher) when indexing is off
+    (``RASD_INDEX_ENABLED``), ``RASD_TOPICS_PERCOLATE`` is false, or the engine does not answer /
+    refuses the rules.  ``settings`` are the crawler's (Scrapy) settings built by
+    :func:`rasd.crawler.settings.scrapy_settings`; the engine is ``RASD_ENGINE`` (an
+    ``EngineSettings``, the defaults when absent)."""
+    if not (settings.getbool("RASD_INDEX_ENABLED", False) and settings.getbool("RASD_TOPICS_PERCOLATE", True)):
         return None
+    from rasd.core.settings import EngineSettings
     from rasd.search.engine import connect
-    from rasd.core.settings import load_settings
 
+    conf = settings.get("RASD_ENGINE") or EngineSettings()
     try:
-        rasd = load_settings()
-        engine = connect(rasd.engine, rasd.secret)
-        result = install_topics(engine, rasd.engine.index_prefix, taxonomy)
+        engine = connect(conf, conf.secret)
+        result = install_topics(engine, conf.index_prefix, taxonomy)
     except EngineError as exc:
         log.warning("topics matcher=local reason=%r", str(exc))
         return None
     log.info("topics matcher=percolator index=%s action=%s", result.index, result.action)
-    return TopicPercolator(engine, rasd.engine.index_prefix)
+    return TopicPercolator(engine, conf.index_prefix)
 
 
 # --- retag ----------------------------------------------------------------------------------
