@@ -23,16 +23,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from rasd.core.errors import ConfigError, RasdError
 
-console = Console()
-err = Console(stderr=True)
-
-
-from rasd.cli.common import fail as _fail  # noqa: E402  (one unwrapped, escaped line)
+from rasd.cli.common import console, err, fail as _fail  # noqa: E402  (one console setup)
 
 
 def _when(ts: float | None) -> str:
