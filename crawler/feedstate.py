@@ -18,7 +18,9 @@ Updates are buffered and written by :meth:`FeedState.commit`, which the spider c
 the crawl *finished*: a run cut short (SIGTERM, timeout) must not mark a listing as seen whose
 articles were never fetched, or the next run would skip them on a 304.
 
-Storage: SQLite table ``feeds`` in ``<data-dir>/feedstate.sqlite``.
+Storage: SQLite table ``feeds`` in ``<data-dir>/feedstate.sqlite``, a connection per call opened
+with :func:`rasd.core.sqlite.connect` (WAL, busy timeout 30 s: parallel runs of the scheduler share
+the file).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -66,6 +70,10 @@ class FeedState:
 
     Args:
         path: the SQLite file (created with its table if missing).
+
+    Raises:
+        DatabaseFileError: the file is not a SQLite database or cannot be opened (the message
+            names it).
     """
 
     path: Path
@@ -73,20 +81,25 @@ class FeedState:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        db = self._connect()
+        try:
             db.execute(SCHEMA)
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return connect_sqlite(self.path, what="the feed state", busy_timeout_seconds=30)
 
     def get(self, url: str) -> FeedRecord | None:
         """The record of ``url`` (uncommitted updates of this run first), or None."""
         if url in self._pending:
             return self._pending[url]
-        with self._connect() as db:
+        db = self._connect()
+        try:
             row = db.execute("SELECT etag, last_modified, body_hash, children, liar FROM feeds "
                              "WHERE url = ?", (url,)).fetchone()
+        finally:
+            db.close()
         if row is None:
             return None
         return FeedRecord(url, row[0], row[1], row[2], tuple(json.loads(row[3])), bool(row[4]))
@@ -142,14 +155,18 @@ class FeedState:
         """Write the buffered updates; returns how many URLs were written."""
         if not self._pending:
             return 0
-        with self._connect() as db:
-            db.executemany(
-                "INSERT INTO feeds (url, etag, last_modified, body_hash, children, liar, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET etag=excluded.etag, "
-                "last_modified=excluded.last_modified, body_hash=excluded.body_hash, "
-                "children=excluded.children, liar=excluded.liar, updated_at=excluded.updated_at",
-                [(r.url, r.etag, r.last_modified, r.body_hash, json.dumps(list(r.children)),
-                  int(r.liar), time.time()) for r in self._pending.values()])
+        db = self._connect()
+        try:
+            with transaction(db):
+                db.executemany(
+                    "INSERT INTO feeds (url, etag, last_modified, body_hash, children, liar, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET etag=excluded.etag, "
+                    "last_modified=excluded.last_modified, body_hash=excluded.body_hash, "
+                    "children=excluded.children, liar=excluded.liar, updated_at=excluded.updated_at",
+                    [(r.url, r.etag, r.last_modified, r.body_hash, json.dumps(list(r.children)),
+                      int(r.liar), time.time()) for r in self._pending.values()])
+        finally:
+            db.close()
         n = len(self._pending)
         self._pending.clear()
         return n

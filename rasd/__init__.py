@@ -7,7 +7,8 @@ One import package in layers; each layer imports only the layers before it (chec
 layer                folder                  what
 ===================  ======================  ==================================================
 ``rasd.core``        ``rasd/core/``          the record, settings, seeds, Arabic folding, errors,
-                                             URL identity, date text, the archive, durable writes
+                                             URL identity, date text, the archive, durable writes,
+                                             the SQLite connection policy
 ``rasd.search``      ``rasd/search/``        engine adapter, index template, queries, indexing,
                                              topic percolation
 ``rasd.alerts``      ``rasd/alerts/``        alert model, matcher, follower, outbox, channels

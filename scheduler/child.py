@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rasd.crawler.run import replay_overrides, run_crawl
     from rasd.crawler.stopping import EXIT_INTERRUPTED
-    from rasd.core.errors import RasdError
+    from rasd.core.errors import RasdError, error_line
     from rasd.core.seeds import Outlet
     from rasd.core.settings import load_settings
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         outlet = Outlet.model_validate(raw[args.slug])
     except (RasdError, OSError, ValueError) as exc:
-        print(f"rasd: {exc}", file=sys.stderr)
+        print(f"rasd: {error_line(exc)}", file=sys.stderr)
         return 2
     extra: dict = {"RASD_CONDITIONAL_GET": True}
     if args.replay_url:

@@ -9,8 +9,10 @@ seconds, UTC), ``outcome`` (``running`` while a run is in flight, then ``ok`` / 
 
 Table ``outlets``: the current adaptive interval and the consecutive-failure count per outlet.
 
-A connection is opened per call (SQLite serialises writers; ``timeout=30`` s), so the
-scheduler's worker threads can share one :class:`RunHistory`.
+A connection is opened per call with :func:`rasd.core.sqlite.connect` (WAL, busy timeout 30 s,
+each write one ``BEGIN IMMEDIATE`` transaction), so the scheduler's worker threads can share one
+:class:`RunHistory` and ``rasd status`` reads while runs write.  A file that is not a SQLite
+database raises :class:`~rasd.core.sqlite.DatabaseFileError` naming it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -86,19 +90,21 @@ class RunHistory:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        db = self._connect()
+        try:
             db.executescript(SCHEMA)
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
+        db = connect_sqlite(self.path, what="the run history", busy_timeout_seconds=30)
         db.row_factory = sqlite3.Row
         return db
 
     def _write(self, sql: str, args: tuple) -> int:
         db = self._connect()
         try:
-            with db:
+            with transaction(db):
                 return db.execute(sql, args).lastrowid
         finally:
             db.close()
@@ -133,7 +139,7 @@ class RunHistory:
         """Mark runs left ``running`` by a killed scheduler as ``interrupted``; returns how many."""
         db = self._connect()
         try:
-            with db:
+            with transaction(db):
                 return db.execute("UPDATE runs SET outcome='interrupted', ended_at=? "
                                   "WHERE outcome='running'", (time.time(),)).rowcount
         finally:

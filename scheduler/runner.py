@@ -4,7 +4,7 @@ Design (APScheduler 3.x user guide, "Configuring the scheduler", "Missed job exe
 coalescing", "Limiting the number of concurrently executing instances of a job"):
 
 * :class:`Daemon` runs a ``BackgroundScheduler`` with a ``SQLAlchemyJobStore`` (SQLite
-  ``<data-dir>/jobs.sqlite``, or ``RASD_SCHEDULER_JOBSTORE_URL``, e.g. a PostgreSQL URL) and a
+  ``<data-dir>/jobs.sqlite``, or the ``scheduler_jobstore_url`` setting, e.g. a PostgreSQL URL) and a
   thread-pool executor with a worker per outlet.  Job options go in ``job_defaults``
   (:data:`JOB_DEFAULTS`) — passed as constructor keywords they are silently ignored (case 18),
   so :func:`check_job_options` asserts the *effective* options of every job at start-up.
@@ -75,7 +75,6 @@ log = logging.getLogger("rasd.scheduler")
 
 #: Effective options of every crawl job (case 17: grace; case 18: must go in job_defaults).
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
-JOBSTORE_ENV = "RASD_SCHEDULER_JOBSTORE_URL"
 #: Exit code of a child stopped by SIGTERM/SIGINT (``rasd.crawler.stopping.EXIT_INTERRUPTED``; not
 #: imported, so the daemon does not load Scrapy).
 CHILD_INTERRUPTED = 130
@@ -86,9 +85,10 @@ class SchedulerError(RasdError):
 
 
 def jobstore_url(data_dir: Path, url: str | None = None) -> str:
-    """The job store's SQLAlchemy URL: ``url``, else ``$RASD_SCHEDULER_JOBSTORE_URL``, else
+    """The job store's SQLAlchemy URL: ``url`` (``--jobstore-url``, else the
+    ``scheduler_jobstore_url`` setting, ``RASD_SCHEDULER_JOBSTORE_URL``: the CLI passes it), else
     ``sqlite:///<data-dir>/jobs.sqlite``."""
-    return url or os.environ.get(JOBSTORE_ENV) or f"sqlite:///{Path(data_dir).resolve() / 'jobs.sqlite'}"
+    return url or f"sqlite:///{Path(data_dir).resolve() / 'jobs.sqlite'}"
 
 
 def job_id(slug: str) -> str:

@@ -40,7 +40,6 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -50,6 +49,7 @@ from rasd.core.article import isoformat_utc, utcnow
 from rasd.alerts.channels import CHANNELS, DeliveryError
 from rasd.core.errors import RasdError
 from rasd.core.failpoints import failpoint
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +92,8 @@ class AlertStore:
         from rasd.core.archive import Checkpoints
 
         self.path = str(path)
+        self.db = connect_sqlite(self.path, what="the alert store", error=AlertStoreError, threads=True)
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self.db.execute("PRAGMA journal_mode = WAL")
-                self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.executescript(_SCHEMA)
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
             if "notification_id" not in columns:  # a store from before notification ids
@@ -117,19 +111,10 @@ class AlertStore:
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
     def transaction(self):
-        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); nested calls join it."""
-        if self.db.in_transaction:
-            yield
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); nested calls join it
+        (:func:`rasd.core.sqlite.transaction`)."""
+        return transaction(self.db)
 
     # stories
     def is_new_story(self, alert: str, doc: dict) -> bool:

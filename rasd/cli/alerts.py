@@ -32,16 +32,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rasd.core.errors import RasdError
 
-from rasd.cli.common import fail as _fail, open_engine as _open  # noqa: E402
-
-console = Console(width=None if sys.stdout.isatty() else 132)
-err = Console(stderr=True)
+from rasd.cli.common import console, err, fail as _fail, open_engine as _open  # noqa: E402
 alerts_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Keyword alerts: percolator queries matched against new articles.")
 

@@ -25,16 +25,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rasd.core.errors import RasdError
 
-from rasd.cli.common import fail as _fail, open_engine as _open  # noqa: E402
-
-console = Console()
-err = Console(stderr=True)
+from rasd.cli.common import console, err, fail as _fail, open_engine as _open  # noqa: E402
 index_app = typer.Typer(add_completion=False, invoke_without_command=True,
                         help="Index the archive into the search engine (default: backfill).")
 

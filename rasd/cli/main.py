@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from rasd.core.errors import ConfigError, RasdError
@@ -23,12 +22,7 @@ from rasd.core.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
-# tables keep their columns when piped (rich assumes 80 columns without a terminal)
-console = Console(width=None if sys.stdout.isatty() else 132)
-err = Console(stderr=True)
-
-
-from rasd.cli.common import fail as _fail  # noqa: E402
+from rasd.cli.common import console, err, fail as _fail, print_failure  # noqa: E402  (one console setup)
 
 
 @app.command()
@@ -63,7 +57,8 @@ def crawl(
             extra = replay_overrides(server.base_url)
             if not as_json:
                 console.print(f"replaying {len(pages)} recorded pages from {replay} on {server.base_url}"
-                              + (f"; {len(unused)} manifest article rows not replayable:" if unused else ""))
+                              + (f"; {len(unused)} manifest article rows not replayable:" if unused else ""),
+                              soft_wrap=True)
             for reason in unused[:8]:
                 err.print(f"  not replayed: {escape(reason)}", highlight=False)
             if len(unused) > 8:
@@ -108,8 +103,8 @@ def crawl(
         already = stats.get("rasd/index/already_indexed", 0)
         if waiting is not None:
             console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} archive lines waiting"
-                          + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""))
-        console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
+                          + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""), soft_wrap=True)
+        console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}", soft_wrap=True)
     if stats.get("rasd/disk_full"):
         lost = sum(s.outcomes.get("failed/disk_full", 0) for s in summaries.values())
         err.print(f"rasd: disk full, crawl stopped: {escape(str(stats['rasd/disk_full']))}; "
@@ -171,9 +166,7 @@ def main() -> None:
     try:
         app()
     except (RasdError, OSError, UnicodeError) as exc:
-        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        err.print(f"[red]rasd:[/red] {escape(where + detail)}", markup=True, highlight=False, soft_wrap=True)
+        print_failure(exc)
         sys.exit(2)
 
 

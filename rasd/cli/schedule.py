@@ -25,16 +25,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from rasd.core.errors import ConfigError, RasdError
 
-console = Console()
-err = Console(stderr=True)
-
-
-from rasd.cli.common import fail as _fail  # noqa: E402  (one unwrapped, escaped line)
+from rasd.cli.common import console, err, fail as _fail  # noqa: E402  (one console setup)
 
 
 def _when(ts: float | None) -> str:
@@ -59,7 +54,7 @@ def schedule(
     timeout_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="run time limit in seconds instead of timeout_minutes")] = None,
     max_parallel: Annotated[Optional[int], typer.Option(min=1, help="crawls running at once (default: max(4, 2 × CPUs))")] = None,
     misfire_grace_seconds: Annotated[int, typer.Option(help="a run this late still runs")] = 300,
-    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: RASD_SCHEDULER_JOBSTORE_URL or <data-dir>/jobs.sqlite)")] = None,
+    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, RASD_SCHEDULER_JOBSTORE_URL, or <data-dir>/jobs.sqlite)")] = None,
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
     digests: Annotated[bool, typer.Option(help="send daily/weekly alert digests at their hour, and due outbox retries")] = True,
     digest_check_seconds: Annotated[float, typer.Option(min=1.0, help="how often digests are checked")] = 60.0,
@@ -100,7 +95,7 @@ def schedule(
                               settings.engine.index_prefix)
         daemon = Daemon(ScheduleConfig(
             data_dir=settings.data_dir, outlets=chosen, replay_url=replay_url,
-            jobstore_url=jobstore_url, interval_seconds=interval_seconds,
+            jobstore_url=jobstore_url or settings.jobstore_url(), interval_seconds=interval_seconds,
             max_interval_seconds=max_interval_seconds, timeout_seconds=timeout_seconds,
             max_parallel=max_parallel,
             misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt,
@@ -139,13 +134,14 @@ def status_data(data_dir: Path, jobstore_url: str | None = None) -> dict[str, di
 def status(
     data_dir: Annotated[Optional[Path], typer.Option(help="the scheduler's data directory")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
-    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store")] = None,
+    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, or <data-dir>/jobs.sqlite)")] = None,
 ) -> None:
     """Per outlet: last run, next run, interval, health and articles archived in 24 h."""
     from rasd.core.settings import load_settings
 
     try:
         settings = load_settings(data_dir=data_dir)
+        jobstore_url = jobstore_url or settings.jobstore_url()
         if not settings.data_dir.is_dir():
             raise ConfigError(f"{settings.data_dir}: no such data directory")
         if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url:
