@@ -104,6 +104,18 @@ class FeedState:
             return None
         return FeedRecord(url, row[0], row[1], row[2], tuple(json.loads(row[3])), bool(row[4]))
 
+    def records(self) -> list[tuple[FeedRecord, float | None]]:
+        """Every listing remembered, with the time it was last written (POSIX seconds), by URL
+        (the web app's outlet pages show them)."""
+        db = self._connect()
+        try:
+            rows = db.execute("SELECT url, etag, last_modified, body_hash, children, liar, updated_at "
+                              "FROM feeds ORDER BY url").fetchall()
+        finally:
+            db.close()
+        return [(FeedRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4] or "[]")), bool(r[5])), r[6])
+                for r in rows]
+
     def conditional_headers(self, url: str) -> dict[str, str]:
         """``If-None-Match``/``If-Modified-Since`` for ``url``; empty if unknown or a liar."""
         rec = self.get(url)

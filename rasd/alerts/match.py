@@ -46,7 +46,6 @@ import functools
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 

@@ -15,7 +15,6 @@ runs in Starlette's thread pool.  Who may do what: :mod:`rasd.web.auth`.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -796,19 +795,20 @@ def _outlets_data(state: _State) -> list[dict]:
     listings: dict[str, list[dict]] = {}
     feeds = data_dir / "feedstate.sqlite"
     if feeds.exists():
-        db = sqlite3.connect(f"file:{feeds}?mode=ro", uri=True)
+        from rasd.core.errors import RasdError
+        from rasd.crawler.feedstate import FeedState
+
         try:
-            for url, etag, modified, liar, updated in db.execute(
-                    "SELECT url, etag, last_modified, liar, updated_at FROM feeds ORDER BY url"):
-                host = (urlsplit(url).hostname or "").lower()
-                owner = next((s for s, ds in domains.items()
-                              if any(host == d or host.endswith("." + d) for d in ds)), host)
-                listings.setdefault(owner, []).append({"url": url, "etag": etag, "last_modified": modified,
-                                                       "liar": bool(liar), "updated_at": updated})
-        except sqlite3.Error:
-            pass
-        finally:
-            db.close()
+            remembered = FeedState(feeds).records()
+        except RasdError:
+            remembered = []
+        for rec, updated in remembered:
+            host = (urlsplit(rec.url).hostname or "").lower()
+            owner = next((s for s, ds in domains.items()
+                          if any(host == d or host.endswith("." + d) for d in ds)), host)
+            listings.setdefault(owner, []).append({"url": rec.url, "etag": rec.etag,
+                                                   "last_modified": rec.last_modified,
+                                                   "liar": rec.liar, "updated_at": updated})
     slugs = sorted(set(health) | set(per_day) | set(listings) | set(outlets))
     out = []
     for slug in slugs:
