@@ -12,12 +12,11 @@ are not, they need the width).  Failures are printed by :func:`print_failure` on
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 
 from rasd.core.errors import error_line
@@ -26,17 +25,26 @@ from rasd.core.errors import error_line
 PIPED_WIDTH = 132
 
 
-def _width(stream: TextIO) -> int | None:
-    """``None`` (rich asks the terminal, or ``COLUMNS``) on a terminal or with ``COLUMNS`` set,
-    else :data:`PIPED_WIDTH`."""
-    isatty = getattr(stream, "isatty", None)
-    if (isatty is not None and isatty()) or os.environ.get("COLUMNS", "").isdigit():
-        return None
-    return PIPED_WIDTH
+class _Console(Console):
+    """A rich ``Console`` whose width is decided at each print, not once at import: ``COLUMNS``
+    when set (a test's runner, a user's pipe), else the terminal's, else :data:`PIPED_WIDTH`."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return ConsoleDimensions(int(columns), Console.size.fget(self).height)
+        if self.is_terminal:
+            return Console.size.fget(self)
+        return ConsoleDimensions(PIPED_WIDTH, 25)
+
+    @size.setter
+    def size(self, new_size) -> None:
+        Console.size.fset(self, new_size)
 
 
-console = Console(width=_width(sys.stdout))
-err = Console(stderr=True, width=_width(sys.stderr), soft_wrap=True, highlight=False)
+console = _Console()
+err = _Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def print_failure(exc: BaseException | str) -> None:
