@@ -326,8 +326,9 @@ class Daemon:
 
     def _adapt(self, outlet: Outlet, outcome: str, counts, run_id: int,
                started: float) -> tuple[float | None, str | None]:
-        """The interval after run ``run_id`` (started at ``started``, POSIX s) and its reason (``(None, None)`` for cron outlets);
-        reschedules the job when the interval changed."""
+        """The interval (seconds) after run ``run_id``, started at ``started`` (POSIX seconds),
+        and its reason; ``(None, None)`` for cron outlets.  Reschedules the job when the
+        interval changed."""
         b = self.bounds(outlet)
         current, before = self.history.outlet_state(outlet.slug)
         failures = 0 if outcome == "ok" else before + (outcome in ("failed", "timeout"))

@@ -42,6 +42,10 @@ def crawl(
 ) -> None:
     """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index).
 
+    Feeds and sitemaps are fetched with conditional GET (feedstate.sqlite in the data
+    directory): a listing unchanged since the last finished crawl answers 304 and its remembered
+    links are checked again, so pages that failed before are still fetched (column "unchanged").
+
     Ctrl-C/SIGTERM stops the crawl within seconds (what is done is flushed; pages cut short are
     fetched by the next crawl) and exits 130; a second one stops at once.
     """
