@@ -23,8 +23,10 @@ of signatures among the first ``--small`` of both stores (each value replaced wi
 probability 0.1: estimated Jaccard ≈ 0.9, found at both sizes, so both return the same
 matches), half fresh random signatures (no candidates).
 
-Cost of building: about 60 µs per signature (25 band keys + two indexed inserts), and about
-1.1 KB of disk per signature (``$TMPDIR``): 300,000 take about 20 s and 330 MB.
+Cost of building (not timed): 200–275 µs per signature on the 2-core development machine (25
+band keys, then the rows in two B-trees that outgrow the page cache) and about 1.25 KB of disk
+each in ``$TMPDIR``: 300,000 take about a minute and 370 MB, 1,000,000 about 4.5 minutes and
+1.25 GB.
 
     .venv/bin/python bench/lsh.py [--small 10000] [--large 300000] [--queries 2000] [--rounds 7]
 """
