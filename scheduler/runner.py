@@ -27,9 +27,11 @@ coalescing", "Limiting the number of concurrently executing instances of a job")
   and lose or shift a due run); new or changed outlets are (re)added to run at once; jobs of
   outlets no longer scheduled are removed.  Runs a killed daemon left ``running`` are marked
   ``interrupted``.
-* Adaptive intervals (:mod:`rasd.scheduler.adaptive`, after Media Cloud's rss-fetcher): after each
-  run of an interval-scheduled outlet the job is rescheduled with the new interval, which is
-  also stored in the run history (``rasd status`` shows it).
+* Adaptive intervals (:mod:`rasd.scheduler.adaptive`: the expected time until the outlet's next
+  item, from its observed rate of new items): after each run of an interval-scheduled outlet
+  the job is rescheduled with the new interval, counted from the run's start (so an interval
+  means start to start, as a fixed ``IntervalTrigger``'s does); the interval and its reason
+  are stored in the run history (``rasd status`` shows the interval).
 * Digests (``ScheduleConfig.digests``, from ``rasd schedule``): one more job, ``alerts:digests``,
   every ``digest_check_seconds`` (60) in a memory job store (nothing to keep across restarts:
   a digest is due until sent for its slot), calls it in the daemon's process (a
@@ -290,7 +292,8 @@ class Daemon:
         outlet = self.config.outlets.get(slug)
         if outlet is None:
             raise SchedulerError(f"outlet {slug!r} is not scheduled by this daemon")
-        run_id = self.history.start(slug)
+        started = time.time()
+        run_id = self.history.start(slug, started_at=started)
         timeout = self.config.timeout_seconds or outlet.schedule.timeout_minutes * 60
         cmd = [sys.executable, "-m", "rasd.scheduler.child", slug, "--data-dir", str(self.data_dir),
                "--outlets-file", str(self.outlets_file), "--deadline", f"{time.time() + timeout:.3f}"]
@@ -322,9 +325,10 @@ class Daemon:
             errors = f"exit={proc.returncode} " + (errs or "").strip()[-2000:]
         elif counts and counts.failures:
             errors = json.dumps(counts.failures, sort_keys=True)
-        interval = self._adapt(outlet, outcome, counts)
+        interval, reason = self._adapt(outlet, outcome, counts, run_id, started)
         scheduled = self._scheduled.get(job_id(slug))
-        self.history.finish(run_id, outcome, counts, errors, interval, scheduled_at=scheduled)
+        self.history.finish(run_id, outcome, counts, errors, interval, scheduled_at=scheduled,
+                            interval_reason=reason)
         log.info("run_finished outlet=%s run=%d outcome=%s archived=%s interval=%s", slug, run_id,
                  outcome, counts.archived if counts else 0, interval)
         return outcome
@@ -346,26 +350,40 @@ class Daemon:
             elif kill_at is not None and now > kill_at:
                 proc.kill()
 
-    def _adapt(self, outlet: Outlet, outcome: str, counts) -> float | None:
+    def _adapt(self, outlet: Outlet, outcome: str, counts, run_id: int,
+               started: float) -> tuple[float | None, str | None]:
+        """The interval (seconds) after run ``run_id``, started at ``started`` (POSIX seconds),
+        and its reason; ``(None, None)`` for cron outlets.  Reschedules the job when the
+        interval changed."""
         b = self.bounds(outlet)
-        current, failures = self.history.outlet_state(outlet.slug)
-        failures = 0 if outcome == "ok" else failures + (outcome in ("failed", "timeout"))
+        current, before = self.history.outlet_state(outlet.slug)
+        failures = 0 if outcome == "ok" else before + (outcome in ("failed", "timeout"))
         if b is None:
             self.history.set_outlet_state(outlet.slug, None, failures)
-            return None
+            return None, None
         current = current or b.base
-        new = current
-        if self.config.adapt and outcome != "interrupted":
-            new = next_interval(current, b, ok=outcome == "ok", listed=counts.listed if counts else 0,
-                                new=counts.new if counts else 0, consecutive_failures=failures)
+        new, reason = current, "adaptation off (--no-adapt)" if not self.config.adapt else None
+        if self.config.adapt and outcome == "interrupted":
+            reason = "interrupted run: kept"
+        elif self.config.adapt:
+            last_ok = self.history.last_ok_start(outlet.slug, before_id=run_id)
+            step = next_interval(current, b, ok=outcome == "ok", new=counts.new if counts else 0,
+                                 elapsed=started - last_ok if last_ok is not None else None,
+                                 consecutive_failures=failures, after_failures=before > 0)
+            new, reason = step.interval, step.reason
         self.history.set_outlet_state(outlet.slug, new, failures)
+        if new != current:
+            log.info("interval_changed outlet=%s from=%s to=%s reason=%r", outlet.slug, current,
+                     new, reason)
         if new != current and not self._stopping.is_set() and self.scheduler is not None:
+            # start to start, as the fixed trigger counts (a run already past it goes at once)
+            first = datetime.fromtimestamp(started + new, timezone.utc)
             try:
-                self.scheduler.reschedule_job(job_id(outlet.slug), trigger="interval", seconds=new,
-                                              timezone=timezone.utc)
+                self.scheduler.reschedule_job(job_id(outlet.slug), trigger=IntervalTrigger(
+                    seconds=new, start_date=first, timezone=timezone.utc))
             except Exception as exc:  # the job may be gone during shutdown
                 log.warning("reschedule_failed outlet=%s error=%s", outlet.slug, exc)
-        return new
+        return new, reason
 
     # ---- stop ------------------------------------------------------------------------------
     def stop(self) -> None:

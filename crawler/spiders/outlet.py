@@ -42,7 +42,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.response import get_meta_refresh
 
 from rasd.crawler.dupefilter import SeenUrlDupeFilter
-from rasd.crawler.feeds import filter_entries, parse_feed, parse_sitemap
+from rasd.crawler.feeds import FeedParse, filter_entries, parse_feed, parse_sitemap
 from rasd.crawler.middlewares import RetryDeferred
 from rasd.crawler.redirects import REDIRECT_OUTCOMES, REDIRECT_STATUSES, next_hop, same_page_key
 from rasd.crawler.stopping import Interrupted, clean_stop
@@ -168,10 +168,10 @@ class OutletSpider(scrapy.Spider):
         crawler.signals.connect(spider._closed, signal=scrapy.signals.spider_closed)
         crawler.signals.connect(spider._request_scheduled, signal=scrapy.signals.request_scheduled)
         crawler.signals.connect(spider._request_dropped, signal=scrapy.signals.request_dropped)
-        # Conditional GET of listings (opt-in; the scheduler's runs turn it on): see
+        # Conditional GET of listings (every crawl unless RASD_CONDITIONAL_GET is false): see
         # crawler/feedstate.py.  State is committed only when the crawl finished.
         spider.feedstate = None
-        if settings.getbool("RASD_CONDITIONAL_GET", False):
+        if settings.getbool("RASD_CONDITIONAL_GET", True):
             from rasd.crawler.feedstate import FeedState
 
             spider.feedstate = FeedState(data_dir / "feedstate.sqlite")
@@ -356,28 +356,42 @@ class OutletSpider(scrapy.Spider):
     def parse_feed(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
-        if verdict != "changed":  # 304, or the same body again: nothing new to follow
-            self._count(f"rasd/listings/{outlet.slug}/not_modified")
-            self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
+        if verdict != "changed":  # 304, or the same body again: the remembered entries
+            yield from self._not_modified(response, outlet, verdict, kind="feed")
             return
         ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         result = parse_feed(response.body, response.url, ctype)
+        if not result.error and getattr(self, "feedstate", None) is not None:
+            self.feedstate.set_entries(response.url, result.entries)
         yield from self._follow(result, response, outlet, kind="feed")
+
+    def _not_modified(self, response: Response, outlet: Outlet, verdict: str, kind: str):
+        """A listing answered 304 or with the body it had last time: follow the entries
+        remembered for it (crawler/feedstate.py), each checked against the seen store again,
+        so that pages that failed or were cut short before are requested again."""
+        entries = self.feedstate.entries(response.url)
+        if entries is None:  # a 304 we did not ask for: nothing to follow it with
+            self._listing_failed(outlet.slug, "not_modified_unknown")
+            return
+        self._count(f"rasd/listings/{outlet.slug}/not_modified")
+        self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
+        yield from self._follow(FeedParse(entries=entries), response, outlet, kind=kind, counted=True)
 
     def parse_sitemap(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
         if verdict != "changed":
-            self._count(f"rasd/listings/{outlet.slug}/not_modified")
-            self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
             # an unchanged sitemap index says nothing about its children: poll them anyway
             for child in self.feedstate.children(response.url):
                 yield from self._listing(child, outlet, self.parse_sitemap, response.meta.get("rasd_depth", 0) + 1)
+            yield from self._not_modified(response, outlet, verdict, kind="sitemap")
             return
         result = parse_sitemap(response.body, response.url)
-        if not result.error and getattr(self, "feedstate", None) is not None and result.sitemaps:
-            self.feedstate.set_children(response.url, [c for c in result.sitemaps
-                                                       if outlet.owns(urlsplit(c).hostname or "")])
+        if not result.error and getattr(self, "feedstate", None) is not None:
+            self.feedstate.set_entries(response.url, result.entries)
+            if result.sitemaps:
+                self.feedstate.set_children(response.url, [c for c in result.sitemaps
+                                                           if outlet.owns(urlsplit(c).hostname or "")])
         if not result.error:
             for child in result.sitemaps:
                 if outlet.owns(urlsplit(child).hostname or ""):
@@ -387,14 +401,17 @@ class OutletSpider(scrapy.Spider):
                     self._count(f"rasd/links/{outlet.slug}/off_domain")
         yield from self._follow(result, response, outlet, kind="sitemap")
 
-    def _follow(self, result, response: Response, outlet: Outlet, kind: str):
+    def _follow(self, result, response: Response, outlet: Outlet, kind: str, counted: bool = False):
+        """Request the new links of a parsed listing (``counted``: the listing's own outcome
+        is already counted, as ``not_modified``)."""
         slug = outlet.slug
         if result.error:
             self._listing_failed(slug, f"invalid_{kind}")
             self.logger.warning("%s rejected outlet=%s url=%s reason=%s", kind, slug,
                                 response.url, result.error)
             return
-        self._count(f"rasd/listings/{slug}/ok")
+        if not counted:
+            self._count(f"rasd/listings/{slug}/ok")
         kept, rejected = filter_entries(result.entries, outlet)
         for _entry, reason in rejected:
             self._count(f"rasd/links/{slug}/{reason}")

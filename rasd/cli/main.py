@@ -36,6 +36,10 @@ def crawl(
 ) -> None:
     """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index).
 
+    Feeds and sitemaps are fetched with conditional GET (feedstate.sqlite in the data
+    directory): a listing unchanged since the last finished crawl answers 304 and its remembered
+    links are checked again, so pages that failed before are still fetched (column "unchanged").
+
     Ctrl-C/SIGTERM stops the crawl within seconds (what is done is flushed; pages cut short are
     fetched by the next crawl) and exits 130; a second one stops at once.
     """
@@ -90,10 +94,11 @@ def crawl(
     summaries = summarize(stats)
     if stats.get("rasd/interrupted"):
         _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
-    read = sum(s.listings_ok for s in summaries.values())
+    read = sum(s.listings_ok + s.listings_not_modified for s in summaries.values())
     unreadable = sum(s.listings_failed for s in summaries.values())
     if as_json:
-        payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
+        payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_not_modified": s.listings_not_modified,
+                              "listings_failed": s.listings_failed,
                               "links": dict(s.links), "outcomes": dict(s.outcomes),
                               "syndicated": s.syndicated} for s in summaries.values()}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
