@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rasd.pipelines.base import StagePipeline
-from rasd.core.arabic import normalize
+from rasd.core.arabic import clean_text as unicode_policy, normalize
 from rasd.core.article import Article
 from rasd.core.errors import ConfigError
 from rasd.core.paths import CONFIG_DIR
@@ -213,18 +213,22 @@ def clean_article(article: Article, rules: CleaningRules, hints: ExtractionHints
 
     Returns:
         The same article.  Nothing but shortcodes, junk lines, surplus whitespace and the
-        trailing credit is removed.
+        trailing credit is removed, after the Unicode policy of the folding table
+        (:func:`rasd.core.arabic.clean_text`: invisible characters and tatweel out,
+        presentation forms to base letters, a ZWNJ between words a space) is applied to text,
+        title and description: body, title, index, alerts and shingles see one text.
     """
     hints = hints or ExtractionHints()
     junk = re.compile("|".join(f"(?:{p})" for p in hints.junk_lines), re.I) if hints.junk_lines else None
-    text = clean_text(article.text or "", rules, junk)
+    text = clean_text(unicode_policy(article.text or ""), rules, junk)
     text, credit = split_credit(text, rules)
     article.text = text.strip()
     article.source_credit = credit or hints.default_credit
     for name in ("title", "description"):
         value = getattr(article, name)
         if value:
-            setattr(article, name, _SPACES.sub(" ", strip_shortcodes(value, rules)).strip() or None)
+            value = unicode_policy(strip_shortcodes(value, rules))
+            setattr(article, name, _SPACES.sub(" ", value).strip() or None)
     return article
 
 
