@@ -36,8 +36,9 @@ Before the folds, the table's ``breaks`` run (regular expressions, also the inde
 a Persian/Urdu word (before a suffix, after می/نمی/بی: هسته‌ای, می‌روم) it is removed with the
 other invisible characters, so the word stays one.  Case 27.
 
-The Unicode policy (:func:`clean_text`): the breaks and the groups marked ``text: true``
-(invisible characters, tatweel, presentation forms) are applied to the stored title and text
+The Unicode policy (:func:`clean_text`): the breaks (ZWNJ between words → space, tatweel
+between two letters removed) and the groups marked ``text: true`` (invisible characters,
+presentation forms) are applied to the stored title and text
 too, once, by the extraction and cleaning stages, so the body and title the archive holds, the
 index, queries, alerts and near-duplicate shingles all see one text; the other folds (hamza
 seats, alef forms …) are for matching only, and stored text keeps the outlet's spelling.
@@ -311,7 +312,8 @@ class Folding:
 
     def clean_text(self, text: str) -> str:
         """The Unicode policy for stored text: the ``breaks``, then the ``text: true`` groups
-        (invisible characters out, tatweel out, presentation forms → base letters); spellings
+        (invisible characters out, presentation forms → base letters), tatweel out between letters
+        (``لـ«الصباح»`` keeps its typographic one); spellings
         are kept (``clean_text(x)`` still has its hamza seats and ة).  ``normalize(clean_text(x))
         == normalize(x)``."""
         text = self.apply_breaks(text)

@@ -112,9 +112,15 @@ def test_clean_text_applies_the_unicode_policy_and_keeps_the_spelling():
 
 
 def test_break_rules_are_char_filters_too():
-    (spec,) = default_folding().char_filter_breaks()
-    assert spec["type"] == "pattern_replace" and spec["replacement"] == " "
-    assert "\\u200C" in spec["pattern"] and "{L}" not in spec["pattern"]
+    zwnj, kashida = default_folding().char_filter_breaks()
+    assert zwnj["type"] == kashida["type"] == "pattern_replace" and zwnj["replacement"] == " "
+    assert "\\u200C" in zwnj["pattern"] and "{L}" not in zwnj["pattern"]
+    assert kashida["replacement"] == "" and "\\u0640" in kashida["pattern"]
+
+
+def test_kashida_goes_from_stored_text_the_proclitic_tatweel_stays():
+    assert clean_text("مدرســة لـ«الصباح» بـ\"الجيش\"") == "مدرسة لـ«الصباح» بـ\"الجيش\""
+    assert normalize("لـ«الصباح»") == normalize("ل«الصباح»")
 
 
 def test_other_text_passes_through_unchanged():
