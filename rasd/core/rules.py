@@ -265,8 +265,17 @@ _WORD = re.compile(r"\w+(?:(?:[\u200c\u200d]+|[.'\u2019](?=\w))\w+)*")
 
 def analysis_tokens(text: str) -> list[str]:
     """The words of ``text`` as the index's tokenizer sees them after the char filter (see
-    the module docstring): ``"هسته‌ای U.S. 3.5"`` → ``['هسته\u200cاي', 'u.s', '3.5']``."""
+    the module docstring): ``"هسته‌ای U.S. 3.5"`` → ``['هسته\u200cاي', 'u.s', '3.5']``.
+    Query texts (short) are analysed once per process (a rule's leaves are asked again for
+    every document)."""
+    if len(text) <= 200:
+        return list(_short_tokens(text))
     return _WORD.findall(normalize(text).lower())
+
+
+@lru_cache(maxsize=65536)
+def _short_tokens(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(normalize(text).lower()))
 
 
 def _positions(words: list[str], analysis: str) -> list[frozenset[str]] | None:
@@ -284,6 +293,7 @@ def _analyses(exact_only: bool) -> tuple[str, ...]:
     return ("exact",) if exact_only else ("stemmed", "exact")
 
 
+@lru_cache(maxsize=65536)
 def is_null(node, exact_only: bool = False) -> bool:
     """Whether a leaf is empty after analysis in every searched field (a stop word alone): the
     engine then adds no clause for it."""
@@ -385,7 +395,11 @@ class Document:
         return i < len(self._sorted_exact) and self._sorted_exact[i].startswith(prefix)
 
     def _term(self, word: str, analyses) -> bool:
-        return any(not _ANALYSES[a](word).isdisjoint(self.terms[a]) for a in analyses)
+        for a in analyses:
+            where = self.where[a]
+            if any(t in where for t in _ANALYSES[a](word)):  # hash lookups, not a scan of the document
+                return True
+        return False
 
     def _split_term(self, words, analyses) -> bool:
         # a term the tokenizer splits: every part (that is not a stop word) in one field
@@ -421,7 +435,30 @@ class Document:
         if isinstance(rule, str):
             rule = parse_rule(rule)
         exact_only = rule.exact_only
+        keys = rule_keys(rule)
+        if keys is not None and not any(t in self.where[a] for a, t in keys):
+            return False  # none of its words here, and it needs one: no evaluation
         return matches(rule.group, lambda n: self._leaf(n, exact_only), lambda n: is_null(n, exact_only))
+
+
+@lru_cache(maxsize=16384)
+def rule_keys(rule: Rule) -> frozenset[tuple[str, str]] | None:
+    """The terms one of which a document must hold for ``rule`` to match it, as ``(analysis,
+    term)``: every analysed form of every word of every leaf (a name's other spellings
+    included), built once per rule — or ``None`` when the rule can match without any (``NOT x``
+    alone) or has a prefix term.  What lets :meth:`Document.matches` skip most rules of a
+    taxonomy with a few hash lookups (a superset: never changes a result)."""
+    if matches(rule.group, lambda n: False, lambda n: is_null(n, rule.exact_only)):
+        return None
+    keys = set()
+    for leaf in leaves(rule.group):
+        if not isinstance(leaf, (Term, Phrase)) or (isinstance(leaf, Term) and leaf.prefix):
+            return None
+        for alt in _plan(leaf.text)[1]:
+            for w in alt:
+                for a in _analyses(rule.exact_only):
+                    keys.update((a, t) for t in _ANALYSES[a](w))
+    return frozenset(keys)
 
 
 def query_matches(query: str, *fields: str | None) -> bool:
