@@ -1,0 +1,123 @@
+"""Downloader middlewares of a fleet (``rasd worker``): politeness and robots.txt shared on Redis.
+
+* :class:`FleetPoliteness` — before each request, its download slot (the outlet) asks the
+  fleet-wide :class:`rasd.core.shared.PolitenessLimiter` for its turn: an outlet's
+  ``download_delay`` (seconds between request starts) and ``concurrency`` hold for all workers
+  together, not per process.  The limiter is the only delay then: Scrapy's own per-slot delay
+  would add a local wait *after* the fleet gave the turn, spacing requests of two workers less
+  than the delay apart, so :func:`fleet_download_slots` sets it to 0 and lets Scrapy's slot
+  concurrency be the outlet's.  Placed last before the download handler (priority 950), so
+  retries and redirect hops ask too.
+* :class:`SharedRobotsTxt` — Scrapy's ``RobotsTxtMiddleware`` with its robots.txt bodies cached
+  in Redis for ``RASD_ROBOTS_CACHE_SECONDS`` (default a day): one worker fetches an outlet's
+  robots.txt, the others (and its own later polls) parse the cached copy; a long-lived worker
+  forgets its parsed copies after the same time, so a changed robots.txt is obeyed next day.
+
+Both are off unless ``RASD_REDIS_URL`` is set (``NotConfigured``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.httpobj import urlparse_cached
+
+from rasd.core.shared import PolitenessLimiter, connect
+
+log = logging.getLogger(__name__)
+
+
+def fleet_download_slots(outlets) -> dict[str, dict]:
+    """``DOWNLOAD_SLOTS`` entries for a fleet worker: no local delay (the fleet limiter spaces
+    requests), the outlet's concurrency."""
+    return {slug: {"delay": 0, "concurrency": o.politeness.concurrency} for slug, o in outlets.items()}
+
+
+class FleetPoliteness:
+    """See the module docstring.  Stats: ``rasd/fleet/polite_wait_ms`` (total waited)."""
+
+    def __init__(self, crawler, limiter: PolitenessLimiter):
+        self.crawler, self.limiter = crawler, limiter
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        url = crawler.settings.get("RASD_REDIS_URL")
+        if not url:
+            raise NotConfigured
+        prefix = crawler.settings.get("RASD_REDIS_PREFIX", "rasd:")
+        return cls(crawler, PolitenessLimiter(connect(url), prefix=f"{prefix}polite"))
+
+    def _policy(self, request) -> tuple[str, float, int]:
+        slot = request.meta.get("download_slot") or urlparse_cached(request).hostname or "?"
+        outlet = (getattr(self.crawler.spider, "outlets", None) or {}).get(request.meta.get("rasd_outlet"))
+        if outlet is not None:
+            return slot, outlet.politeness.download_delay, outlet.politeness.concurrency
+        return slot, self.crawler.settings.getfloat("DOWNLOAD_DELAY", 1.0), \
+            self.crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 2)
+
+    async def process_request(self, request, spider=None):
+        slot, delay, concurrency = self._policy(request)
+        token = uuid.uuid4().hex
+        t0 = time.monotonic()
+        while True:
+            wait = self.limiter.acquire(slot, delay, concurrency, token)
+            if wait == 0:
+                break
+            await asyncio.sleep(wait / 1000 if wait > 0 else 0.02)
+        waited = int((time.monotonic() - t0) * 1000)
+        if waited:
+            self.crawler.stats.inc_value("rasd/fleet/polite_wait_ms", waited)
+        request.meta["rasd_polite"] = (slot, token)
+        return None
+
+    def _release(self, request) -> None:
+        held = request.meta.pop("rasd_polite", None)
+        if held is not None:
+            self.limiter.release(*held)
+
+    def process_response(self, request, response, spider=None):
+        self._release(request)
+        return response
+
+    def process_exception(self, request, exception, spider=None):
+        self._release(request)
+        return None
+
+
+class SharedRobotsTxt(RobotsTxtMiddleware):
+    """See the module docstring.  Stats: ``rasd/fleet/robots_cached``."""
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        url = crawler.settings.get("RASD_REDIS_URL")
+        if not url:
+            raise NotConfigured
+        self.redis = connect(url)
+        self.prefix = crawler.settings.get("RASD_REDIS_PREFIX", "rasd:") + "robots:"
+        self.ttl = crawler.settings.getint("RASD_ROBOTS_CACHE_SECONDS", 86400)
+        self._parsed_at: dict[str, float] = {}
+
+    async def robot_parser(self, request):
+        from scrapy.utils.misc import build_from_crawler
+
+        netloc = urlparse_cached(request).netloc
+        if netloc in self._parsers and time.time() - self._parsed_at.get(netloc, 0) > self.ttl:
+            self._parsers.pop(netloc, None)
+        if netloc not in self._parsers:
+            body = self.redis.get(self.prefix + netloc)
+            if body is not None:
+                self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
+                self._parsed_at[netloc] = time.time()
+                self._stats.inc_value("rasd/fleet/robots_cached")
+        return await super().robot_parser(request)
+
+    async def _parse_robots(self, response, netloc, request):
+        if 200 <= response.status < 300 or response.status == 404:
+            self.redis.set(self.prefix + netloc, response.body if response.status != 404 else b"", ex=self.ttl)
+        self._parsed_at[netloc] = time.time()
+        await super()._parse_robots(response, netloc, request)
