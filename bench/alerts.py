@@ -12,26 +12,30 @@ text/HTML fixture under ``tests/fixtures`` (about 10,000 distinct words), as ``w
 benchmark articles' own words make each article match ~700 of 10,000 alerts, and the run then
 times returning hundreds of hits per document (ratio ~35), not matching.)  Documents: the same
 articles, each percolated alone (one request per document, as the crawl stage does for a batch
-of one) through :func:`rasd.pipelines.alerts.match_alerts` (no highlighting).  Time: the best of
-``--rounds`` (default 5) passes over all documents, mean per document in milliseconds (other
-load on the shared host only ever adds time).  The percolator only verifies alerts whose
-extracted terms all occur in the document (Elasticsearch/OpenSearch percolator candidate
-selection), which is why the cost grows far slower than the number of alerts.
+of one) through :func:`rasd.pipelines.alerts.match_alerts` (no highlighting).  Time: paired,
+interleaved rounds (``bench/paired.py``): each round makes one pass over all documents at 10
+alerts and one at 10,000, back to back, order rotated, and its ratio is large / small of that
+round's mean ms per document; the result is the median of ``--rounds`` (default 7) such ratios
+with their min–max and the load average, after one untimed warm-up pass on each index.  The
+percolator only verifies alerts whose extracted terms all occur in the document
+(Elasticsearch/OpenSearch percolator candidate selection), which is why the cost grows far
+slower than the number of alerts.
 
-Measured (2-core dev host, OpenSearch 2.19, idle, ``--rounds 5`` twice): 10 alerts 9.1–9.5 ms,
-10,000 alerts 22.9–23.1 ms per document (82 matching alerts per article), ratio 2.4–2.5 (the
-run just before: 8.7 / 30.2 ms, 3.47).  Steps: candidate pre-filter (``alert_keys``) 14–18 →
-6.3 (9.4 vs 60 ms); filter context, ``size: 0`` with the matches read from a terms aggregation
-on ``alert.ref`` (no fetch phase, which re-ran every matched alert's query for its document
+History of this benchmark (2-core dev host, OpenSearch 2.19; before paired rounds, the two
+sizes timed one after the other, best of 5 each): 10 alerts 9.1–9.5 ms, 10,000 alerts
+22.9–23.1 ms per document (82 matching alerts per article), ratio 2.4–2.5 idle, but 0.93 and
+4.46 on a busy machine.  Steps: candidate pre-filter (``alert_keys``) 14–18 → 6.3 (9.4 vs
+60 ms); filter context, ``size: 0`` with the matches read from a terms aggregation on
+``alert.ref`` (no fetch phase, which re-ran every matched alert's query for its document
 slot) and definitions from a client cache → 3.2–3.5; stored queries pre-analysed
 (:func:`rasd.pipelines.alerts.stored_queries`: term/terms/span queries from the index's ``_analyze``
 instead of a ``query_string`` parsed and analysed over 6 fields per candidate; 9,892 of the
 10,000 generated alerts, the others hold a stop word) → 2.4–2.5 (30 → 23 ms).  ``fill`` builds
 the stored queries as ``rasd alerts add`` does, batched (indexing 10,000 alerts: ~7.6 s).
 What is left at 10,000 is the verification itself (~100 candidates per article, 6 fields each)
-and the two percolate clauses' candidate queries.
+and the two percolate clauses' candidate queries.  Current figures: ``bench/README.md``.
 
-    .venv/bin/python bench/alerts.py [--small 10] [--large 10000] [--rounds 5]
+    .venv/bin/python bench/alerts.py [--small 10] [--large 10000] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from paired import run_rounds  # noqa: E402
 from rasd.alerts.match import (Alert,
     alert_document,
     alerts_index,
@@ -122,23 +127,22 @@ def fill(engine, prefix: str, alerts: list[Alert]) -> str:
     return index
 
 
-def per_document_ms(engine, prefix: str, docs: list[dict], rounds: int) -> tuple[float, int]:
-    """(best mean ms per document, matches in one pass)."""
-    matches = sum(len(match_alerts(engine, prefix, [d])) for d in docs)  # warm-up
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for d in docs:
-            match_alerts(engine, prefix, [d])
-        best = min(best, (time.perf_counter() - t0) / len(docs) * 1000)
-    return best, matches
+def one_pass_ms(engine, prefix: str, docs: list[dict]) -> float:
+    """Mean ms per document of one pass percolating each document alone."""
+    t0 = time.perf_counter()
+    for d in docs:
+        match_alerts(engine, prefix, [d])
+    return (time.perf_counter() - t0) / len(docs) * 1000
+
+
+TARGET = 3.0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--small", type=int, default=10)
     ap.add_argument("--large", type=int, default=10000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     settings = load_settings()
     engine = connect(settings.engine, settings.secret)
@@ -149,18 +153,26 @@ def main() -> None:
         t0 = time.perf_counter()
         fill(engine, small_p, make_alerts(args.small, docs))
         fill(engine, large_p, make_alerts(args.large, docs))
+        hits = {p: sum(len(match_alerts(engine, p, [d])) for d in docs) for p in (small_p, large_p)}
         print(f"indexed {args.small} + {args.large} alerts in {time.perf_counter() - t0:.1f} s; "
-              f"{len(docs)} documents, {args.rounds} rounds")
-        small_ms, small_hits = per_document_ms(engine, small_p, docs, args.rounds)
-        large_ms, large_hits = per_document_ms(engine, large_p, docs, args.rounds)
+              f"{len(docs)} documents, {args.rounds} paired rounds", flush=True)
+
+        def progress(r, got, ratio):
+            print(f"  round {r + 1}: {got['small']:6.2f} ms vs {got['large']:6.2f} ms per document, "
+                  f"ratio {ratio:.2f}", flush=True)
+
+        rounds = run_rounds({"small": lambda: one_pass_ms(engine, small_p, docs),
+                             "large": lambda: one_pass_ms(engine, large_p, docs)},
+                            lambda t: t["large"] / t["small"], args.rounds, warmup=1, on_round=progress)
     finally:
         for p in (small_p, large_p):
             engine.delete_index(alerts_index(p))
         engine.close()
-    print(f"{args.small:>6} alerts: {small_ms:7.2f} ms per document ({small_hits} matches)")
-    print(f"{args.large:>6} alerts: {large_ms:7.2f} ms per document ({large_hits} matches)")
-    ratio = large_ms / small_ms
-    print(f"ratio {args.large}/{args.small}: {ratio:.2f} (target <= 3) {'OK' if ratio <= 3 else 'OVER'}")
+    print(f"{args.small:>6} alerts: {rounds.side_median('small'):7.2f} ms per document (median; "
+          f"{hits[small_p]} matches per pass)")
+    print(f"{args.large:>6} alerts: {rounds.side_median('large'):7.2f} ms per document (median; "
+          f"{hits[large_p]} matches per pass)")
+    print(rounds.line(f"alerts (match time per document, {args.large} alerts / {args.small})", TARGET))
 
 
 if __name__ == "__main__":

@@ -1,22 +1,23 @@
 """Benchmark: Rasd's indexing path against a raw ``helpers.streaming_bulk`` (opensearch-py).
 
 Both index the same N documents (default 5000) into the same node, each into its own fresh
-index built from Rasd's template (same analyzers, same mapping), in one run, interleaved round
-by round (the order alternates) so node warm-up and noise hit both alike:
+index built from Rasd's template (same analyzers, same mapping), in paired, interleaved rounds
+(``bench/paired.py``: each round runs both paths back to back, order rotated, and the round's
+ratio comes from that round alone):
 
 * raw:  ``opensearchpy.helpers.streaming_bulk`` with ``op_type: create``, 500 per request;
 * rasd: the crawl's path — the records are archive lines (written before the clock starts, as
   the archive stage writes them in a crawl), and the timed part is the
-  :class:`rasd.pipelines.index.IndexFollower` bringing the index up to the archive: read the lines
+  :class:`rasd.search.indexing.IndexFollower` bringing the index up to the archive: read the lines
   after its checkpoint, encode, ``_bulk`` 500 per request, commit the checkpoint.
-  ``--direct`` also times :func:`index_articles` on the records in memory.
+  ``--direct`` also times :func:`index_articles` on the records in memory (a third side).
 
-Documents are synthesised from the real Arabic texts in ``../shared/corpus`` (and the seed
-story in ``tests/fixtures/search``): 3–8 random paragraphs each, seeded RNG, so every run
-indexes the same bytes.  Timings exclude index creation and the final refresh; each run's count
-is checked.  Prints documents/second per path and the throughput ratio rasd / raw (target
-≥ 0.8) of the best round of each (load from other processes only ever adds time; the median
-ratio is printed too).
+Documents are synthesised from the real Arabic texts of the shared corpus (``find_corpus``:
+``../shared/corpus`` beside the checkout or a worktree) and the seed story in
+``tests/fixtures/search``: 3–8 random paragraphs each, seeded RNG, so every run indexes the
+same bytes.  Timings exclude index creation and the final refresh; each run's count
+is checked.  Prints documents/second per path per round and the throughput ratio rasd / raw
+(target ≥ 0.8): the median of the per-round ratios, with their min–max and the load average.
 
     .venv/bin/python bench/index.py [--docs 5000] [--rounds 5] [--direct] [--url http://127.0.0.1:9200]
 """
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from opensearchpy import OpenSearch, helpers  # noqa: E402
+from paired import run_rounds  # noqa: E402
 
 from rasd.core.archive import ArchiveWriter  # noqa: E402
 from rasd.search.indexing import IndexFollower, index_articles  # noqa: E402
@@ -45,8 +46,9 @@ from rasd.core.article import Article  # noqa: E402
 from rasd.search.engine import connect  # noqa: E402
 from rasd.search.articles import init_index  # noqa: E402
 from rasd.core.settings import EngineSettings  # noqa: E402
+from rasd.replay.recording import find_corpus  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = find_corpus()  # ../shared/corpus from the checkout or a worktree ($RASD_CORPUS_DIR wins)
 OUTLETS = ["bbc_arabic", "aljazeera", "euronews_arabic", "france24_arabic", "dw_arabic",
            "sky_news_arabia", "alarabiya", "cnn_arabic"]
 
@@ -112,6 +114,9 @@ def run_direct(engine, index: str, records: list[dict]) -> float:
     return elapsed
 
 
+TARGET = 0.8
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=5000)
@@ -126,46 +131,50 @@ def main() -> None:
     client = OpenSearch(hosts=[args.url], timeout=120)
     tag = f"rasd-bench-{uuid.uuid4().hex[:6]}"
     paths = ["raw", "rasd"] + (["direct"] if args.direct else [])
-    times: dict[str, list[float]] = {p: [] for p in paths}
     print(f"{args.docs} documents (~{mb:.1f} MB of JSON) into {engine.info.kind} {engine.info.version} "
-          f"at {args.url}, {args.rounds} rounds")
+          f"at {args.url}, {args.rounds} paired rounds")
+    counter = iter(range(10 ** 6))
+
+    def side(path: str):
+        def run() -> float:
+            prefix = f"{tag}-{path}-{next(counter)}"
+            init_index(engine, prefix)
+            cpu0 = time.process_time()
+            with tempfile.TemporaryDirectory() as tmp:
+                if path == "raw":
+                    t = run_raw(client, prefix, records)
+                elif path == "rasd":
+                    t = run_rasd(engine, prefix, records, Path(tmp))
+                else:
+                    t = run_direct(engine, prefix, records)
+            cpu = time.process_time() - cpu0
+            engine.refresh(prefix)
+            count = engine.count(prefix)
+            assert count == args.docs, (path, count)
+            print(f"    {path:6s} {t:6.2f} s  {args.docs / t:7.0f} docs/s  client CPU {cpu:5.2f} s  "
+                  f"(count {count})", flush=True)
+            engine.request("DELETE", f"/{prefix}-*")
+            engine.request("DELETE", f"/_index_template/{prefix}")
+            return t
+        return run
+
+    def progress(r, got, ratio):
+        print(f"  round {r + 1}: rasd/raw throughput {ratio:.3f}", flush=True)
+
     try:
-        for rnd in range(args.rounds):
-            order = paths if rnd % 2 == 0 else list(reversed(paths))
-            for path in order:
-                prefix = f"{tag}-{path}-{rnd}"
-                init_index(engine, prefix)
-                cpu0 = time.process_time()
-                with tempfile.TemporaryDirectory() as tmp:
-                    if path == "raw":
-                        t = run_raw(client, prefix, records)
-                    elif path == "rasd":
-                        t = run_rasd(engine, prefix, records, Path(tmp))
-                    else:
-                        t = run_direct(engine, prefix, records)
-                cpu = time.process_time() - cpu0
-                engine.refresh(prefix)
-                count = engine.count(prefix)
-                assert count == args.docs, (path, count)
-                times[path].append(t)
-                print(f"  round {rnd + 1} {path:6s} {t:6.2f} s  {args.docs / t:7.0f} docs/s  "
-                      f"client CPU {cpu:5.2f} s  (count {count})")
-                engine.request("DELETE", f"/{prefix}-*")
-                engine.request("DELETE", f"/_index_template/{prefix}")
+        rounds = run_rounds({p: side(p) for p in paths}, lambda t: t["raw"] / t["rasd"], args.rounds,
+                            on_round=progress)
     finally:
         engine.request("DELETE", f"/{tag}-*", params={"expand_wildcards": "all"})
-    best = {p: min(v) for p, v in times.items()}
-    med = {p: statistics.median(v) for p, v in times.items()}
     for p in paths:
-        print(f"{p:6s} best {best[p]:6.2f} s = {args.docs / best[p]:7.0f} docs/s   "
-              f"median {med[p]:6.2f} s = {args.docs / med[p]:7.0f} docs/s")
-    # Noise from other work on the machine only ever adds time, so the best round of each path
-    # is the fairest comparison; the median ratio is printed too.
-    print(f"ratio rasd/raw throughput = {best['raw'] / best['rasd']:.2f} best-of-{args.rounds} "
-          f"({med['raw'] / med['rasd']:.2f} median) (target >= 0.8)")
+        med = rounds.side_median(p)
+        print(f"{p:6s} median {med:6.2f} s = {args.docs / med:7.0f} docs/s")
     if args.direct:
-        print(f"ratio direct/raw throughput = {best['raw'] / best['direct']:.2f} best "
-              f"({med['raw'] / med['direct']:.2f} median)")
+        direct = sorted(r / d for r, d in zip(rounds.values["raw"], rounds.values["direct"]))
+        print(f"direct/raw throughput per round: median {direct[len(direct) // 2]:.2f} "
+              f"(min {direct[0]:.2f} – max {direct[-1]:.2f})")
+    print(rounds.line("index (rasd IndexFollower / raw streaming_bulk throughput)", TARGET,
+                      higher_is_better=True))
 
 
 if __name__ == "__main__":

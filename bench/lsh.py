@@ -1,45 +1,58 @@
-"""Benchmark: story-index lookup time at N signatures divided by at 10,000 (target ≤ 2 at 1,000,000).
+"""Benchmark: story-index lookup time at N signatures divided by at 10,000 (target ≤ 2).
 
-One ``datasketch.MinHashLSH`` with the stories stage's parameters (``rasd.pipelines.stories``:
-threshold 0.5, 128 permutations → 25 bands of 5 rows, scheme ``affine32``) is filled in one
-run: first ``--small`` signatures (default 10,000), timed lookups, then more up to ``--large``
-(default 300,000; ``--large 1000000`` for the issue's size), the same lookups timed again.
-The ratio large / small is printed.
+The path a crawl runs for every article (``rasd.pipelines.stories.decide_story``):
+:meth:`rasd.pipelines.storyindex.StoryIndex.best_match` on the SQLite story store — the ``b``
+band keys of the signature (BLAKE2b), one index probe per band in ``bands``, the candidates'
+rows and signatures read from ``sigs``, and the similarity of each.  Two stores are built
+before any timing: ``--small`` signatures (default 10,000) and ``--large`` (default 300,000;
+``--large 1000000`` for the issue's size), with the stories stage's parameters (threshold 0.5,
+128 permutations → datasketch's banding for them), every row inside the 7-day window.  Then
+paired, interleaved rounds (``bench/paired.py``): each round opens each store afresh (what a
+crawl does once: the schema/parameter check and the prune of rows older than the window),
+runs every probe through ``best_match`` and closes it, the two stores back to back in an
+order rotated from round to round; the round's ratio is large / small of the mean time per
+lookup in that round.  The result is the median of ``--rounds`` (default 7) ratios with their
+min–max and the load average; the time to open each store is printed beside it (a crawl opens
+it once per run; nothing proportional to N is loaded).
 
-Signatures are synthetic: building a million real MinHashes from text would take most of an
-hour, and the LSH only sees hash values.  Each is a uint32 array of 128 values drawn uniformly
-from [0, 2^32) by numpy (seeded), wrapped in ``LeanMinHash(hashvalues=...)`` and inserted in an
-insertion session.  Lookups (``MinHashLSH.query``) use ``--queries`` (default 2,000) probes,
-half near-duplicates of signatures among the first ``--small`` (each value replaced with
-probability 0.1, so estimated Jaccard ≈ 0.9, found at both sizes) and half fresh random
-signatures (no candidates).  Timing: per-probe mean of the best of ``--rounds`` (default 5)
-passes over all probes (other load only ever adds time), in microseconds.
+Signatures are synthetic (a million real MinHashes from text would take most of an hour, and
+the index only sees hash values): uint32 arrays of 128 values drawn by numpy (seeded), stored
+exactly as :meth:`StoryIndex.add` stores them (the same ``_insert`` rows: signature blob and
+band keys), in large transactions.  Probes (``--queries``, default 2,000): half near-duplicates
+of signatures among the first ``--small`` of both stores (each value replaced with
+probability 0.1: estimated Jaccard ≈ 0.9, found at both sizes, so both return the same
+matches), half fresh random signatures (no candidates).
 
-Cost: ``MinHashLSH.insert`` takes about 250 µs per signature here (25 band keys, byteswap and
-Python set updates inside datasketch) and about 10 KB of memory, so 1,000,000 signatures take
-about 4–5 minutes and 10 GB on a 2-core machine: too much for the 3-minute budget on a shared
-host, hence the default of 300,000 (about 80 s, 3 GB).  Lookups touch 25 dict entries whatever
-the size, so the ratio does not depend on N beyond cache effects (0.99 at 110,000).
+Cost of building (not timed): 200–275 µs per signature on the 2-core development machine (25
+band keys, then the rows in two B-trees that outgrow the page cache) and about 1.25 KB of disk
+each in ``$TMPDIR``: 300,000 take about a minute and 370 MB, 1,000,000 about 4.5 minutes and
+1.25 GB.
 
-    .venv/bin/python bench/lsh.py [--small 10000] [--large 1000000] [--queries 2000]
+    .venv/bin/python bench/lsh.py [--small 10000] [--large 300000] [--queries 2000] [--rounds 7]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from datasketch import LeanMinHash, MinHashLSH  # noqa: E402
+from datasketch import LeanMinHash  # noqa: E402
 
-from rasd.pipelines.storyindex import (SCHEME, StoryParams)  # noqa: E402
+from paired import run_rounds  # noqa: E402
+from rasd.core.article import isoformat_utc  # noqa: E402
+from rasd.pipelines.storyindex import SCHEME, StoryIndex, StoryParams  # noqa: E402
 
-CHUNK = 50_000
+TARGET = 2.0
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)  # the stores' clock (injected, as tests do)
+BATCH = 20_000
 
 
 def random_signatures(rng: np.random.Generator, n: int, num_perm: int) -> np.ndarray:
@@ -47,23 +60,26 @@ def random_signatures(rng: np.random.Generator, n: int, num_perm: int) -> np.nda
     return rng.integers(0, 1 << 32, size=(n, num_perm), dtype=np.uint32)
 
 
-def insert(lsh: MinHashLSH, rows: np.ndarray, start: int, seed: int) -> None:
-    """Insert ``rows`` under keys ``start``, ``start + 1``, …"""
-    with lsh.insertion_session() as session:
-        for i, values in enumerate(rows, start):
-            session.insert(i, LeanMinHash(seed=seed, hashvalues=values, scheme=SCHEME),
-                           check_duplication=False)
-
-
-def time_lookups(lsh: MinHashLSH, probes: list[LeanMinHash], rounds: int) -> tuple[float, int]:
-    """(best per-probe mean in µs, total candidates returned in one pass)."""
-    best = float("inf")
-    found = 0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        found = sum(len(lsh.query(p)) for p in probes)
-        best = min(best, time.perf_counter() - t0)
-    return best / len(probes) * 1e6, found
+def build(path: Path, base: np.ndarray, total: int, rng: np.random.Generator, params: StoryParams) -> float:
+    """A story store at ``path`` holding ``base`` then random signatures up to ``total``, rows
+    spread over the last 6 days; returns the seconds it took."""
+    t0 = time.perf_counter()
+    index = StoryIndex(path, params, now=lambda: NOW)
+    span = 6 * 86400
+    done = 0
+    while done < total:
+        n = min(BATCH, total - done)
+        rows = base[done:done + n] if done < len(base) else random_signatures(rng, n, params.num_perm)
+        if len(rows) < n:  # the tail of base, then random ones
+            rows = np.vstack([rows, random_signatures(rng, n - len(rows), params.num_perm)])
+        with index._transaction():  # the rows StoryIndex.add writes, many per transaction
+            for i, values in enumerate(rows, done):
+                at = isoformat_utc(NOW - timedelta(seconds=span * (total - i) / total))
+                index._insert(f"bench-{i:08d}", f"outlet-{i % 16}", at, at, f"story-{i:08d}",
+                              np.ascontiguousarray(values, dtype=np.uint32).tobytes())
+        done += n
+    index.close()
+    return time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -71,19 +87,12 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--small", type=int, default=10_000)
     ap.add_argument("--large", type=int, default=300_000)
     ap.add_argument("--queries", type=int, default=2_000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seed", type=int, default=20240127)
     args = ap.parse_args(argv)
     params = StoryParams()
     rng = np.random.default_rng(args.seed)
-    lsh = MinHashLSH(threshold=params.threshold, num_perm=params.num_perm)
-    print(f"MinHashLSH threshold={params.threshold} num_perm={params.num_perm} "
-          f"bands={lsh.b} rows={lsh.r}")
-
-    started = time.perf_counter()
     base = random_signatures(rng, args.small, params.num_perm)
-    insert(lsh, base, 0, params.seed)
-
     half = args.queries // 2
     picked = base[rng.integers(0, args.small, size=half)].copy()
     mask = rng.random(picked.shape) < 0.1
@@ -91,21 +100,46 @@ def main(argv: list[str] | None = None) -> float:
     probe_values = np.vstack([picked, random_signatures(rng, args.queries - half, params.num_perm)])
     probes = [LeanMinHash(seed=params.seed, hashvalues=v, scheme=SCHEME) for v in probe_values]
 
-    small_us, small_found = time_lookups(lsh, probes, args.rounds)
-    print(f"{args.small:>9,} signatures: {small_us:7.1f} µs/lookup ({small_found} candidates)")
+    with tempfile.TemporaryDirectory(prefix="rasd-bench-lsh-") as tmp:
+        stores = {"small": Path(tmp) / "small.sqlite", "large": Path(tmp) / "large.sqlite"}
+        for name, total in (("small", args.small), ("large", args.large)):
+            took = build(stores[name], base, total, rng, params)
+            size = stores[name].stat().st_size + sum(
+                p.stat().st_size for p in Path(tmp).glob(f"{name}.sqlite-*"))
+            print(f"{name}: {total:,} signatures built in {took:.0f} s ({size / 1e6:.0f} MB)", flush=True)
+        with StoryIndex(stores["small"], params, now=lambda: NOW) as index:
+            print(f"banding b={index.b} r={index.r}; {args.queries} probes "
+                  f"({half} near-duplicates, {args.queries - half} random)", flush=True)
+        opens: dict[str, list[float]] = {"small": [], "large": []}
+        found: dict[str, int] = {}
 
-    t0 = time.perf_counter()
-    for start in range(args.small, args.large, CHUNK):
-        n = min(CHUNK, args.large - start)
-        insert(lsh, random_signatures(rng, n, params.num_perm), start, params.seed)
-    insert_s = time.perf_counter() - t0
-    large_us, large_found = time_lookups(lsh, probes, args.rounds)
-    print(f"{args.large:>9,} signatures: {large_us:7.1f} µs/lookup ({large_found} candidates); "
-          f"inserting {args.large - args.small:,} took {insert_s:.0f} s")
-    ratio = large_us / small_us
-    print(f"ratio {args.large:,} / {args.small:,} = {ratio:.2f} (target ≤ 2); "
-          f"total {time.perf_counter() - started:.0f} s")
-    return ratio
+        def side(name: str):
+            def run() -> float:
+                t0 = time.perf_counter()
+                index = StoryIndex(stores[name], params, now=lambda: NOW)
+                t1 = time.perf_counter()
+                hits = sum(index.best_match(p) is not None for p in probes)
+                t2 = time.perf_counter()
+                index.close()
+                opens[name].append(t1 - t0)
+                found[name] = hits
+                return (t2 - t1) / len(probes)
+            return run
+
+        def progress(r, got, ratio):
+            print(f"  round {r + 1}: {got['small'] * 1e6:7.1f} µs vs {got['large'] * 1e6:7.1f} µs per "
+                  f"lookup, ratio {ratio:.2f}", flush=True)
+
+        rounds = run_rounds({"small": side("small"), "large": side("large")},
+                            lambda t: t["large"] / t["small"], args.rounds, warmup=1, on_round=progress)
+    assert found["small"] == found["large"] >= half * 0.95, found  # the same matches at both sizes
+    for name, total in (("small", args.small), ("large", args.large)):
+        o = sorted(opens[name])
+        print(f"{total:>9,} signatures: best_match {rounds.side_median(name) * 1e6:7.1f} µs/lookup "
+              f"(median), open {o[len(o) // 2] * 1000:.1f} ms (median), {found[name]} of "
+              f"{args.queries} probes matched")
+    print(rounds.line(f"lsh (StoryIndex.best_match at {args.large:,} / {args.small:,})", TARGET))
+    return rounds.median
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class OutletSummary:
     outlet: str
     listings_ok: int = 0
     listings_failed: int = 0
+    listings_not_modified: int = 0  # answered 304 or with the same body: their remembered links were followed
     links: Counter = field(default_factory=Counter)  # listed, known, off_domain, too_old, …
     outcomes: Counter = field(default_factory=Counter)  # archived, duplicate, skipped/…, failed/…, deferred/…
     syndicated: int = 0
@@ -60,6 +61,8 @@ def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
                 get(slug).listings_ok += value
             elif what == "failed":
                 get(slug).listings_failed += value
+            elif what == "not_modified":
+                get(slug).listings_not_modified += value
             elif what.startswith("failed/"):
                 get(slug).listing_failures[what.split("/", 1)[1]] += value
         elif key.startswith("rasd/links/"):
@@ -79,6 +82,7 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
     for s in summaries.values():
         total.listings_ok += s.listings_ok
         total.listings_failed += s.listings_failed
+        total.listings_not_modified += s.listings_not_modified
         total.links.update(s.links)
         total.outcomes.update(s.outcomes)
         total.syndicated += s.syndicated
@@ -87,7 +91,7 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
 
 
 def _row(s: OutletSummary) -> list[str]:
-    return [s.outlet, str(s.listings_ok), str(s.listings_failed), str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
+    return [s.outlet, str(s.listings_ok), str(s.listings_not_modified), str(s.listings_failed), str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
             str(s.syndicated), str(s.outcomes["duplicate"]), str(sum(s.grouped("skipped").values())),
             str(sum(s.grouped("failed").values())), str(sum(s.grouped("deferred").values()))]
 
@@ -95,14 +99,15 @@ def _row(s: OutletSummary) -> list[str]:
 def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summary") -> Table:
     """A rich table: one row per outlet plus a total row; the caption gives skip/fail reasons.
 
-    Columns: feeds and sitemaps read, those that failed, links listed, links already
+    Columns: feeds and sitemaps read, those unchanged since the last crawl (a 304 or the same
+    body: their remembered links are listed again), those that failed, links listed, links already
     known (not refetched), article pages requested (each ends in one of the outcome columns),
     archived, syndicated copies linked, duplicates dropped, skipped, failed, deferred (left
     for a later run by a server's ``Retry-After``).
     """
     table = Table(title=title, show_lines=False)
     table.add_column("outlet", no_wrap=True)
-    for name in ("feeds", "feed errors", "links", "known", "pages", "archived", "copies", "dup",
+    for name in ("feeds", "unchanged", "feed errors", "links", "known", "pages", "archived", "copies", "dup",
                  "skipped", "failed", "deferred"):
         table.add_column(name, justify="right")
     for s in summaries.values():
@@ -133,6 +138,7 @@ class OutcomeSummary:
     def spider_closed(self, spider, reason):
         for s in summarize(self.stats.get_stats()).values():
             parts = " ".join(f"{k.replace('/', '.')}={v}" for k, v in sorted(s.outcomes.items()))
-            logger.info("crawl_summary outlet=%s listings_ok=%d listings_failed=%d listed=%d known=%d "
-                        "pages=%d %s", s.outlet, s.listings_ok, s.listings_failed, s.links["listed"],
+            logger.info("crawl_summary outlet=%s listings_ok=%d listings_not_modified=%d "
+                        "listings_failed=%d listed=%d known=%d pages=%d %s", s.outlet, s.listings_ok,
+                        s.listings_not_modified, s.listings_failed, s.links["listed"],
                         s.links["known"], s.pages, parts)

@@ -54,9 +54,8 @@ import defusedxml.ElementTree
 import feedparser
 from defusedxml import DefusedXmlException
 from lxml import etree
-from w3lib.url import canonicalize_url
-
 from rasd.core.datetext import parse_date_text
+from rasd.core.urls import canonicalize_url
 from rasd.core.errors import RasdError
 
 if TYPE_CHECKING:
@@ -645,11 +644,13 @@ def filter_entries(entries: Iterable[FeedEntry], outlet: "Outlet"
         pairs, each entry with exactly one reason:
 
         * ``not_http`` — not an ``http``/``https`` URL (``mailto:``, ``javascript:``, …);
-        * ``bad_url`` — no host, or a URL w3lib cannot canonicalise;
+        * ``bad_url`` — no host, or a URL :func:`rasd.core.urls.canonicalize_url` refuses;
         * ``off_domain`` — the host is not one of the outlet's domains;
-        * ``duplicate`` — the same page as an earlier entry once both URLs are canonicalised
-          with ``w3lib.url.canonicalize_url`` (raw vs percent-encoded Arabic paths, query
-          order, fragments: case 13).  The first entry is kept.
+        * ``duplicate`` — the same page as an earlier entry of this listing by Rasd's one URL
+          identity, :func:`rasd.core.urls.canonicalize_url` (raw vs percent-encoded Arabic
+          paths, query order, fragments: case 13; http/https, ``www.``, tracking parameters,
+          AMP markers).  The first entry is kept; a page another listing of the crawl showed
+          is the spider's ``listed_twice``.
     """
     kept: list[FeedEntry] = []
     rejected: list[tuple[FeedEntry, str]] = []

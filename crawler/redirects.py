@@ -43,8 +43,11 @@ class Hop:
 
 
 def same_page_key(url: str) -> str | None:
-    """The key loops are detected with: ``w3lib.url.canonicalize_url`` without fragment (the
-    request fingerprint's view of a URL), or ``None`` for a URL it cannot read."""
+    """The key loops are detected with: the exact address, ``w3lib.url.canonicalize_url``
+    without fragment (percent-encoding and query order normalised), or ``None`` for a URL it
+    cannot read.  Not the page identity (:func:`rasd.core.urls.canonicalize_url`, the request
+    fingerprint): a redirect from ``http`` to ``https`` or from ``www.`` to the bare host moves
+    to another address of the same page and is no loop."""
     try:
         return w3lib_canonicalize_url(url, keep_fragments=False)
     except (ValueError, UnicodeError):

@@ -4,6 +4,10 @@ Values come from Rasd's own settings (``config/settings.yaml`` + ``RASD_*`` envi
 :mod:`rasd.core.settings`), so ``scrapy crawl outlet -a outlet=bbc_arabic`` and ``rasd crawl
 bbc_arabic`` behave the same.  ``rasd crawl`` may override some of them (``--data-dir``,
 ``--replay``) through :func:`scrapy_settings`.
+
+:func:`scrapy_settings` is the only way settings reach the crawl: each stage's
+``options_from_settings`` reads the names below from the crawler's settings and never loads the
+settings file or reads the environment itself.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ ITEM_PIPELINES = {
     "rasd.pipelines.stories.StoryPipeline": 550,
     "rasd.pipelines.archive.ArchivePipeline": 700,
     "rasd.pipelines.index.IndexPipeline": 800,  # on when index_enabled (RASD_INDEX_ENABLED)
-    "rasd.pipelines.alerts.AlertPipeline": 900,  # on when RASD_ALERTS_ENABLED
+    "rasd.pipelines.alerts.AlertPipeline": 900,  # on when alerts_enabled (RASD_ALERTS_ENABLED)
 }
 
 DOWNLOADER_MIDDLEWARES = {
@@ -63,13 +67,21 @@ AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+# One URL identity (rasd.core.urls.canonicalize_url) as Scrapy's request fingerprint, and a
+# dupefilter that also drops what the seen-URL store already holds (crawler/dupefilter.py)
+REQUEST_FINGERPRINTER_CLASS = "rasd.crawler.dupefilter.UrlFingerprinter"
+DUPEFILTER_CLASS = "rasd.crawler.dupefilter.SeenUrlDupeFilter"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 
 
 def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
-    """Scrapy settings derived from Rasd's settings, plus ``extra`` (upper-case names)."""
+    """Scrapy settings derived from Rasd's settings, plus ``extra`` (upper-case names).
+
+    ``RASD_ENGINE`` is the :class:`~rasd.core.settings.EngineSettings` object itself (its secrets
+    stay ``SecretStr``; stages connect with ``connect(engine, engine.secret)``); every other value
+    is a plain str/number/bool.
+    """
     crawl = rasd.crawl
     out = {
         "USER_AGENT": crawl.user_agent,
@@ -92,7 +104,19 @@ def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
         "RASD_SEEDS_DIR": str(rasd.seeds_dir),
         "RASD_CONFIG_DIR": str(rasd.config_dir),
         "LOG_LEVEL": rasd.log_level,
+        "RASD_ENGINE": rasd.engine,
         "RASD_INDEX_ENABLED": rasd.index_enabled,
+        "RASD_INDEX_BATCH": rasd.index.batch_size,
+        "RASD_INDEX_FLUSH_SECONDS": rasd.index.flush_seconds,
+        "RASD_INDEX_DRAIN_SECONDS": rasd.index.drain_seconds,
+        "RASD_ALERTS_ENABLED": rasd.alerts_enabled,
+        "RASD_ALERTS_BATCH": rasd.alerts.batch_size,
+        "RASD_ALERTS_FLUSH_SECONDS": rasd.alerts.flush_seconds,
+        "RASD_ALERTS_DRAIN_SECONDS": rasd.alerts.drain_seconds,
+        "RASD_STORIES_THRESHOLD": rasd.stories.threshold,
+        "RASD_STORIES_DUPLICATE_THRESHOLD": rasd.stories.duplicate_threshold,
+        "RASD_STORIES_NUM_PERM": rasd.stories.num_perm,
+        "RASD_STORIES_WINDOW_DAYS": rasd.stories.window_days,
     }
     out.update(extra)
     return out

@@ -4,7 +4,6 @@ background thread so the reactor never waits on the engine or a receiver."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -49,16 +48,20 @@ class AlertPipeline(StagePipeline):
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:
-        env = os.environ.get("RASD_ALERTS_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
-        if not settings.getbool("RASD_ALERTS_ENABLED", env):
+        """From the crawler's settings (:func:`rasd.crawler.settings.scrapy_settings`):
+        ``RASD_ALERTS_ENABLED``, ``RASD_ENGINE`` (an ``EngineSettings``; the defaults when
+        absent), ``RASD_DATA_DIR``, ``RASD_ALERTS_BATCH``, ``RASD_ALERTS_FLUSH_SECONDS`` and
+        ``RASD_ALERTS_DRAIN_SECONDS`` (seconds)."""
+        if not settings.getbool("RASD_ALERTS_ENABLED", False):
             return {"enabled": False}
+        from rasd.core.settings import EngineSettings
         from rasd.search.engine import connect
-        from rasd.core.settings import load_settings
 
-        rasd = load_settings()
-        return {"enabled": True, "connect": lambda: connect(rasd.engine, rasd.secret),
-                "prefix": rasd.engine.index_prefix, "data_dir": settings.get("RASD_DATA_DIR", "data"),
+        engine = settings.get("RASD_ENGINE") or EngineSettings()
+        return {"enabled": True, "connect": lambda: connect(engine, engine.secret),
+                "prefix": engine.index_prefix, "data_dir": settings.get("RASD_DATA_DIR", "data"),
                 "batch_size": settings.getint("RASD_ALERTS_BATCH", 20),
+                "flush_seconds": settings.getfloat("RASD_ALERTS_FLUSH_SECONDS", 2.0),
                 "drain_seconds": settings.getfloat("RASD_ALERTS_DRAIN_SECONDS", 60.0)}
 
     @property

@@ -17,11 +17,23 @@ there is enough; in the body, two independent signals are (الملعب + "ال�
 
 Two matchers apply the same rule and the same groups (see :mod:`rasd.search.topics`):
 
-* the local matcher here (:func:`tag_topics`), an approximation of the index analyzers, used by
-  the crawl when the search engine is off or unreachable and by ``rasd topics retag --offline``;
-* the percolator (:func:`rasd.search.topics.percolate_topics`): each group stored as a percolator query
-  and run with the index's own Arabic analyzer, so a rule matches what the same search shows.
-  The crawl uses it when indexing is on and the engine answers; ``rasd topics retag`` always.
+* the local matcher here (:func:`tag_topics`, :mod:`rasd.core.rules`), which the crawl uses for
+  every article, and ``rasd topics retag --offline``;
+* the percolator (:func:`rasd.search.topics.percolate_topics`): each group stored as a percolator
+  query and run with the index's own Arabic analyzer; ``rasd topics retag`` uses it.
+
+Why the crawl tags locally (no network I/O in any item pipeline): an item pipeline runs on the
+crawl's reactor, so one percolation request per item made an engine frozen for 30 s stall the
+whole crawl 30 s (and every crawl start installed the rules first).  Batching percolation off
+the reactor would not help: topics are part of the archive line, which is written before
+anything else refers to the article (:mod:`rasd.pipelines.ledger`), so the article would wait
+for the engine anyway, or be archived untagged and amended later.  The local matcher needs
+neither: it reads the rules with the same parser and Lucene's precedence
+(:mod:`rasd.core.query`) and reproduces the analyzers, and it agrees with the percolator —
+``tests/search/test_query_syntax.py`` (thousands of generated queries, mixed AND/OR, NOT, stop
+words, wildcards) and ``tests/search/test_topics.py`` (the taxonomy on every fixture article)
+check that against the real engine.  It costs about a millisecond per article.  After an edit of
+``config/topics.yaml``, ``rasd topics retag`` realigns archive and index through the percolator.
 """
 
 from __future__ import annotations
@@ -117,49 +129,27 @@ def match_entities(text: str, gazetteer: Gazetteer) -> dict[str, list[str]]:
 # ---------------------------------------------------------------- Scrapy wrapper
 
 class EnrichPipeline(StagePipeline):
-    """Sets ``item.topics`` and the ``entities_*`` fields; counts ``rasd/topics/<slug>``
-    (``rasd/topics/none`` when no topic applies) and ``rasd/topics/matcher/<percolator|local>``.
-    Never drops an item; not an outcome stage.
-
-    Topics come from ``percolator`` (a :class:`rasd.search.topics.TopicPercolator`) when one is given
-    and the engine answers; otherwise, and for the rest of the crawl once the engine stops
-    answering, from the local matcher.  ``from_crawler`` builds a percolator only when indexing
-    is on (``RASD_INDEX_ENABLED``) and ``RASD_TOPICS_PERCOLATE`` is not false: a crawl without
-    the engine tags locally, and ``rasd topics retag`` realigns the archive and index later.
+    """Sets ``item.topics`` (the local matcher, :func:`tag_topics`) and the ``entities_*``
+    fields; counts ``rasd/topics/<slug>`` (``rasd/topics/none`` when no topic applies) and
+    ``rasd/topics/matcher/local``.  Never drops an item; not an outcome stage; no network I/O
+    (see the module docstring).
 
     Settings: ``RASD_TOPICS_FILE`` (default ``config/topics.yaml``), ``RASD_ENTITIES_FILE``
-    (default ``config/entities.yaml``), ``RASD_TOPICS_PERCOLATE`` (default true).
+    (default ``config/entities.yaml``).
     """
 
     def __init__(self, stats: Any = None, taxonomy: Taxonomy | None = None,
-                 gazetteer: Gazetteer | None = None, percolator: Any = None):
+                 gazetteer: Gazetteer | None = None):
         super().__init__(stats)
         self.taxonomy = taxonomy or load_taxonomy()
         self.gazetteer = gazetteer or load_gazetteer()
-        self.percolator = percolator
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:
-        taxonomy = load_taxonomy(Path(settings.get("RASD_TOPICS_FILE") or TOPICS_FILE))
-        options = {"taxonomy": taxonomy,
-                   "gazetteer": load_gazetteer(Path(settings.get("RASD_ENTITIES_FILE") or ENTITIES_FILE))}
-        from rasd.search.topics import percolator_from_settings
-
-        options["percolator"] = percolator_from_settings(settings, taxonomy)
-        return options
+        return {"taxonomy": load_taxonomy(Path(settings.get("RASD_TOPICS_FILE") or TOPICS_FILE)),
+                "gazetteer": load_gazetteer(Path(settings.get("RASD_ENTITIES_FILE") or ENTITIES_FILE))}
 
     def _topics(self, item) -> list[str]:
-        if self.percolator is not None:
-            from rasd.search.engine import EngineUnavailable
-
-            try:
-                topics = self.percolator.tag([item])[0]
-                self.count("rasd/topics/matcher/percolator")
-                return topics
-            except EngineUnavailable as exc:
-                log.warning("topics matcher=local reason=%r (engine unavailable for the rest "
-                            "of the crawl; `rasd topics retag` realigns)", str(exc))
-                self.percolator = None
         self.count("rasd/topics/matcher/local")
         return tag_topics(item, self.taxonomy)
 

@@ -43,14 +43,18 @@ class IndexPipeline(StagePipeline):
 
     @classmethod
     def options_from_settings(cls, settings) -> dict[str, Any]:
+        """From the crawler's settings (:func:`rasd.crawler.settings.scrapy_settings`):
+        ``RASD_INDEX_ENABLED``, ``RASD_ENGINE`` (an ``EngineSettings``; the defaults when absent),
+        ``RASD_DATA_DIR``, ``RASD_INDEX_BATCH``, ``RASD_INDEX_FLUSH_SECONDS`` and
+        ``RASD_INDEX_DRAIN_SECONDS`` (seconds)."""
         if not settings.getbool("RASD_INDEX_ENABLED", False):
             return {"enabled": False}
+        from rasd.core.settings import EngineSettings
         from rasd.search.engine import connect
-        from rasd.core.settings import load_settings
 
-        rasd = load_settings()
+        engine = settings.get("RASD_ENGINE") or EngineSettings()
         return {"enabled": True, "data_dir": settings.get("RASD_DATA_DIR", "data"),
-                "connect": lambda: connect(rasd.engine, rasd.secret), "index": rasd.engine.index_prefix,
+                "connect": lambda: connect(engine, engine.secret), "index": engine.index_prefix,
                 "batch_size": settings.getint("RASD_INDEX_BATCH", 500),
                 "flush_seconds": settings.getfloat("RASD_INDEX_FLUSH_SECONDS", 2.0),
                 "drain_seconds": settings.getfloat("RASD_INDEX_DRAIN_SECONDS", 60.0)}

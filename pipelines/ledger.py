@@ -91,6 +91,12 @@ class Ledger:
                 ledger.configure(**options)
             return ledger
 
+    @staticmethod
+    def is_shared(ledger: "Ledger") -> bool:
+        """Whether ``ledger`` is still the process's ledger of its data directory (not closed)."""
+        with _SHARED_LOCK:
+            return any(l is ledger for l in _SHARED.values())
+
     def configure(self, *, story_params=None, window: timedelta | None = None,
                   now: Callable[[], datetime] | None = None, sync: bool | None = None) -> None:
         """Set the story-window options before the story store opens."""

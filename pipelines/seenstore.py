@@ -1,7 +1,9 @@
 """The seen-URL store: URLs and content hashes already seen, in SQLite, following the archive.
 
 Used by the dedup stage (:mod:`rasd.pipelines.dedup`) through the data directory's
-:class:`~rasd.pipelines.ledger.Ledger`; the spider reads it to skip known links.
+:class:`~rasd.pipelines.ledger.Ledger`; the crawl's dupefilter (:mod:`rasd.crawler.dupefilter`)
+and the spider use the same connection to skip known links and to remember skipped and deferred
+pages.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import hashlib
 import logging
 import re
 import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from rasd.core.arabic import normalize
 from rasd.core.article import Article, isoformat_utc
 from rasd.core.errors import RasdError
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 from rasd.core.urls import _canonical_or_none, canonicalize_url
 
 log = logging.getLogger(__name__)
@@ -105,14 +107,8 @@ class SeenStore:
 
         self.path = str(path)
         self.archive_dir = Path(archive_dir) if archive_dir is not None else None
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = connect_sqlite(self.path, what="seen store", error=SeenStoreError)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             (version,) = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -284,15 +280,8 @@ class SeenStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    @contextmanager
     def _transaction(self):
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return transaction(self._db)
 
     # -- deferred pages (crawler/middlewares.py RetryDeferred): self-contained, own table --------
     _DEFERRED_TABLE = (
@@ -317,6 +306,12 @@ class SeenStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT url, fetch_url, not_before, reason FROM deferred WHERE outlet = ? "
             "ORDER BY not_before, url", (outlet,))]
+
+    def deferred_until(self, canonical: str) -> float | None:
+        """``not_before`` (POSIX seconds) of a deferred page, or ``None`` when it is not deferred."""
+        self._db.execute(self._DEFERRED_TABLE)
+        row = self._db.execute("SELECT not_before FROM deferred WHERE url = ?", (canonical,)).fetchone()
+        return row[0] if row else None
 
     def clear_deferred(self, canonical: str) -> None:
         """Forget a deferred page (it was fetched again); a no-op for one not deferred."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from rasd.core.arabic import tokens
 from rasd.core.article import Article, isoformat_utc, utcnow
 from rasd.core.errors import RasdError
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 
 if TYPE_CHECKING:  # datasketch (and scipy under it) load only when a signature is made
     from datasketch import LeanMinHash, MinHash
@@ -142,12 +142,8 @@ class StoryIndex:
         self.params, self.window, self.now = params, window, now
         self.path = str(path)
         self.archive_dir = Path(archive_dir) if archive_dir is not None else None
+        self.db = connect_sqlite(path, what="story store", error=StoryIndexError)
         try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path), isolation_level=None)
-            self.db.execute("PRAGMA busy_timeout = 5000")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.executescript(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
                 "CREATE TABLE IF NOT EXISTS sigs (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
@@ -205,15 +201,8 @@ class StoryIndex:
             self.db.execute("DROP TABLE articles")
         log.info("story store %s: %d rows moved to the banded layout", self.path, len(rows))
 
-    @contextmanager
     def _transaction(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return transaction(self.db)
 
     def band_keys(self, hashvalues: np.ndarray) -> list[int]:
         """The ``b`` band keys of a signature: BLAKE2b-64 of (band number, the band's ``r``

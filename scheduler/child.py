@@ -18,7 +18,10 @@ wait that would end after it (less a margin) defers its page to a later run inst
 
 Output: one JSON line on stdout, the outlet's summary ``{"listings_ok", "listings_failed",
 "not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated", "finish_reason",
-"interrupted"}``, also after a stop.  Exit codes: 0 done; 130 interrupted by SIGTERM/SIGINT
+"interrupted", "cpu_seconds", "max_rss_kb"}``, also after a stop.  ``cpu_seconds`` is the user +
+system CPU time of this process and of its reaped children (the extraction workers) when the
+line is written (the interpreter's teardown after it, a few tenths of a second, is not in it),
+``max_rss_kb`` this process's peak resident memory in kB (``getrusage``; Linux units).  Exit codes: 0 done; 130 interrupted by SIGTERM/SIGINT
 (the crawl stopped within seconds, what was done is flushed and in the summary, pages cut
 short are ``failed/interrupted``; see :mod:`rasd.crawler.stopping`); 2 usage or configuration
 error; anything else a crash (including a SIGTERM before the crawl started: -15).
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 from pathlib import Path
 
@@ -49,6 +53,13 @@ def summary_of(stats: dict, slug: str) -> dict:
     return out
 
 
+def _usage() -> dict:
+    """``{"cpu_seconds", "max_rss_kb"}`` of this run so far (see the module docstring)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return {"cpu_seconds": round(cpu, 3), "max_rss_kb": int(me.ru_maxrss)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rasd.scheduler.child")
     parser.add_argument("slug")
@@ -60,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rasd.crawler.run import replay_overrides, run_crawl
     from rasd.crawler.stopping import EXIT_INTERRUPTED
-    from rasd.core.errors import RasdError
+    from rasd.core.errors import RasdError, error_line
     from rasd.core.seeds import Outlet
     from rasd.core.settings import load_settings
 
@@ -72,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         outlet = Outlet.model_validate(raw[args.slug])
     except (RasdError, OSError, ValueError) as exc:
-        print(f"rasd: {exc}", file=sys.stderr)
+        print(f"rasd: {error_line(exc)}", file=sys.stderr)
         return 2
     extra: dict = {"RASD_CONDITIONAL_GET": True}
     if args.replay_url:
@@ -87,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     with OutletLocks(settings.data_dir, [args.slug], wait=True):  # behind an orphaned run, if any
         stats = run_crawl(settings, {args.slug: outlet}, **extra)
     summary = summary_of(stats, args.slug)
+    summary.update(_usage())
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     sys.stdout.flush()
     return EXIT_INTERRUPTED if summary["interrupted"] else 0

@@ -4,13 +4,19 @@ Table ``runs``: ``id``, ``outlet``, ``scheduled_at``, ``started_at``, ``ended_at
 seconds, UTC), ``outcome`` (``running`` while a run is in flight, then ``ok`` / ``failed`` /
 ``timeout`` / ``interrupted`` / ``missed``), ``pages`` (article pages fetched), ``archived``,
 ``duplicates``, ``not_modified`` (listings answered 304 or unchanged), ``listed``, ``skips``
-(JSON ``{reason: count}``), ``errors`` (text: failure reasons or the child's stderr tail) and
-``interval_after`` (seconds; the adaptive interval set after the run, NULL for cron outlets).
+(JSON ``{reason: count}``), ``errors`` (text: failure reasons or the child's stderr tail),
+``interval_after`` (seconds; the adaptive interval set after the run, NULL for cron outlets),
+``interval_reason`` (why that interval, one line from :func:`rasd.scheduler.adaptive.next_interval`),
+``new`` (links listed that were neither known nor too old), ``cpu_seconds`` (user + system CPU
+of the child and of its extraction workers) and ``max_rss_kb`` (the child's peak resident
+memory, kB); the last two as the child reports them, NULL when it did not.
 
 Table ``outlets``: the current adaptive interval and the consecutive-failure count per outlet.
 
-A connection is opened per call (SQLite serialises writers; ``timeout=30`` s), so the
-scheduler's worker threads can share one :class:`RunHistory`.
+A connection is opened per call with :func:`rasd.core.sqlite.connect` (WAL, busy timeout 30 s,
+each write one ``BEGIN IMMEDIATE`` transaction), so the scheduler's worker threads can share one
+:class:`RunHistory` and ``rasd status`` reads while runs write.  A file that is not a SQLite
+database raises :class:`~rasd.core.sqlite.DatabaseFileError` naming it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -37,7 +45,11 @@ CREATE TABLE IF NOT EXISTS runs (
     listed INTEGER NOT NULL DEFAULT 0,
     skips TEXT NOT NULL DEFAULT '{}',
     errors TEXT,
-    interval_after REAL
+    interval_after REAL,
+    interval_reason TEXT,
+    new INTEGER NOT NULL DEFAULT 0,
+    cpu_seconds REAL,
+    max_rss_kb INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_outlet ON runs (outlet, id);
 CREATE TABLE IF NOT EXISTS outlets (
@@ -48,6 +60,9 @@ CREATE TABLE IF NOT EXISTS outlets (
 """
 
 OUTCOMES = ("ok", "failed", "timeout", "interrupted", "missed")
+#: Columns added to ``runs`` after its first version (added to older files on open).
+_ADDED_COLUMNS = {"interval_reason": "TEXT", "new": "INTEGER NOT NULL DEFAULT 0",
+                  "cpu_seconds": "REAL", "max_rss_kb": "INTEGER"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,8 @@ class RunCounts:
     new: int = 0
     skips: dict[str, int] | None = None
     failures: dict[str, int] | None = None
+    cpu_seconds: float | None = None
+    max_rss_kb: int | None = None
 
 
 def counts_from_summary(summary: dict[str, Any]) -> RunCounts:
@@ -78,6 +95,7 @@ def counts_from_summary(summary: dict[str, Any]) -> RunCounts:
         listed=listed, new=max(new, 0),
         skips={k.split("/", 1)[1]: v for k, v in outcomes.items() if k.startswith("skipped/")},
         failures={k.split("/", 1)[1]: v for k, v in outcomes.items() if k.startswith("failed/")},
+        cpu_seconds=summary.get("cpu_seconds"), max_rss_kb=summary.get("max_rss_kb"),
     )
 
 
@@ -86,31 +104,39 @@ class RunHistory:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        db = self._connect()
+        try:
             db.executescript(SCHEMA)
+            have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+            for name, decl in _ADDED_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
+        db = connect_sqlite(self.path, what="the run history", busy_timeout_seconds=30)
         db.row_factory = sqlite3.Row
         return db
 
     def _write(self, sql: str, args: tuple) -> int:
         db = self._connect()
         try:
-            with db:
+            with transaction(db):
                 return db.execute(sql, args).lastrowid
         finally:
             db.close()
 
-    def start(self, outlet: str, scheduled_at: float | None = None) -> int:
-        """Record a run as ``running``; returns its id."""
+    def start(self, outlet: str, scheduled_at: float | None = None,
+              started_at: float | None = None) -> int:
+        """Record a run as ``running`` (``started_at``: POSIX seconds, default now); returns its id."""
         return self._write("INSERT INTO runs (outlet, scheduled_at, started_at, outcome) "
-                           "VALUES (?, ?, ?, 'running')", (outlet, scheduled_at, time.time()))
+                           "VALUES (?, ?, ?, 'running')",
+                           (outlet, scheduled_at, time.time() if started_at is None else started_at))
 
     def finish(self, run_id: int, outcome: str, counts: RunCounts | None = None,
                errors: str | None = None, interval_after: float | None = None,
-               scheduled_at: float | None = None) -> None:
+               scheduled_at: float | None = None, interval_reason: str | None = None) -> None:
         """Close run ``run_id`` with ``outcome`` (one of :data:`OUTCOMES`)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
@@ -118,10 +144,11 @@ class RunHistory:
         self._write(
             "UPDATE runs SET ended_at=?, outcome=?, pages=?, archived=?, duplicates=?, "
             "not_modified=?, listed=?, skips=?, errors=?, interval_after=?, "
-            "scheduled_at=COALESCE(?, scheduled_at) WHERE id=?",
+            "scheduled_at=COALESCE(?, scheduled_at), interval_reason=?, new=?, cpu_seconds=?, "
+            "max_rss_kb=? WHERE id=?",
             (time.time(), outcome, c.pages, c.archived, c.duplicates, c.not_modified, c.listed,
              json.dumps(c.skips or {}, sort_keys=True), errors, interval_after, scheduled_at,
-             run_id))
+             interval_reason, c.new, c.cpu_seconds, c.max_rss_kb, run_id))
 
     def missed(self, outlet: str, scheduled_at: float | None) -> int:
         """Record a run APScheduler did not start (``EVENT_JOB_MISSED``)."""
@@ -133,7 +160,7 @@ class RunHistory:
         """Mark runs left ``running`` by a killed scheduler as ``interrupted``; returns how many."""
         db = self._connect()
         try:
-            with db:
+            with transaction(db):
                 return db.execute("UPDATE runs SET outcome='interrupted', ended_at=? "
                                   "WHERE outcome='running'", (time.time(),)).rowcount
         finally:
@@ -150,6 +177,18 @@ class RunHistory:
         finally:
             db.close()
         return [dict(r, skips=json.loads(r["skips"])) for r in rows]
+
+    def last_ok_start(self, outlet: str, before_id: int | None = None) -> float | None:
+        """``started_at`` (POSIX seconds) of the outlet's last ``ok`` run (before run
+        ``before_id``), or None: the adaptive rule's "previous successful poll"."""
+        db = self._connect()
+        try:
+            row = db.execute("SELECT MAX(started_at) FROM runs WHERE outlet=? AND outcome='ok' "
+                             "AND id < ?", (outlet, before_id if before_id is not None else 2 ** 62)
+                             ).fetchone()
+        finally:
+            db.close()
+        return row[0] if row else None
 
     # ---- per-outlet adaptive state ---------------------------------------------------------
     def outlet_state(self, outlet: str) -> tuple[float | None, int]:

@@ -4,7 +4,7 @@ Design (APScheduler 3.x user guide, "Configuring the scheduler", "Missed job exe
 coalescing", "Limiting the number of concurrently executing instances of a job"):
 
 * :class:`Daemon` runs a ``BackgroundScheduler`` with a ``SQLAlchemyJobStore`` (SQLite
-  ``<data-dir>/jobs.sqlite``, or ``RASD_SCHEDULER_JOBSTORE_URL``, e.g. a PostgreSQL URL) and a
+  ``<data-dir>/jobs.sqlite``, or the ``scheduler_jobstore_url`` setting, e.g. a PostgreSQL URL) and a
   thread-pool executor with a worker per outlet.  Job options go in ``job_defaults``
   (:data:`JOB_DEFAULTS`) — passed as constructor keywords they are silently ignored (case 18),
   so :func:`check_job_options` asserts the *effective* options of every job at start-up.
@@ -27,9 +27,16 @@ coalescing", "Limiting the number of concurrently executing instances of a job")
   and lose or shift a due run); new or changed outlets are (re)added to run at once; jobs of
   outlets no longer scheduled are removed.  Runs a killed daemon left ``running`` are marked
   ``interrupted``.
-* Adaptive intervals (:mod:`rasd.scheduler.adaptive`, after Media Cloud's rss-fetcher): after each
-  run of an interval-scheduled outlet the job is rescheduled with the new interval, which is
-  also stored in the run history (``rasd status`` shows it).
+* Adaptive intervals (:mod:`rasd.scheduler.adaptive`: the expected time until the outlet's next
+  item, from its observed rate of new items): after each run of an interval-scheduled outlet
+  the job is rescheduled with the new interval, counted from the run's start (so an interval
+  means start to start, as a fixed ``IntervalTrigger``'s does); the interval and its reason
+  are stored in the run history (``rasd status`` shows the interval).
+* Digests (``ScheduleConfig.digests``, from ``rasd schedule``): one more job, ``alerts:digests``,
+  every ``digest_check_seconds`` (60) in a memory job store (nothing to keep across restarts:
+  a digest is due until sent for its slot), calls it in the daemon's process (a
+  :class:`rasd.alerts.digests.DigestSender` tick: digests at each alert's hour and time zone,
+  and due outbox retries).
 * :meth:`Daemon.stop` (SIGINT/SIGTERM): pause scheduling, SIGTERM the running children (each
   stops within seconds, flushing what it did: :mod:`rasd.crawler.stopping`), wait for them up to
   ``stop_grace_seconds`` (then SIGKILL), record their runs ``interrupted``, and shut the
@@ -47,12 +54,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
@@ -68,7 +77,6 @@ log = logging.getLogger("rasd.scheduler")
 
 #: Effective options of every crawl job (case 17: grace; case 18: must go in job_defaults).
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
-JOBSTORE_ENV = "RASD_SCHEDULER_JOBSTORE_URL"
 #: Exit code of a child stopped by SIGTERM/SIGINT (``rasd.crawler.stopping.EXIT_INTERRUPTED``; not
 #: imported, so the daemon does not load Scrapy).
 CHILD_INTERRUPTED = 130
@@ -79,9 +87,10 @@ class SchedulerError(RasdError):
 
 
 def jobstore_url(data_dir: Path, url: str | None = None) -> str:
-    """The job store's SQLAlchemy URL: ``url``, else ``$RASD_SCHEDULER_JOBSTORE_URL``, else
+    """The job store's SQLAlchemy URL: ``url`` (``--jobstore-url``, else the
+    ``scheduler_jobstore_url`` setting, ``RASD_SCHEDULER_JOBSTORE_URL``: the CLI passes it), else
     ``sqlite:///<data-dir>/jobs.sqlite``."""
-    return url or os.environ.get(JOBSTORE_ENV) or f"sqlite:///{Path(data_dir).resolve() / 'jobs.sqlite'}"
+    return url or f"sqlite:///{Path(data_dir).resolve() / 'jobs.sqlite'}"
 
 
 def job_id(slug: str) -> str:
@@ -112,6 +121,8 @@ class ScheduleConfig:
     stop_grace_seconds: float = 20.0
     adapt: bool = True
     max_parallel: int | None = None  # crawls at once; default max(4, 2 × CPUs)
+    digests: "Callable[[], object] | None" = None  # called every digest_check_seconds
+    digest_check_seconds: float = 60.0
 
 
 class _Scheduler(BackgroundScheduler):
@@ -139,6 +150,17 @@ def run_outlet(slug: str) -> None:
     if daemon is None:
         raise SchedulerError("no scheduler daemon is running in this process")
     daemon.run_once(slug)
+
+
+def run_digests() -> None:
+    """The digest job: ``ScheduleConfig.digests`` of the running :class:`Daemon`."""
+    daemon = _ACTIVE
+    if daemon is None or daemon.config.digests is None:
+        return
+    try:
+        daemon.config.digests()
+    except Exception:  # a failing tick must not stop the job; the next one tries again
+        log.exception("digests_failed")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -175,7 +197,8 @@ class Daemon:
         cap = self.config.max_parallel or max(4, 2 * (os.cpu_count() or 1))
         workers = max(1, min(cap, len(self.config.outlets)))  # a run waiting for a worker is queued, not lost
         return _Scheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(self.data_dir, self.config.jobstore_url))},
+            jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(self.data_dir, self.config.jobstore_url)),
+                       "memory": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(workers)},
             job_defaults=self.job_defaults, timezone=timezone.utc)
 
@@ -198,6 +221,11 @@ class Daemon:
         self.scheduler.start(paused=True)
         try:
             self._reconcile()
+            if self.config.digests is not None:
+                self.scheduler.add_job(run_digests, IntervalTrigger(seconds=self.config.digest_check_seconds,
+                                                                    timezone=timezone.utc),
+                                       id="alerts:digests", name="digests", jobstore="memory",
+                                       replace_existing=True, next_run_time=datetime.now(timezone.utc))
             check_job_options(self.scheduler.get_jobs(), self.job_defaults)
         except Exception:
             self.scheduler.shutdown(wait=False)
@@ -264,7 +292,8 @@ class Daemon:
         outlet = self.config.outlets.get(slug)
         if outlet is None:
             raise SchedulerError(f"outlet {slug!r} is not scheduled by this daemon")
-        run_id = self.history.start(slug)
+        started = time.time()
+        run_id = self.history.start(slug, started_at=started)
         timeout = self.config.timeout_seconds or outlet.schedule.timeout_minutes * 60
         cmd = [sys.executable, "-m", "rasd.scheduler.child", slug, "--data-dir", str(self.data_dir),
                "--outlets-file", str(self.outlets_file), "--deadline", f"{time.time() + timeout:.3f}"]
@@ -296,9 +325,10 @@ class Daemon:
             errors = f"exit={proc.returncode} " + (errs or "").strip()[-2000:]
         elif counts and counts.failures:
             errors = json.dumps(counts.failures, sort_keys=True)
-        interval = self._adapt(outlet, outcome, counts)
+        interval, reason = self._adapt(outlet, outcome, counts, run_id, started)
         scheduled = self._scheduled.get(job_id(slug))
-        self.history.finish(run_id, outcome, counts, errors, interval, scheduled_at=scheduled)
+        self.history.finish(run_id, outcome, counts, errors, interval, scheduled_at=scheduled,
+                            interval_reason=reason)
         log.info("run_finished outlet=%s run=%d outcome=%s archived=%s interval=%s", slug, run_id,
                  outcome, counts.archived if counts else 0, interval)
         return outcome
@@ -320,26 +350,40 @@ class Daemon:
             elif kill_at is not None and now > kill_at:
                 proc.kill()
 
-    def _adapt(self, outlet: Outlet, outcome: str, counts) -> float | None:
+    def _adapt(self, outlet: Outlet, outcome: str, counts, run_id: int,
+               started: float) -> tuple[float | None, str | None]:
+        """The interval (seconds) after run ``run_id``, started at ``started`` (POSIX seconds),
+        and its reason; ``(None, None)`` for cron outlets.  Reschedules the job when the
+        interval changed."""
         b = self.bounds(outlet)
-        current, failures = self.history.outlet_state(outlet.slug)
-        failures = 0 if outcome == "ok" else failures + (outcome in ("failed", "timeout"))
+        current, before = self.history.outlet_state(outlet.slug)
+        failures = 0 if outcome == "ok" else before + (outcome in ("failed", "timeout"))
         if b is None:
             self.history.set_outlet_state(outlet.slug, None, failures)
-            return None
+            return None, None
         current = current or b.base
-        new = current
-        if self.config.adapt and outcome != "interrupted":
-            new = next_interval(current, b, ok=outcome == "ok", listed=counts.listed if counts else 0,
-                                new=counts.new if counts else 0, consecutive_failures=failures)
+        new, reason = current, "adaptation off (--no-adapt)" if not self.config.adapt else None
+        if self.config.adapt and outcome == "interrupted":
+            reason = "interrupted run: kept"
+        elif self.config.adapt:
+            last_ok = self.history.last_ok_start(outlet.slug, before_id=run_id)
+            step = next_interval(current, b, ok=outcome == "ok", new=counts.new if counts else 0,
+                                 elapsed=started - last_ok if last_ok is not None else None,
+                                 consecutive_failures=failures, after_failures=before > 0)
+            new, reason = step.interval, step.reason
         self.history.set_outlet_state(outlet.slug, new, failures)
+        if new != current:
+            log.info("interval_changed outlet=%s from=%s to=%s reason=%r", outlet.slug, current,
+                     new, reason)
         if new != current and not self._stopping.is_set() and self.scheduler is not None:
+            # start to start, as the fixed trigger counts (a run already past it goes at once)
+            first = datetime.fromtimestamp(started + new, timezone.utc)
             try:
-                self.scheduler.reschedule_job(job_id(outlet.slug), trigger="interval", seconds=new,
-                                              timezone=timezone.utc)
+                self.scheduler.reschedule_job(job_id(outlet.slug), trigger=IntervalTrigger(
+                    seconds=new, start_date=first, timezone=timezone.utc))
             except Exception as exc:  # the job may be gone during shutdown
                 log.warning("reschedule_failed outlet=%s error=%s", outlet.slug, exc)
-        return new
+        return new, reason
 
     # ---- stop ------------------------------------------------------------------------------
     def stop(self) -> None:

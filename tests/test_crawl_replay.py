@@ -97,9 +97,12 @@ def test_seed_copy_is_syndicated_with_credit(crawled):
 
 
 def test_second_run_fetches_no_article_again(crawled):
-    _, _, second, data_dir = crawled
+    first, _, second, data_dir = crawled
     pages = sum(sum(s["outcomes"].values()) for s in second.values())
     known = sum(s["links"].get("known", 0) for s in second.values())
     assert pages == 0
-    assert known == 20
+    assert known == 20  # the links of the 304 listings, remembered from the first run, all known
+    read = sum(s["listings_ok"] for s in first.values())
+    assert read > 0 and sum(s["listings_not_modified"] for s in second.values()) == read
+    assert sum(s["listings_ok"] + s["listings_failed"] for s in second.values()) == 0
     assert len(list(read_archive(data_dir / "archive"))) == 20

@@ -60,3 +60,24 @@ def test_installed_rasd_lists_outlets_and_crawls_the_recording(installed):
     assert sum(s["outcomes"].get("archived", 0) for s in summary.values()) == 20
     lines = [ln for f in (tmp / "data" / "archive").glob("*.jsonl") for ln in f.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 20 and all(json.loads(ln)["title"] for ln in lines)
+
+
+@pytest.mark.search
+def test_the_base_install_has_no_search_client_and_says_which_extra_to_install(installed):
+    """The wheel's base install brings neither search client; against the real OpenSearch node
+    a search command ends with one line naming the extra (not an ImportError traceback)."""
+    tmp, _ = installed
+    py = str(tmp / "venv" / "bin" / "python")
+    for module in ("opensearchpy", "elasticsearch"):
+        probe = subprocess.run([py, "-c", f"import {module}"], capture_output=True, text=True, cwd=tmp)
+        assert probe.returncode == 1 and "ModuleNotFoundError" in probe.stderr
+    url = os.environ.get("RASD_ENGINE__URL", "http://127.0.0.1:9200")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RASD_") and k != "PYTHONPATH"}
+    proc = subprocess.run([str(tmp / "venv" / "bin" / "rasd"), "search", "مسئول"], cwd=tmp,
+                          env={**env, "RASD_ENGINE__URL": url}, capture_output=True, text=True, timeout=120)
+    if "cannot reach" in proc.stderr and os.environ.get("RASD_SKIP_SEARCH") == "1":
+        pytest.skip("search node not reachable and RASD_SKIP_SEARCH=1")
+    assert proc.returncode == 2 and proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"rasd: {url} runs OpenSearch ")
+    assert line.endswith("but the opensearch-py client is not installed; install it: pip install 'rasd[opensearch]'")

@@ -2,9 +2,12 @@
 
 ``scrapy crawl outlet -a outlet=bbc_arabic,dw_arabic`` (or ``-a outlet=all``) and
 ``rasd crawl bbc_arabic dw_arabic`` run it.  For each outlet it requests every feed and
-sitemap in its seed file, follows only links on the outlet's own domains, skips links whose
-canonical URL is already in the seen-URL store (a second run never refetches a known article),
-and yields an :class:`~rasd.core.article.Article` per article page for the item pipelines.
+sitemap in its seed file, follows only links on the outlet's own domains, skips links the
+crawl's dupefilter has seen (:mod:`rasd.crawler.dupefilter`: the same request fingerprint earlier
+in this crawl, or a URL the seen-URL store holds, so a second run never refetches a known
+article), and yields an :class:`~rasd.core.article.Article` per article page for the item
+pipelines.  "The same page" is one notion throughout: :func:`rasd.core.urls.canonicalize_url`,
+Scrapy's request fingerprint.
 
 Every article page requested ends in exactly one outcome (see :mod:`rasd.pipelines.base`): the
 pipelines count those that reach them; this spider counts pages that never become items
@@ -13,13 +16,16 @@ whose redirects it does not follow (:mod:`rasd.crawler.redirects`: ``skipped/off
 ``skipped/redirect_loop``, ``skipped/too_many_redirects``, ``skipped/bad_redirect``,
 ``skipped/url_too_long``), pages left for a later run (``deferred/retry_after``, persisted in
 the seen-URL store and requested by the next run once due, listed or not), pages cut short by
-a stop (``failed/interrupted``, :mod:`rasd.crawler.stopping`) and requests Scrapy's dupefilter drops
-(``skipped/duplicate_request``).  Pages requested are counted under
+a stop (``failed/interrupted``, :mod:`rasd.crawler.stopping`) and requests the dupefilter drops
+after the spider asked for them (``skipped/duplicate_request``).  Pages requested are counted under
 ``rasd/pages/<outlet>/requested``; when the spider closes it compares them with the outcomes
 counted and counts any difference as ``failed/no_outcome`` (with a warning), so the table
 always adds up.  Listings (feeds and sitemaps) likewise: ``rasd/listings/<outlet>/requested``
 against ``ok`` + ``not_modified`` + ``failed``.
-Links that are not fetched are counted under ``rasd/links/<outlet>/<reason>``.
+Links that are not fetched are counted under ``rasd/links/<outlet>/<reason>``: those
+:func:`rasd.crawler.feeds.filter_entries` rejects (``off_domain``, ``duplicate`` …), then, in this
+order, ``listed_twice`` (already listed or requested in this crawl; not counted ``listed``),
+``too_old``, ``known``, ``deferred`` and ``not_requested_interrupted``.
 """
 
 from __future__ import annotations
@@ -35,12 +41,13 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.response import get_meta_refresh
 
-from rasd.crawler.feeds import filter_entries, parse_feed, parse_sitemap
+from rasd.crawler.dupefilter import SeenUrlDupeFilter
+from rasd.crawler.feeds import FeedParse, filter_entries, parse_feed, parse_sitemap
 from rasd.crawler.middlewares import RetryDeferred
 from rasd.crawler.redirects import REDIRECT_OUTCOMES, REDIRECT_STATUSES, next_hop, same_page_key
 from rasd.crawler.stopping import Interrupted, clean_stop
 from rasd.pipelines.base import outcome_key
-from rasd.pipelines.seenstore import (SeenStore)
+from rasd.pipelines.seenstore import SeenStore
 from rasd.core.urls import canonicalize_url
 from rasd.core.article import Article, utcnow
 from rasd.core.errors import ConfigError
@@ -110,10 +117,7 @@ class OutletSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self._wanted = [s.strip() for s in outlet.split(",") if s.strip()] if outlet else ["all"]
         self.outlets: dict[str, Outlet] = dict(outlets) if outlets else {}
-        self.seen: SeenStore | None = None
-        self._requested: set[str] = set()  # canonical article URLs requested in this crawl
-        self._listings_requested: set[str] = set()  # feeds and sitemaps requested in this crawl
-        self._not_due: set[str] = set()  # canonical URLs deferred to a time still to come
+        self._listings_requested: set[bytes] = set()  # request fingerprints of feeds and sitemaps
         self.max_age = timedelta(days=7)
         self.max_redirects = 20
         self.max_url_chars = 2083
@@ -156,14 +160,18 @@ class OutletSpider(scrapy.Spider):
         spider.redirect_priority_adjust = settings.getint("REDIRECT_PRIORITY_ADJUST", 2)
         data_dir = Path(settings.get("RASD_DATA_DIR", "data"))
         data_dir.mkdir(parents=True, exist_ok=True)
-        spider.seen = SeenStore(data_dir / "seen.sqlite")
+        from scrapy.utils.misc import load_object
+
+        if not issubclass(load_object(settings["DUPEFILTER_CLASS"]), SeenUrlDupeFilter):
+            raise ConfigError(f"DUPEFILTER_CLASS {settings['DUPEFILTER_CLASS']!r}: the outlet spider "
+                              "needs rasd.crawler.dupefilter.SeenUrlDupeFilter (or a subclass)")
         crawler.signals.connect(spider._closed, signal=scrapy.signals.spider_closed)
         crawler.signals.connect(spider._request_scheduled, signal=scrapy.signals.request_scheduled)
         crawler.signals.connect(spider._request_dropped, signal=scrapy.signals.request_dropped)
-        # Conditional GET of listings (opt-in; the scheduler's runs turn it on): see
+        # Conditional GET of listings (every crawl unless RASD_CONDITIONAL_GET is false): see
         # crawler/feedstate.py.  State is committed only when the crawl finished.
         spider.feedstate = None
-        if settings.getbool("RASD_CONDITIONAL_GET", False):
+        if settings.getbool("RASD_CONDITIONAL_GET", True):
             from rasd.crawler.feedstate import FeedState
 
             spider.feedstate = FeedState(data_dir / "feedstate.sqlite")
@@ -179,8 +187,16 @@ class OutletSpider(scrapy.Spider):
 
     def _closed(self, spider, reason=None):
         self.check_outcomes()
-        if self.seen is not None:
-            self.seen.close()
+
+    @property
+    def dupefilter(self) -> SeenUrlDupeFilter:
+        """The crawl's dupefilter (the scheduler's, :mod:`rasd.crawler.dupefilter`)."""
+        return self.crawler.engine.scheduler.df
+
+    @property
+    def seen(self) -> SeenStore:
+        """The seen-URL store: the dupefilter's connection (the data directory's one)."""
+        return self.dupefilter.store
 
     # ---- counting -------------------------------------------------------------------------
     def _count(self, key: str, n: int = 1) -> None:
@@ -202,12 +218,12 @@ class OutletSpider(scrapy.Spider):
         url = meta.get("rasd_page_url") or url
         if remember is None:
             remember = outcome.startswith("skipped/") and REDIRECT_OUTCOMES.get(outcome, True)
-        if url and remember and self.seen is not None:
+        if url and remember:
             try:
                 self.seen.mark_url(canonicalize_url(url), outlet, outcome)
             except ValueError:
                 pass
-        if meta.get("rasd_deferred") and self.seen is not None and not (
+        if meta.get("rasd_deferred") and not (
                 outcome.startswith("deferred/") or outcome == "failed/interrupted"):
             self.seen.clear_deferred(meta["rasd_deferred"])
 
@@ -284,7 +300,11 @@ class OutletSpider(scrapy.Spider):
         """Yield the request for a feed or sitemap, at most once per crawl and at most
         :data:`MAX_SITEMAP_DEPTH` sitemap indexes deep (a sitemap index that lists itself, or
         two that list each other, must not loop); repeats are counted ``listings/…/repeated``."""
-        key = canonicalize_url(url) if url.startswith(("http://", "https://")) else url
+        meta = {"rasd_outlet": outlet.slug, "rasd_kind": "listing", "download_slot": outlet.slug,
+                "rasd_depth": depth}
+        request = scrapy.Request(url, callback=callback, errback=self.listing_failed, meta=meta,
+                                 dont_filter=True)
+        key = self.crawler.request_fingerprinter.fingerprint(request)
         if key in self._listings_requested or depth > MAX_SITEMAP_DEPTH:
             self._count(f"rasd/listings/{outlet.slug}/repeated" if depth <= MAX_SITEMAP_DEPTH
                         else f"rasd/listings/{outlet.slug}/too_deep")
@@ -293,16 +313,12 @@ class OutletSpider(scrapy.Spider):
             self._count(f"rasd/listings/{outlet.slug}/not_requested_interrupted")
             return
         self._listings_requested.add(key)
-        meta = {"rasd_outlet": outlet.slug, "rasd_kind": "listing", "download_slot": outlet.slug,
-                "rasd_depth": depth}
-        headers = {}
         feedstate = getattr(self, "feedstate", None)
         if feedstate is not None:
-            headers = feedstate.conditional_headers(url)
-            meta["handle_httpstatus_list"] = [304]  # a 304 must reach the callback
+            request.headers.update(feedstate.conditional_headers(url))
+            request.meta["handle_httpstatus_list"] = [304]  # a 304 must reach the callback
         self._count(f"rasd/listings/{outlet.slug}/requested")
-        yield scrapy.Request(url, callback=callback, errback=self.listing_failed, meta=meta,
-                             headers=headers, dont_filter=True)
+        yield request
 
     async def start(self):
         now = time.time()
@@ -317,15 +333,12 @@ class OutletSpider(scrapy.Spider):
                     yield request
 
     def _due_deferred(self, outlet: Outlet, now: float):
-        """Requests for the outlet's deferred pages that are due (listed or not); the others
-        are remembered so that a listing showing them does not fetch them early."""
-        if self.seen is None:
-            return
+        """Requests for the outlet's deferred pages that are due (listed or not; a listing
+        showing one later counts it ``listed_twice``).  The others the dupefilter keeps from
+        being fetched early (:meth:`SeenUrlDupeFilter.seen_before`)."""
         for canonical, url, not_before, reason in self.seen.deferred_urls(outlet.slug):
             if not_before > now:
-                self._not_due.add(canonical)
                 continue
-            self._requested.add(canonical)
             self._count(f"rasd/deferred/{outlet.slug}/due")
             self.logger.info("deferred_due outlet=%s url=%s reason=%s since=%s", outlet.slug, url,
                              reason, _iso(not_before))
@@ -343,28 +356,42 @@ class OutletSpider(scrapy.Spider):
     def parse_feed(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
-        if verdict != "changed":  # 304, or the same body again: nothing new to follow
-            self._count(f"rasd/listings/{outlet.slug}/not_modified")
-            self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
+        if verdict != "changed":  # 304, or the same body again: the remembered entries
+            yield from self._not_modified(response, outlet, verdict, kind="feed")
             return
         ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         result = parse_feed(response.body, response.url, ctype)
+        if not result.error and getattr(self, "feedstate", None) is not None:
+            self.feedstate.set_entries(response.url, result.entries)
         yield from self._follow(result, response, outlet, kind="feed")
+
+    def _not_modified(self, response: Response, outlet: Outlet, verdict: str, kind: str):
+        """A listing answered 304 or with the body it had last time: follow the entries
+        remembered for it (crawler/feedstate.py), each checked against the seen store again,
+        so that pages that failed or were cut short before are requested again."""
+        entries = self.feedstate.entries(response.url)
+        if entries is None:  # a 304 we did not ask for: nothing to follow it with
+            self._listing_failed(outlet.slug, "not_modified_unknown")
+            return
+        self._count(f"rasd/listings/{outlet.slug}/not_modified")
+        self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
+        yield from self._follow(FeedParse(entries=entries), response, outlet, kind=kind, counted=True)
 
     def parse_sitemap(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
         if verdict != "changed":
-            self._count(f"rasd/listings/{outlet.slug}/not_modified")
-            self._count(f"rasd/listings/{outlet.slug}/not_modified/{verdict}")
             # an unchanged sitemap index says nothing about its children: poll them anyway
             for child in self.feedstate.children(response.url):
                 yield from self._listing(child, outlet, self.parse_sitemap, response.meta.get("rasd_depth", 0) + 1)
+            yield from self._not_modified(response, outlet, verdict, kind="sitemap")
             return
         result = parse_sitemap(response.body, response.url)
-        if not result.error and getattr(self, "feedstate", None) is not None and result.sitemaps:
-            self.feedstate.set_children(response.url, [c for c in result.sitemaps
-                                                       if outlet.owns(urlsplit(c).hostname or "")])
+        if not result.error and getattr(self, "feedstate", None) is not None:
+            self.feedstate.set_entries(response.url, result.entries)
+            if result.sitemaps:
+                self.feedstate.set_children(response.url, [c for c in result.sitemaps
+                                                           if outlet.owns(urlsplit(c).hostname or "")])
         if not result.error:
             for child in result.sitemaps:
                 if outlet.owns(urlsplit(child).hostname or ""):
@@ -374,33 +401,38 @@ class OutletSpider(scrapy.Spider):
                     self._count(f"rasd/links/{outlet.slug}/off_domain")
         yield from self._follow(result, response, outlet, kind="sitemap")
 
-    def _follow(self, result, response: Response, outlet: Outlet, kind: str):
+    def _follow(self, result, response: Response, outlet: Outlet, kind: str, counted: bool = False):
+        """Request the new links of a parsed listing (``counted``: the listing's own outcome
+        is already counted, as ``not_modified``)."""
         slug = outlet.slug
         if result.error:
             self._listing_failed(slug, f"invalid_{kind}")
             self.logger.warning("%s rejected outlet=%s url=%s reason=%s", kind, slug,
                                 response.url, result.error)
             return
-        self._count(f"rasd/listings/{slug}/ok")
+        if not counted:
+            self._count(f"rasd/listings/{slug}/ok")
         kept, rejected = filter_entries(result.entries, outlet)
         for _entry, reason in rejected:
             self._count(f"rasd/links/{slug}/{reason}")
         oldest = utcnow() - self.max_age
+        dupefilter = self.dupefilter
         for entry in kept:
-            canonical = canonicalize_url(entry.url)
-            if canonical in self._requested:
+            try:
+                link = scrapy.Request(entry.url)  # only its fingerprint is asked for
+            except (ValueError, TypeError):
+                link = None
+            if link is not None and dupefilter.link_seen(link):
                 self._count(f"rasd/links/{slug}/listed_twice")
                 continue
             self._count(f"rasd/links/{slug}/listed")
-            self._requested.add(canonical)
             if entry.published_at is not None and entry.published_at < oldest and kind == "sitemap":
                 self._count(f"rasd/links/{slug}/too_old")
                 continue
-            if self.seen is not None and self.seen.seen_url(canonical):
-                self._count(f"rasd/links/{slug}/known")
-                continue
-            if canonical in self._not_due:  # deferred by a Retry-After that has not passed yet
-                self._count(f"rasd/links/{slug}/deferred")
+            # known (seen-URL store) or deferred by a Retry-After that has not passed yet
+            reason = dupefilter.seen_before(link) if link is not None else None
+            if reason is not None:
+                self._count(f"rasd/links/{slug}/{reason}")
                 continue
             if self._interrupted():  # not requested: the next run finds it listed again
                 self._count(f"rasd/links/{slug}/not_requested_interrupted")
@@ -450,11 +482,10 @@ class OutletSpider(scrapy.Spider):
         meta = request.meta
         slug = meta["rasd_outlet"]
         url = meta.get("rasd_page_url") or request.url
-        if self.seen is not None:
-            try:
-                self.seen.defer_url(canonicalize_url(url), url, slug, exc.not_before, exc.reason)
-            except ValueError:
-                pass
+        try:
+            self.seen.defer_url(canonicalize_url(url), url, slug, exc.not_before, exc.reason)
+        except ValueError:
+            pass
         self.logger.info("page_deferred outlet=%s url=%s reason=%s wait=%.0f not_before=%s", slug,
                          url, exc.reason, exc.wait, _iso(exc.not_before))
         self._outcome(slug, f"deferred/{exc.reason}", url, meta)
@@ -501,7 +532,7 @@ class OutletSpider(scrapy.Spider):
         if not outlet.owns(urlsplit(response.url).hostname or ""):  # redirected off-site
             self._outcome(outlet.slug, "skipped/off_domain", response.url, meta)
             return
-        if meta.get("rasd_deferred") and self.seen is not None:
+        if meta.get("rasd_deferred"):
             self.seen.clear_deferred(meta["rasd_deferred"])
         content_language = response.headers.get(b"Content-Language")
         yield Article(

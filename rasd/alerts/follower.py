@@ -14,7 +14,7 @@ from pathlib import Path
 from rasd.alerts.match import highlight_matches, match_alerts
 from rasd.core.article import isoformat_utc, utcnow
 from rasd.search.engine import Engine
-from rasd.core.errors import EngineError
+from rasd.core.errors import EngineError, RasdError
 from rasd.core.failpoints import failpoint
 
 
@@ -130,10 +130,16 @@ class AlertFollower:
 
     def deliver(self, force: bool = False):
         """Try the due outbox rows once (``force``: all pending); the
-        :class:`~rasd.alerts.outbox.DeliveryReport`."""
+        :class:`~rasd.alerts.outbox.DeliveryReport`.  Rows of alerts removed since are dropped
+        and those of paused alerts held (all are attempted when the engine cannot list them)."""
+        from rasd.alerts.match import list_alerts
         from rasd.alerts.outbox import deliver_pending
 
-        return deliver_pending(self.store, senders=self._senders, force=force)
+        try:  # the alerts that exist now: rows of removed alerts are dropped, of paused ones held
+            alerts = {a.name: a for a in list_alerts(self.engine, self.prefix)}
+        except RasdError:  # engine down, or a stored alert no longer parses
+            self._engine, alerts = None, None
+        return deliver_pending(self.store, senders=self._senders, force=force, alerts=alerts)
 
     def close(self) -> None:
         if self._engine is not None:

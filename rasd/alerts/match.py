@@ -46,7 +46,6 @@ import functools
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +54,7 @@ from rasd.core.article import isoformat_utc, utcnow
 from rasd.search.engine import Engine
 from rasd.core.errors import EngineError
 from rasd.search.articles import HL_POST, HL_PRE, SEARCH_FIELDS, build_query, build_template
+from rasd.search.queryerrors import explain
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +130,16 @@ def init_alerts_index(engine: Engine, prefix: str) -> str:
 
 def validate_query(engine: Engine, prefix: str, alert: Alert) -> None:
     """Ask the engine (``_validate/query?explain`` on the alerts index, whose analysis is the
-    articles') whether the alert's query parses.  Raises :class:`AlertError` with its reason."""
+    articles') whether the alert's query parses.  Raises :class:`AlertError` with the reason in
+    plain words (:func:`rasd.search.queryerrors.explain`; ``.problem`` holds it)."""
     answer = engine.request("POST", f"/{alerts_index(prefix)}/_validate/query",
                             {"query": alert.search_query()}, params={"explain": "true"})
     if not answer.get("valid", False):
         reasons = [e.get("error", "") for e in answer.get("explanations", []) if e.get("error")]
-        reason = reasons[0].splitlines()[0] if reasons else "the engine says the query is not valid"
-        reason = re.sub(r"^\[[^\]]*\]\s*", "", reason)  # the "[index/uuid] " prefix
-        raise AlertError(f"alert {alert.name}: invalid query {alert.query!r}: {reason}")
+        problem = explain(alert.query, reasons[0] if reasons else "")  # plain words, not Java text
+        exc = AlertError(f"alert {alert.name}: invalid query {alert.query!r}: {problem.message}")
+        exc.problem = problem  # type: ignore[attr-defined]
+        raise exc
 
 
 def spec_digest(spec: dict) -> str:

@@ -2,7 +2,8 @@
 
 An alert is a ``name`` (slug), a ``query`` in the ``rasd search`` syntax, ``filters`` (outlets,
 languages, topics: exact keyword filters), a ``frequency`` (``immediate`` | ``daily`` |
-``weekly``) and ``deliveries`` (webhook, email, Atom file).  Example:
+``weekly``, with ``digest_hour``/``timezone``/``digest_weekday``), ``paused``, ``owner`` and
+``deliveries`` (webhook, email, Atom file, Apprise URLs).  Example:
 ``config/alerts.example.yaml``.  Stored and matched by :mod:`rasd.pipelines.alerts`.
 """
 
@@ -16,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rasd.core.errors import ConfigError, RasdError
+from rasd.core.query import Group, Node, Phrase, QueryError, Term, group_is_null, has_wildcard, occurs, parse_query
+from rasd.core.rules import is_null
 from rasd.search.articles import build_query
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -74,10 +77,33 @@ class AtomDelivery(_Strict):
     keep: int = Field(50, ge=1, le=10000)
 
 
+class AppriseDelivery(_Strict):
+    """Any service Apprise speaks, by URL (``tgram://bottoken/ChatID``, ``slack://…``,
+    ``msteams://…``, ``discord://…``, ``ntfy://…``, ``matrix://…``, ``json://host/path``; list:
+    https://github.com/caronc/apprise/wiki).  The URLs may hold secrets: they are stored with
+    the alert (in the engine) and never shown in full by the CLI or the web app."""
+
+    urls: list[str] = Field(min_length=1, max_length=20)
+
+    @field_validator("urls")
+    @classmethod
+    def _schema(cls, v: list[str]) -> list[str]:
+        bad = [u for u in v if not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", u)]
+        if bad:
+            raise ValueError(f"{bad[0][:40]!r} is not an Apprise URL (scheme://…)")
+        return v
+
+
 class Deliveries(_Strict):
     webhook: WebhookDelivery | None = None
     email: EmailDelivery | None = None
     atom: AtomDelivery | None = None
+    apprise: AppriseDelivery | None = None
+
+    def configured(self) -> dict[str, dict]:
+        """``{channel: target settings as JSON}`` of the deliveries that are set."""
+        return {name: getattr(self, name).model_dump(mode="json", by_alias=True)
+                for name in type(self).model_fields if getattr(self, name) is not None}
 
 
 class AlertFilters(_Strict):
@@ -88,16 +114,38 @@ class AlertFilters(_Strict):
     topics: list[str] = []
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 class Alert(_Strict):
     """One alert.  ``name``: a slug (``[a-z0-9][a-z0-9_-]*``, ≤ 64 chars); ``query``: the search
     syntax (``مسئولون AND التحالف``); ``frequency``: ``immediate`` (one notification per story
-    as it arrives) or a ``daily``/``weekly`` digest."""
+    as it arrives) or a ``daily``/``weekly`` digest, sent at ``digest_hour`` (0–23, local time)
+    in ``timezone`` (IANA name, ``Asia/Baghdad``), weekly ones on ``digest_weekday``.
+    ``paused``: matches are still recorded, nothing is sent (its outbox rows are held).
+    ``owner``: the web user who made it (``None``: made with the CLI or a file)."""
 
     name: str
     query: str = Field(min_length=1)
     filters: AlertFilters = AlertFilters()
     frequency: Literal["immediate", "daily", "weekly"] = "immediate"
     deliveries: Deliveries = Deliveries()
+    digest_hour: int = Field(8, ge=0, le=23)
+    digest_weekday: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
+    timezone: str = "UTC"
+    paused: bool = False
+    owner: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone (IANA names such as Asia/Baghdad, UTC)") from None
+        return v
 
     @field_validator("name")
     @classmethod
@@ -139,10 +187,6 @@ class Alert(_Strict):
 
 #: the stemmed analyzer of the articles' text fields (config/index_template.yaml)
 KEY_QUERY_ANALYZER = "rasd_arabic"
-_TOKEN = re.compile(r'\s+|\(|\)|"[^"]*"|[^\s()"]+')
-_SPECIAL = re.compile(r'[\\:~^\[\]{}+\-!/*?&|<>=]')
-_FIELD_VALUE = re.compile(r'[A-Za-z_][\w.]*:[^\W_][\w.*?]*')
-_WILDCARD_WORD = re.compile(r'[^\W_][\w*?]*|[*?][\w*?]*')
 
 
 def _key(word: str) -> dict:
@@ -150,105 +194,55 @@ def _key(word: str) -> dict:
                                      "operator": "or", "zero_terms_query": "all"}}}
 
 
-class _Unparsed(Exception):
-    """Raised inside :func:`parse_tree` for a query outside the recognised syntax."""
-
-
-def parse_tree(text: str) -> tuple | None:
-    """The ``rasd search`` query ``text`` as a tree, or ``None`` outside the syntax both
-    :func:`key_prefilter` and :func:`query_tree` read.
-
-    Nodes: ``("word", w)``, ``("phrase", [w1, w2, …])``, ``("loose", tok)`` (``field:value`` or a
-    wildcard word), ``("not", node)``, and groups ``("and" | "or" | "mixed", [nodes])`` — AND /
-    implicit AND (``default_operator``), OR, or both at one level (the classic parser's
-    precedence, which neither reader models).  ``None``: unbalanced quotes or parentheses, a
-    leading or trailing operator, an empty group, escapes, fuzziness, boosts, ranges, ``+``/``-``.
-    Lower-case ``and``/``or``/``not`` are words, as in the classic query parser."""
-    if text.count('"') % 2:
-        return None
-    tokens = [t for t in _TOKEN.findall(text) if t.strip()]
-    pos = 0
-
-    def operand() -> tuple:
-        nonlocal pos
-        tok = tokens[pos]
-        pos += 1
-        if tok == "NOT":
-            if pos >= len(tokens) or tokens[pos] in ("AND", "OR", ")"):
-                raise _Unparsed
-            return ("not", operand())
-        if tok == "(":
-            inner = group()
-            if pos >= len(tokens) or tokens[pos] != ")":
-                raise _Unparsed
-            pos += 1
-            return inner
-        if tok.startswith('"'):
-            words = tok.strip('"').split()
-            if "\\" in tok or not words:
-                raise _Unparsed
-            return ("phrase", words)
-        if _SPECIAL.search(tok):
-            if _FIELD_VALUE.fullmatch(tok) or _WILDCARD_WORD.fullmatch(tok):
-                return ("loose", tok)
-            raise _Unparsed  # fuzzy, boost, range, +/-, ||, escapes …
-        return ("word", tok)
-
-    def group() -> tuple:
-        nonlocal pos
-        items, ops, joined = [], set(), True
-        while pos < len(tokens) and tokens[pos] != ")":
-            if tokens[pos] in ("AND", "OR"):
-                if joined:
-                    raise _Unparsed
-                ops.add(tokens[pos].lower())
-                pos, joined = pos + 1, True
-                continue
-            if not joined:
-                ops.add("and")  # default_operator AND
-            items.append(operand())
-            joined = False
-        if joined:
-            raise _Unparsed  # an empty group or a trailing operator
-        return ("mixed" if len(ops) > 1 else ops.pop() if ops else "and", items)
-
+def _parsed(text: str) -> tuple[Group, bool] | None:
+    """``(group, exact_only)`` of the alert query (:func:`rasd.core.query.parse_query`, the one
+    parser), or ``None`` when it does not parse there (the engine may still take it)."""
     try:
-        tree = group()
-    except _Unparsed:
+        return parse_query(text), has_wildcard(text)
+    except QueryError:
         return None
-    return tree if pos == len(tokens) else None
 
 
 def key_prefilter(text: str) -> dict | None:
     """A condition on ``alert_keys`` that every document matching the ``rasd search`` query
-    ``text`` meets (a necessary condition, never a sufficient one), or ``None`` when the query's
-    shape is not one this recognises (then the percolator selects candidates as before).
+    ``text`` meets (a necessary condition, never a sufficient one), or ``None`` when there is
+    none to give (then the percolator selects candidates as before).
 
     ``alert_keys`` (percolator index only, filled by :func:`rasd.pipelines.alerts.
     percolate_document` from title, description and text) indexes for each word *d* the
     stems of *d*, of ال+*d* and of *d* without its article; the query side is the stem of each
     word.  A query word *w* matches a document by the stemmed fields (a word with *w*'s stem)
     or the ``exact`` ones (the word, or it and *w* equal up to the article): in every case the
-    stem of *w* is among that word's keys.  From :func:`parse_tree`: words and "phrases" (each
-    word required) give conditions; AND keeps those of its parts, OR needs one from every
-    member; NOT, ``field:value``, wildcards and mixed AND/OR give none."""
-    tree = parse_tree(text)
-    return None if tree is None else _condition(tree)
+    stem of *w* is among that word's keys.  The query is read as the engine reads it
+    (:mod:`rasd.core.query`: Lucene's classic precedence, stop words adding no clause): words
+    and "phrases" (each word required) give conditions; a group keeps those of its required
+    clauses, or, with none, needs one from every optional clause; prohibited clauses,
+    ``field:value``, wildcards and the like give none."""
+    parsed = _parsed(text)
+    return None if parsed is None else _condition(parsed[0], parsed[1])
 
 
-def _condition(node: tuple) -> dict | None:
-    kind, value = node
-    if kind == "word":
-        return _key(value)
-    if kind == "phrase":
-        return {"bool": {"filter": [_key(w) for w in value]}} if len(value) > 1 else _key(value[0])
-    if kind in ("loose", "not", "mixed"):
+def _condition(node: Node, exact_only: bool) -> dict | None:
+    if isinstance(node, Term):
+        return None if node.prefix else _key(node.text)
+    if isinstance(node, Phrase):
+        words = node.text.split()
+        return {"bool": {"filter": [_key(w) for w in words]}} if len(words) > 1 else _key(words[0])
+    if not isinstance(node, Group):
         return None
-    conds = [_condition(n) for n in value]
-    if kind == "or":
-        return None if any(c is None for c in conds) else {"bool": {"should": conds, "minimum_should_match": 1}}
-    conds = [c for c in conds if c is not None]
-    return None if not conds else conds[0] if len(conds) == 1 else {"bool": {"filter": conds}}
+
+    def null(n: Node) -> bool:
+        return group_is_null(n, null) if isinstance(n, Group) else is_null(n, exact_only)
+
+    clauses = occurs(node, null)
+    must = [_condition(n, exact_only) for o, n in clauses if o == "must"]
+    if any(o == "must" for o, _ in clauses):
+        conds = [c for c in must if c is not None]
+        return None if not conds else conds[0] if len(conds) == 1 else {"bool": {"filter": conds}}
+    should = [_condition(n, exact_only) for o, n in clauses if o == "should"]
+    if not should or any(c is None for c in should):
+        return None
+    return should[0] if len(should) == 1 else {"bool": {"should": should, "minimum_should_match": 1}}
 
 
 def parse_alert(data: Any, where: str = "alert") -> Alert:
@@ -285,60 +279,60 @@ Analysed = list[list[str]]
 _PLAIN_WORD = re.compile(r"[^\W_]+")
 
 
-def query_tree(text: str) -> tuple | None:
-    """The alert query ``text`` as ``("and"|"or", [items])`` with items ``("word", w)``,
-    ``("phrase", "w1 w2 …")`` or a nested tree, for the shapes :func:`compile_query` turns into
-    term queries: plain words (letters and digits), "phrases" of plain words, AND / implicit AND
-    sequences, OR sequences, parentheses.  ``None`` for anything else (NOT, field names,
-    wildcards, fuzziness, boosts, escapes, AND and OR mixed at one level; lowercase operators
-    are words as in the classic parser): such alerts keep the ``query_string``."""
-    tree = parse_tree(text)
-    return None if tree is None else _plain(tree)
+def query_tree(text: str) -> Group | None:
+    """The alert query ``text`` as parsed by :func:`rasd.core.query.parse_query` when it has
+    only the shapes :func:`compile_query` turns into term queries: plain words (letters and
+    digits), "phrases" of plain words, groups of them joined by AND, OR, juxtaposition or ``+``
+    in any mix (Lucene's classic reading), parentheses.  ``None`` for anything else (NOT/``-``,
+    field names, wildcards, fuzziness, boosts, escapes): such alerts keep the
+    ``query_string``."""
+    parsed = _parsed(text)
+    return parsed[0] if parsed is not None and _plain(parsed[0]) else None
 
 
-def _plain(node: tuple) -> tuple | None:
-    kind, value = node
-    if kind == "word":
-        return node if _PLAIN_WORD.fullmatch(value) else None
-    if kind == "phrase":
-        return ("phrase", " ".join(value)) if all(_PLAIN_WORD.fullmatch(w) for w in value) else None
-    if kind not in ("and", "or"):
-        return None  # not, loose, mixed
-    items = [_plain(n) for n in value]
-    return None if any(i is None for i in items) else (kind, items)
+def _plain(node: Node) -> bool:
+    if isinstance(node, Term):
+        return not node.prefix and bool(_PLAIN_WORD.fullmatch(node.text))
+    if isinstance(node, Phrase):
+        words = node.text.split()
+        return bool(words) and all(_PLAIN_WORD.fullmatch(w) for w in words)
+    if isinstance(node, Group):
+        return all(c.modifier != "-" and _plain(c.node) for c in node.clauses)
+    return False
 
 
-def tree_texts(tree: tuple) -> set[str]:
+def tree_texts(tree: Node) -> set[str]:
     """The word and phrase texts of a :func:`query_tree` (what has to be analysed)."""
-    kind, value = tree
-    if kind in ("word", "phrase"):
-        return {value}
-    return set().union(*(tree_texts(t) for t in value))
+    if isinstance(tree, (Term, Phrase)):
+        return {tree.text}
+    return set().union(*(tree_texts(c.node) for c in tree.clauses))
 
 
 def _field_name(field: str) -> str:
     return field.split("^")[0]
 
 
-def compile_query(tree: tuple, analysed: dict[str, dict[str, Analysed]], fields: list[str]) -> dict | None:
+def compile_query(tree: Node, analysed: dict[str, dict[str, Analysed]], fields: list[str]) -> dict | None:
     """The query that matches exactly what ``query_string`` (``default_operator: AND``,
     ``most_fields`` over ``fields``) matches for :func:`query_tree` ``tree``, built from the
     engine's analysis of every word and phrase by each field (``analysed[field][text]``):
     per word, a ``bool`` ``should`` over the fields of a ``term`` (one term) or ``terms`` (the
     terms the analyzer put at one position: ``query_string``'s synonym query); per phrase, a
     ``span_near`` (slop 0, in order) of ``span_term``/``span_or`` per position (its phrase or
-    multi-phrase query).  Nothing is analysed when it runs.  ``None`` when the analysis is not
-    one this reproduces (a word giving several positions or none, a phrase with a removed or
-    split word): the alert keeps its ``query_string``."""
-    kind, value = tree
-    if kind in ("word", "phrase"):
+    multi-phrase query); per group, its required clauses (``must``; its optional ones only
+    score) or, with none, any optional one (:func:`rasd.core.query.occurs`).  Nothing is
+    analysed when it runs.  ``None`` when the analysis is not one this reproduces (a word giving
+    several positions or none, a phrase with a removed or split word): the alert keeps its
+    ``query_string``."""
+    if isinstance(tree, (Term, Phrase)):
+        value = tree.text
         size = len(value.split())
         clauses = []
         for field in map(_field_name, fields):
             positions = analysed.get(field, {}).get(value)
             if positions is None or len(positions) != size or not all(positions):
                 return None
-            if kind == "word":
+            if isinstance(tree, Term):
                 terms = positions[0]
                 clauses.append({"term": {field: terms[0]}} if len(terms) == 1
                                else {"terms": {field: sorted(terms)}})
@@ -349,11 +343,13 @@ def compile_query(tree: tuple, analysed: dict[str, dict[str, Analysed]], fields:
             clauses.append(spans[0] if len(spans) == 1 else
                            {"span_near": {"clauses": spans, "slop": 0, "in_order": True}})
         return {"bool": {"should": clauses, "minimum_should_match": 1}}
-    parts = [compile_query(t, analysed, fields) for t in value]
-    if any(p is None for p in parts):
+    clauses = occurs(tree)  # no clause is empty: an empty analysis returned None above
+    must = [n for o, n in clauses if o == "must"]
+    parts = [compile_query(n, analysed, fields) for n in (must or [n for o, n in clauses if o == "should"])]
+    if not parts or any(p is None for p in parts):
         return None
     if len(parts) == 1:
         return parts[0]
-    if kind == "and":
+    if must:
         return {"bool": {"must": parts}}
     return {"bool": {"should": parts, "minimum_should_match": 1}}

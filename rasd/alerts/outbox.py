@@ -19,7 +19,12 @@ State lives in one SQLite file, ``<data-dir>/alerts.sqlite`` (:class:`AlertStore
   or digest time) carried by every channel (webhook ``Idempotency-Key`` header and body, e-mail
   ``Message-ID``, Atom entry id), so a delivery retried after a timeout or a kill — delivery is
   at least once — can be dropped by the receiver.
-* ``digests`` — when each daily/weekly alert last sent its digest.
+  A row can also be *held* (its alert is paused: not attempted, kept until the alert resumes)
+  or *dropped* (``dropped_at`` + ``drop_reason``: its alert was removed, or a user dropped it
+  from the outbox); dropped rows stay in the table, visible, and are never attempted again.
+* ``digests`` — when each daily/weekly alert last sent its digest.  A digest is due at the
+  alert's ``digest_hour`` in its ``timezone`` (weekly: on ``digest_weekday``), see
+  :func:`digest_slot`; ``rasd schedule`` checks every minute (:func:`send_digests`).
 
 A *message* (what the outbox holds) is ``{"id", "alert", "query", "kind": "immediate"|"daily"|
 "weekly", "created_at", "stories": [{"story_id", "title", "url", "outlet", "published_at",
@@ -35,7 +40,6 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,6 +49,7 @@ from rasd.core.article import isoformat_utc, utcnow
 from rasd.alerts.channels import CHANNELS, DeliveryError
 from rasd.core.errors import RasdError
 from rasd.core.failpoints import failpoint
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +92,15 @@ class AlertStore:
         from rasd.core.archive import Checkpoints
 
         self.path = str(path)
+        self.db = connect_sqlite(self.path, what="the alert store", error=AlertStoreError, threads=True)
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self.db.execute("PRAGMA journal_mode = WAL")
-                self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.executescript(_SCHEMA)
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
             if "notification_id" not in columns:  # a store from before notification ids
                 self.db.execute("ALTER TABLE outbox ADD COLUMN notification_id TEXT")
+            if "dropped_at" not in columns:  # a store from before held/dropped rows
+                self.db.execute("ALTER TABLE outbox ADD COLUMN dropped_at TEXT")
+                self.db.execute("ALTER TABLE outbox ADD COLUMN drop_reason TEXT")
             self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_once ON "
                             "outbox(notification_id, channel, target)")
             self.db.execute("DROP TABLE IF EXISTS inbox")
@@ -109,19 +111,10 @@ class AlertStore:
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
     def transaction(self):
-        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); nested calls join it."""
-        if self.db.in_transaction:
-            yield
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); nested calls join it
+        (:func:`rasd.core.sqlite.transaction`)."""
+        return transaction(self.db)
 
     # stories
     def is_new_story(self, alert: str, doc: dict) -> bool:
@@ -195,7 +188,8 @@ class AlertStore:
 
     def due(self, now: datetime | None) -> list[tuple[int, str, dict, dict, int]]:
         """Pending rows ``(seq, channel, target, message, attempts)``; all when ``now`` is None."""
-        sql = "SELECT seq, channel, target, message, attempts FROM outbox WHERE delivered_at IS NULL"
+        sql = ("SELECT seq, channel, target, message, attempts FROM outbox "
+               "WHERE delivered_at IS NULL AND dropped_at IS NULL")
         args: tuple = ()
         if now is not None:
             sql, args = sql + " AND next_attempt_at <= ?", (isoformat_utc(now),)
@@ -211,13 +205,61 @@ class AlertStore:
                         "WHERE seq = ?", (error[:500], isoformat_utc(retry_at), seq))
 
     def pending_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL "
+                               "AND dropped_at IS NULL").fetchone()[0]
 
     def outbox_counts(self) -> dict[str, int]:
-        """``{"delivered": n, "pending": n}``."""
-        d, p = self.db.execute("SELECT COUNT(delivered_at), COUNT(*) - COUNT(delivered_at) "
-                               "FROM outbox").fetchone()
-        return {"delivered": d, "pending": p}
+        """``{"delivered": n, "pending": n}`` (plus ``"dropped": n`` when any row was dropped)."""
+        d, x, n = self.db.execute("SELECT COUNT(delivered_at), COUNT(dropped_at), COUNT(*) "
+                                  "FROM outbox").fetchone()
+        return {"delivered": d, "pending": n - d - x} | ({"dropped": x} if x else {})
+
+    def drop(self, seq: int, reason: str, now: datetime | None = None) -> bool:
+        """Drop the pending row ``seq`` (never attempted again, kept with ``reason``); ``False``
+        when there is no such pending row."""
+        cur = self.db.execute("UPDATE outbox SET dropped_at = ?, drop_reason = ? WHERE seq = ? "
+                              "AND delivered_at IS NULL AND dropped_at IS NULL",
+                              (isoformat_utc(now or utcnow()), reason[:200], seq))
+        return cur.rowcount == 1
+
+    def outbox(self, alert: str | None = None, state: str | None = None, limit: int = 200) -> list[dict]:
+        """Outbox rows, newest first: ``{"seq", "alert", "channel", "target", "notification_id",
+        "kind", "stories", "created_at", "attempts", "next_attempt_at", "last_error",
+        "delivered_at", "dropped_at", "drop_reason", "state"}`` with ``state`` one of
+        ``delivered``/``pending``/``dropped`` (``state`` filters on it)."""
+        where, args = [], []
+        if alert is not None:
+            where.append("alert = ?")
+            args.append(alert)
+        if state == "delivered":
+            where.append("delivered_at IS NOT NULL")
+        elif state == "dropped":
+            where.append("dropped_at IS NOT NULL")
+        elif state == "pending":
+            where.append("delivered_at IS NULL AND dropped_at IS NULL")
+        sql = ("SELECT seq, alert, channel, target, message, created_at, attempts, next_attempt_at, "
+               "last_error, delivered_at, notification_id, dropped_at, drop_reason FROM outbox"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?")
+        out = []
+        for row in self.db.execute(sql, (*args, limit)).fetchall():
+            (seq, name, channel, target, message, created, attempts, nxt, error, delivered, nid,
+             dropped, reason) = row
+            msg = json.loads(message)
+            out.append({"seq": seq, "alert": name, "channel": channel, "target": json.loads(target),
+                        "notification_id": nid, "kind": msg.get("kind"),
+                        "stories": [s.get("title", "") for s in msg.get("stories", [])],
+                        "created_at": created, "attempts": attempts, "next_attempt_at": nxt,
+                        "last_error": error, "delivered_at": delivered, "dropped_at": dropped,
+                        "drop_reason": reason,
+                        "state": "delivered" if delivered else "dropped" if dropped else "pending"})
+        return out
+
+    def retry_now(self, seq: int, now: datetime | None = None) -> bool:
+        """Make the pending row ``seq`` due now; ``False`` when it is not pending."""
+        cur = self.db.execute("UPDATE outbox SET next_attempt_at = ? WHERE seq = ? AND "
+                              "delivered_at IS NULL AND dropped_at IS NULL",
+                              (isoformat_utc(now or utcnow()), seq))
+        return cur.rowcount == 1
 
 
 def story_entry(row: dict) -> dict:
@@ -250,11 +292,9 @@ def _message(alert, kind: str, stories: list[dict], now: datetime, key: str | No
 def enqueue_message(store: AlertStore, alert, message: dict, now: datetime) -> int:
     """One outbox row per configured delivery of ``alert``; returns how many."""
     n = 0
-    for channel in ("webhook", "email", "atom"):
-        target = getattr(alert.deliveries, channel)
-        if target is not None:
-            store.enqueue(alert.name, channel, target.model_dump(mode="json", by_alias=True), message, now)
-            n += 1
+    for channel, target in alert.deliveries.configured().items():
+        store.enqueue(alert.name, channel, target, message, now)
+        n += 1
     if n == 0:
         log.warning("alert=%s has no deliveries; notification kept in the store only", alert.name)
     return n
@@ -264,8 +304,8 @@ def handle_matches(store: AlertStore, matches: Sequence[tuple[Any, dict]],
                    now: datetime | None = None) -> Counter:
     """Record ``(alert, document)`` matches (from :func:`rasd.pipelines.alerts.match_alerts`):
     a new story for an immediate alert queues one notification per delivery; copies and digest
-    alerts only update the story.  Returns counts ``notified``, ``story_copy``,
-    ``digest_queued``, ``already_seen``."""
+    alerts only update the story; a paused immediate alert records the story and sends nothing.
+    Returns counts ``notified``, ``story_copy``, ``digest_queued``, ``paused``, ``already_seen``."""
     now = now or utcnow()
     counts: Counter = Counter()
     for alert, doc in matches:
@@ -276,6 +316,8 @@ def handle_matches(store: AlertStore, matches: Sequence[tuple[Any, dict]],
             counts["story_copy"] += 1
         elif alert.frequency != "immediate":
             counts["digest_queued"] += 1
+        elif getattr(alert, "paused", False):
+            counts["paused"] += 1  # the story is recorded (a copy will not notify later), nothing sent
         else:
             story_id = doc.get("story_id") or doc["id"]
             story = store.story(alert.name, story_id)
@@ -284,68 +326,147 @@ def handle_matches(store: AlertStore, matches: Sequence[tuple[Any, dict]],
     return counts
 
 
+_WEEKDAY = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4,
+            "saturday": 5, "sunday": 6}
+
+
+def digest_slot(alert, now: datetime) -> datetime | None:
+    """The latest time at or before ``now`` (UTC) when ``alert``'s digest was due: its
+    ``digest_hour``:00 in its ``timezone``, every day (daily) or on ``digest_weekday``
+    (weekly); ``None`` for immediate alerts.  A local hour skipped by a daylight-saving change
+    is taken at the same UTC offset as before the change (``zoneinfo``'s fold rules)."""
+    from zoneinfo import ZoneInfo
+
+    if alert.frequency not in DIGEST_PERIODS:
+        return None
+    zone = ZoneInfo(alert.timezone)
+    local = now.astimezone(zone)
+    slot = local.replace(hour=alert.digest_hour, minute=0, second=0, microsecond=0)
+    if slot > local:
+        slot -= timedelta(days=1)
+    if alert.frequency == "weekly":
+        slot -= timedelta(days=(slot.weekday() - _WEEKDAY[alert.digest_weekday]) % 7)
+    # re-anchor the wall time (a day step across a DST change keeps the hour, not the offset)
+    slot = slot.replace(tzinfo=None).replace(tzinfo=zone)
+    return slot.astimezone(timezone.utc)
+
+
+class DigestReport(dict):
+    """``{alert name: stories in its digest}`` for the alerts whose digest was due (0: nothing
+    new), plus ``skipped`` (``{name: reason}``: ``paused``) and ``delivery``: the
+    :class:`DeliveryReport` of the delivery pass that followed (what was really sent)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.skipped: dict[str, str] = {}
+        self.delivery: DeliveryReport | None = None
+
+
 def send_digests(store: AlertStore, alerts: Sequence[Any], *, now: datetime | None = None,
-                 force: bool = False, senders: dict | None = None) -> dict[str, int]:
-    """Queue the digest of every daily/weekly alert whose period has passed since its last
-    digest (``force``: all of them), then deliver.  A digest lists the stories matched since
-    the previous one with their outlet counts.  Returns ``{alert name: stories in digest}``
-    for the alerts whose digest was due.  The scheduler can call this periodically."""
+                 force: bool = False, senders: dict | None = None, deliver: bool = True) -> "DigestReport":
+    """Queue the digest of every daily/weekly alert that is due (:func:`digest_slot` later than
+    its last digest; ``force``: all of them), then (``deliver``) try every due outbox row of
+    ``alerts`` once (:func:`deliver_pending` with ``alerts``: rows of removed alerts are dropped,
+    of paused ones held).  A digest lists the stories matched since the previous one with their
+    outlet counts.  A paused alert's digest is not made (its stories wait for the next one
+    after it resumes).  Returns a :class:`DigestReport`.  ``rasd schedule`` calls this every
+    minute; ``rasd alerts send-digests`` once."""
     now = now or utcnow()
-    sent: dict[str, int] = {}
+    sent = DigestReport()
     for alert in alerts:
-        period = DIGEST_PERIODS.get(alert.frequency)
-        if period is None:
+        slot = digest_slot(alert, now)
+        if slot is None:
+            continue
+        if alert.paused:
+            sent.skipped[alert.name] = "paused"
             continue
         last = store.last_digest(alert.name)
-        if not force and last is not None and now - last < period:
+        if not force and last is not None and last >= slot:
             continue
         stories = store.undigested(alert.name)
         if stories:
-            enqueue_message(store, alert, _message(alert, alert.frequency, stories, now), now)
+            key = isoformat_utc(now if force else slot)
+            enqueue_message(store, alert, _message(alert, alert.frequency, stories, now, key=key), now)
         store.mark_digested(alert.name, [s["story_id"] for s in stories], now)
         sent[alert.name] = len(stories)
-    deliver_pending(store, senders=senders, now=now)
+    if deliver:
+        sent.delivery = deliver_pending(store, senders=senders, now=now,
+                                        alerts={a.name: a for a in alerts})
     return sent
 
 
 @dataclass
 class DeliveryReport:
-    """Outcome of one :func:`deliver_pending` pass: attempts that succeeded or failed, and the
-    rows still pending afterwards (failed now or not yet due)."""
+    """Outcome of one :func:`deliver_pending` pass: attempts that succeeded or failed, rows held
+    (paused alert) or dropped (removed alert) in this pass, and the rows still pending
+    afterwards (failed now, held, or not yet due).  ``errors``: one line per failed attempt;
+    ``rows``: one dict per row handled (``seq``, ``alert``, ``channel``, ``notification_id``,
+    ``outcome``: ``delivered``/``failed``/``held``/``dropped``, ``error``, ``next_attempt_at``)."""
 
     delivered: int = 0
     failed: int = 0
     pending: int = 0
     errors: list[str] | None = None
+    held: int = 0
+    dropped: int = 0
+    rows: list[dict] | None = None
 
 
 def deliver_pending(store: AlertStore, *, senders: dict[str, Callable[[dict, dict], None]] | None = None,
                     now: datetime | None = None, force: bool = False, backoff_seconds: float = 30.0,
-                    max_backoff_seconds: float = 3600.0) -> DeliveryReport:
-    """Try every due outbox row once (``force``: every pending row, due or not).
+                    max_backoff_seconds: float = 3600.0, alerts: dict[str, Any] | None = None,
+                    seqs: Sequence[int] | None = None) -> DeliveryReport:
+    """Try every due outbox row once (``force``: every pending row, due or not; ``seqs``: only
+    those rows).
 
-    ``senders`` maps a channel (``webhook``/``email``/``atom``) to ``send(target, message)``
-    raising :class:`~rasd.alerts.channels.DeliveryError` (defaults: the channel registry,
-    :data:`rasd.alerts.channels.CHANNELS`).  A
-    failure keeps the row with ``next_attempt_at`` pushed back exponentially.
+    ``senders`` maps a channel (``webhook``/``email``/``atom``/``apprise``) to
+    ``send(target, message)`` raising :class:`~rasd.alerts.channels.DeliveryError` (defaults:
+    the channel registry, :data:`rasd.alerts.channels.CHANNELS`).  A failure keeps the row with
+    ``next_attempt_at`` pushed back exponentially.  ``alerts`` (``{name: Alert}``, the alerts
+    that exist now): given, a row whose alert is not among them is dropped (``alert removed``)
+    and a row of a paused alert is held (not attempted, still pending); ``None``: every row is
+    attempted (callers that cannot reach the engine).
     """
     senders = senders or CHANNELS
     now = now or utcnow()
-    report = DeliveryReport(errors=[])
-    for seq, channel, target, message, attempts in store.due(None if force else now):
+    report = DeliveryReport(errors=[], rows=[])
+    wanted = set(seqs) if seqs is not None else None
+    for seq, channel, target, message, attempts in store.due(None if force or wanted else now):
+        if wanted is not None and seq not in wanted:
+            continue
+        name = message.get("alert")
+        row = {"seq": seq, "alert": name, "channel": channel, "notification_id": message.get("id"),
+               "error": None, "next_attempt_at": None}
+        report.rows.append(row)
+        if alerts is not None and name not in alerts:
+            store.drop(seq, "alert removed", now)
+            report.dropped += 1
+            row["outcome"] = "dropped"
+            log.info("alert=%s channel=%s outbox=%d dropped: alert removed", name, channel, seq)
+            continue
+        if alerts is not None and getattr(alerts[name], "paused", False):
+            report.held += 1
+            row["outcome"] = "held"
+            continue
         try:
-            senders[channel](target, message)
+            sender = senders.get(channel)
+            if sender is None:
+                raise DeliveryError(f"no channel named {channel!r} (known: {', '.join(sorted(senders))})")
+            sender(target, message)
         except (DeliveryError, OSError) as exc:
             delay = min(max_backoff_seconds, backoff_seconds * 2 ** attempts)
-            store.failed(seq, str(exc), now + timedelta(seconds=delay))
+            retry_at = now + timedelta(seconds=delay)
+            store.failed(seq, str(exc), retry_at)
             report.failed += 1
-            report.errors.append(f"{channel} #{seq}: {exc}")
+            report.errors.append(f"{name} {channel} #{seq}: {exc}")
+            row.update(outcome="failed", error=str(exc), next_attempt_at=isoformat_utc(retry_at))
             log.warning("alert=%s channel=%s outbox=%d attempt=%d failed: %s",
-                        message.get("alert"), channel, seq, attempts + 1, exc)
+                        name, channel, seq, attempts + 1, exc)
         else:
             failpoint("after_delivery")
             store.delivered(seq, now)
             report.delivered += 1
+            row["outcome"] = "delivered"
     report.pending = store.pending_count()
     return report
 

@@ -14,7 +14,8 @@ The channels: ``webhook`` (HTTP POST of the JSON message or Slack's ``{"text"}``
 delivered, ``Idempotency-Key``), ``email`` (SMTP, optional STARTTLS and login with the password
 from ``password_env``, ``multipart/alternative`` text + HTML, a stable ``Message-ID``) and
 ``atom`` (the Atom 1.0 feed file, RFC 4287, rewritten with the new entries first, keeping the
-newest ``keep``, through a temporary file and a rename).
+newest ``keep``, through a temporary file and a rename) and ``apprise`` (subject + plain text
+to every Apprise URL, :mod:`rasd.alerts.channels.apprise`).
 """
 
 from __future__ import annotations

@@ -3,18 +3,25 @@
 Added to the main app by :func:`register` (``rasd/cli.py``: ``cli_alerts.register(app)``):
 
 * ``rasd alerts add NAME --query Q [--outlet ..] [--lang ..] [--topic ..] [--frequency ..]
-  [--webhook URL [--slack]] [--email ADDR ... --smtp-host H --smtp-port P --from A]
-  [--atom PATH] [--replace]`` — the engine validates the query; an invalid one is refused with
-  the engine's reason;
+  [--digest-hour H --timezone TZ --weekday D] [--webhook URL [--slack]] [--email ADDR ...
+  --smtp-host H --smtp-port P --from A] [--atom PATH] [--apprise URL ...] [--paused]
+  [--replace]`` — the engine validates the query (an invalid one is refused with the reason
+  in plain words); filters must exist (ISO 639 language codes, topics of the taxonomy, known
+  outlets) and at least one delivery is required (:func:`rasd.alerts.checks.check_alert`);
 * ``rasd alerts import FILE`` — add every alert of a YAML file (``config/alerts.example.yaml``);
-* ``rasd alerts list`` / ``show NAME`` / ``remove NAME``;
+* ``rasd alerts list`` / ``show NAME`` / ``remove NAME`` / ``pause NAME`` / ``resume NAME``;
 * ``rasd alerts test NAME [--since 7d]`` — what the alert would have sent: one row per story
   found in the articles index;
-* ``rasd alerts send-digests [--force]`` — queue and send due daily/weekly digests;
-* ``rasd alerts deliver`` — retry every pending delivery of the outbox now.
+* ``rasd alerts send-digests [--force]`` — queue the due daily/weekly digests and deliver;
+  ``rasd schedule`` does this every minute by itself;
+* ``rasd alerts deliver`` — retry every pending delivery of the outbox now;
+* ``rasd alerts outbox [--alert NAME] [--state pending|delivered|dropped]``, ``outbox retry
+  SEQ``, ``outbox drop SEQ``.
 
-Errors are one line on stderr and exit code 2; deliveries still pending after ``deliver`` or
-``send-digests`` give exit code 1.
+Every delivery pass prints one line per delivery it handled (delivered, failed with the
+reason and the next attempt, held for a paused alert, dropped for a removed one) and the rows
+still waiting for a retry with their last error.  Errors are one line on stderr and exit code
+2; exit code 1 when a delivery attempted by this command failed.
 """
 
 from __future__ import annotations
@@ -25,16 +32,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rasd.core.errors import RasdError
 
-from rasd.cli.common import fail as _fail, open_engine as _open  # noqa: E402
-
-console = Console(width=None if sys.stdout.isatty() else 132)
-err = Console(stderr=True)
+from rasd.cli.common import console, err, fail as _fail, open_engine as _open  # noqa: E402
 alerts_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Keyword alerts: percolator queries matched against new articles.")
 
@@ -58,7 +61,23 @@ def _deliveries(alert) -> str:
         parts.append(f"email {', '.join(d.email.to)} via {d.email.smtp_host}:{d.email.smtp_port}")
     if d.atom:
         parts.append(f"atom {d.atom.path}")
+    if d.apprise:
+        from rasd.alerts.channels.apprise import redact
+
+        parts.append("apprise " + ", ".join(redact(u) for u in d.apprise.urls))
     return "; ".join(parts) or "none"
+
+
+def _checked(alerts, engine, settings) -> None:
+    """:func:`rasd.alerts.checks.check_alert` for each of ``alerts`` (raises AlertError)."""
+    from rasd.alerts.checks import catalog_for, check_alert
+    from rasd.alerts.match import init_alerts_index, validate_query
+
+    catalog = catalog_for(settings, engine)
+    init_alerts_index(engine, settings.engine.index_prefix)
+    for alert in alerts:
+        validate_query(engine, settings.engine.index_prefix, alert)  # the query's reason first
+        check_alert(alert, catalog)
 
 
 @alerts_app.command("add")
@@ -79,6 +98,11 @@ def add_cmd(
     smtp_user: Annotated[Optional[str], typer.Option(help="SMTP login")] = None,
     password_env: Annotated[Optional[str], typer.Option(help="env variable holding the SMTP password")] = None,
     atom: Annotated[Optional[Path], typer.Option(help="append to this Atom feed file")] = None,
+    apprise: Annotated[Optional[list[str]], typer.Option(help="Apprise URL: tgram://…, slack://…, ntfy://…, json://… (repeatable)")] = None,
+    digest_hour: Annotated[int, typer.Option(help="daily/weekly: send the digest at this hour (0-23)")] = 8,
+    timezone_: Annotated[str, typer.Option("--timezone", help="daily/weekly: of --digest-hour (IANA: Asia/Baghdad)")] = "UTC",
+    weekday: Annotated[str, typer.Option(help="weekly: the day (monday … sunday)")] = "monday",
+    paused: Annotated[bool, typer.Option(help="add it paused (matches recorded, nothing sent)")] = False,
     replace: Annotated[bool, typer.Option(help="replace an alert of that name")] = False,
 ) -> None:
     """Add an alert; the engine checks its query first."""
@@ -86,7 +110,8 @@ def add_cmd(
 
     spec: dict = {"name": name, "query": query, "frequency": frequency,
                   "filters": {"outlets": outlet or [], "languages": lang or [], "topics": topic or []},
-                  "deliveries": {}}
+                  "digest_hour": digest_hour, "timezone": timezone_, "digest_weekday": weekday.lower(),
+                  "paused": paused, "deliveries": {}}
     if webhook:
         spec["deliveries"]["webhook"] = {"url": webhook, "format": "slack" if slack else "json"}
     if email:
@@ -95,9 +120,12 @@ def add_cmd(
                                        "username": smtp_user, "password_env": password_env}
     if atom:
         spec["deliveries"]["atom"] = {"path": str(atom.resolve())}
+    if apprise:
+        spec["deliveries"]["apprise"] = {"urls": list(apprise)}
     try:
         alert = parse_alert(spec, "rasd alerts add")
-        _, engine, prefix = _open()
+        settings, engine, prefix = _open()
+        _checked([alert], engine, settings)
         add_alert(engine, prefix, alert, replace=replace)
     except RasdError as exc:
         _fail(exc)
@@ -112,7 +140,8 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="YAML file with alerts:
 
     try:
         alerts = load_alerts_file(path)
-        _, engine, prefix = _open()
+        settings, engine, prefix = _open()
+        _checked(alerts, engine, settings)  # all or none
         for alert in alerts:
             add_alert(engine, prefix, alert, replace=replace)
     except RasdError as exc:
@@ -134,13 +163,16 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="print as JSON
         sys.stdout.write(json.dumps([a.spec() for a in alerts], ensure_ascii=False, indent=1) + "\n")
         return
     table = Table(title=f"{len(alerts)} alerts")
-    for col in ("name", "query", "filters", "frequency", "deliveries"):
+    for col in ("name", "query", "filters", "frequency", "deliveries", "state"):
         table.add_column(col)
     for a in alerts:
         f = a.filters
         filters = " ".join(f"{k}={','.join(v)}" for k, v in
                            (("outlet", f.outlets), ("lang", f.languages), ("topic", f.topics)) if v)
-        table.add_row(a.name, escape(a.query), filters, a.frequency, escape(_deliveries(a)))
+        when = ("" if a.frequency == "immediate" else
+                f" {a.digest_hour:02d}:00 {a.timezone}" + (f" {a.digest_weekday}" if a.frequency == "weekly" else ""))
+        table.add_row(a.name, escape(a.query), filters, a.frequency + when, escape(_deliveries(a)),
+                      "paused" if a.paused else "active")
     console.print(table)
 
 
@@ -169,6 +201,30 @@ def remove_cmd(name: str) -> None:
     except RasdError as exc:
         _fail(exc)
     console.print(f"alert {name} removed")
+
+
+def _set_paused(name: str, paused: bool) -> None:
+    from rasd.alerts.match import add_alert, get_alert
+
+    try:
+        _, engine, prefix = _open()
+        alert = get_alert(engine, prefix, name)
+        add_alert(engine, prefix, alert.model_copy(update={"paused": paused}), replace=True)
+    except RasdError as exc:
+        _fail(exc)
+    console.print(f"alert {name} {'paused: matches are recorded, nothing is sent' if paused else 'resumed'}")
+
+
+@alerts_app.command("pause")
+def pause_cmd(name: str) -> None:
+    """Pause an alert: its matches are still recorded, nothing is sent, its outbox rows are held."""
+    _set_paused(name, True)
+
+
+@alerts_app.command("resume")
+def resume_cmd(name: str) -> None:
+    """Resume a paused alert (held deliveries go out with the next delivery pass)."""
+    _set_paused(name, False)
 
 
 @alerts_app.command("test")
@@ -209,44 +265,146 @@ def digests_cmd(
     force: Annotated[bool, typer.Option(help="send every digest now, due or not")] = False,
     data_dir: Annotated[Optional[Path], typer.Option(help="data directory (alerts.sqlite)")] = None,
 ) -> None:
-    """Queue and send the daily/weekly digests that are due, then retry pending deliveries."""
+    """Queue the daily/weekly digests that are due and deliver them (with the other due rows)."""
     from rasd.alerts.match import list_alerts
-    from rasd.alerts.outbox import deliver_pending, send_digests
+    from rasd.alerts.outbox import send_digests
 
     try:
         settings, engine, prefix = _open(data_dir)
         store = _store(settings)
         sent = send_digests(store, list_alerts(engine, prefix), force=force)
-        report = deliver_pending(store)
     except RasdError as exc:
         _fail(exc)
     for name, n in sent.items():
-        console.print(f"{name}: digest with {n} stories" if n else f"{name}: nothing new")
-    _report(report, store)
+        console.print(f"{name}: digest with {n} stories queued" if n else f"{name}: nothing new, no digest")
+    for name, why in sent.skipped.items():
+        console.print(f"{name}: {why}, no digest")
+    if not sent and not sent.skipped:
+        console.print("no digest is due")
+    _report(sent.delivery, store)
 
 
 @alerts_app.command("deliver")
 def deliver_cmd(data_dir: Annotated[Optional[Path], typer.Option(help="data directory (alerts.sqlite)")] = None) -> None:
     """Retry every pending delivery in the outbox now (backoff ignored)."""
     from rasd.alerts.outbox import deliver_pending
-    from rasd.core.settings import load_settings
 
     try:
-        store = _store(load_settings(data_dir=data_dir))
-        report = deliver_pending(store, force=True)
+        settings, store = _settings_store(data_dir)
+        report = deliver_pending(store, force=True, alerts=_existing_alerts(settings))
     except RasdError as exc:
         _fail(exc)
     _report(report, store)
 
 
+def _settings_store(data_dir):
+    from rasd.core.settings import load_settings
+
+    settings = load_settings(data_dir=data_dir)
+    return settings, _store(settings)
+
+
+def _existing_alerts(settings) -> dict | None:
+    """``{name: Alert}`` from the engine, or ``None`` (with a warning) when it cannot say."""
+    from rasd.alerts.match import list_alerts
+    from rasd.search.engine import connect
+
+    try:
+        engine = connect(settings.engine, settings.secret)
+        return {a.name: a for a in list_alerts(engine, settings.engine.index_prefix)}
+    except RasdError as exc:
+        err.print(f"rasd: cannot list the alerts ({escape(str(exc))}); every pending row is tried, "
+                  "none dropped or held", highlight=False, soft_wrap=True)
+        return None
+
+
+_OUTCOME = {"delivered": "delivered", "failed": "FAILED", "held": "held (alert paused)",
+            "dropped": "dropped (alert removed)"}
+
+
 def _report(report, store) -> None:
+    """One line per row handled, the rows still waiting, the totals; exit 1 if one failed now."""
+    for row in report.rows or []:
+        line = f"  {_OUTCOME[row['outcome']]}: {row['alert']} {row['channel']} #{row['seq']} ({row['notification_id']})"
+        if row["outcome"] == "failed":
+            line += f": {row['error']}; next attempt {row['next_attempt_at']}"
+        (err if row["outcome"] == "failed" else console).print(escape(line), highlight=False, soft_wrap=True)
+    handled = {r["seq"] for r in report.rows or []}
+    waiting = [r for r in store.outbox(state="pending", limit=1000) if r["seq"] not in handled]
+    for r in waiting:
+        why = f"last error: {r['last_error']}" if r["last_error"] else "not attempted yet"
+        console.print(escape(f"  waiting: {r['alert']} {r['channel']} #{r['seq']} ({why}); next attempt "
+                             f"{r['next_attempt_at']}"), highlight=False, soft_wrap=True)
     counts = store.outbox_counts()
-    console.print(f"deliveries: {report.delivered} sent now, {report.failed} failed now; outbox: "
-                  f"{counts['delivered']} delivered, {counts['pending']} pending")
-    for line in report.errors or []:
-        err.print(escape(line), highlight=False)
-    if counts["pending"]:
+    console.print(f"deliveries: {report.delivered} sent now, {report.failed} failed now, {report.held} held, "
+                  f"{report.dropped} dropped; outbox: {counts['delivered']} delivered, "
+                  f"{counts['pending']} pending, {counts.get('dropped', 0)} dropped")
+    if report.failed:
         raise typer.Exit(1)
+
+
+outbox_app = typer.Typer(add_completion=False, invoke_without_command=True,
+                         help="The outbox: every delivery, delivered, pending or dropped.")
+alerts_app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.callback()
+def outbox_cmd(
+    ctx: typer.Context,
+    alert: Annotated[Optional[str], typer.Option(help="only this alert's rows")] = None,
+    state: Annotated[Optional[str], typer.Option(help="pending, delivered or dropped")] = None,
+    limit: Annotated[int, typer.Option(help="newest rows shown")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (alerts.sqlite)")] = None,
+) -> None:
+    """List the outbox, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if state not in (None, "pending", "delivered", "dropped"):
+        _fail(f"--state: {state!r} is not pending, delivered or dropped")
+    try:
+        _, store = _settings_store(data_dir)
+        rows = store.outbox(alert=alert, state=state, limit=limit)
+    except RasdError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        return
+    table = Table(title=f"outbox: {len(rows)} rows")
+    for col in ("seq", "alert", "channel", "kind", "state", "attempts", "created", "last error / reason"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["seq"]), r["alert"], r["channel"], r["kind"] or "", r["state"], str(r["attempts"]),
+                      r["created_at"][:16], escape((r["drop_reason"] or r["last_error"] or "")[:80]))
+    console.print(table)
+
+
+@outbox_app.command("drop")
+def outbox_drop(seq: int, data_dir: Annotated[Optional[Path], typer.Option(help="data directory")] = None) -> None:
+    """Drop one pending row: never attempted again (it stays listed as dropped)."""
+    try:
+        _, store = _settings_store(data_dir)
+        ok = store.drop(seq, "dropped by a user")
+    except RasdError as exc:
+        _fail(exc)
+    if not ok:
+        _fail(f"outbox row {seq} is not pending (rasd alerts outbox --state pending)")
+    console.print(f"outbox row {seq} dropped")
+
+
+@outbox_app.command("retry")
+def outbox_retry(seq: int, data_dir: Annotated[Optional[Path], typer.Option(help="data directory")] = None) -> None:
+    """Try one pending row now."""
+    from rasd.alerts.outbox import deliver_pending
+
+    try:
+        settings, store = _settings_store(data_dir)
+        if not store.retry_now(seq):
+            _fail(f"outbox row {seq} is not pending (rasd alerts outbox --state pending)")
+        report = deliver_pending(store, seqs=[seq], alerts=_existing_alerts(settings))
+    except RasdError as exc:
+        _fail(exc)
+    _report(report, store)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,16 +25,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rasd.core.errors import RasdError
 
-from rasd.cli.common import fail as _fail, open_engine as _open  # noqa: E402
-
-console = Console()
-err = Console(stderr=True)
+from rasd.cli.common import console, err, fail as _fail, open_engine as _open  # noqa: E402
 index_app = typer.Typer(add_completion=False, invoke_without_command=True,
                         help="Index the archive into the search engine (default: backfill).")
 
@@ -306,33 +302,45 @@ def search_cmd(
     query: Annotated[str, typer.Argument(help='Lucene syntax as in Kibana: مسئول AND (العراق OR سوريا) NOT "قوات التحالف", وزي*')],
     outlet: Annotated[Optional[list[str]], typer.Option(help="only this outlet (repeatable)")] = None,
     lang: Annotated[Optional[list[str]], typer.Option(help="only this language code, e.g. ar (repeatable)")] = None,
+    topic: Annotated[Optional[list[str]], typer.Option(help="only this topic slug, e.g. politics (repeatable)")] = None,
     since: Annotated[Optional[str], typer.Option(help="published on or after (2024-01-31, now-7d)")] = None,
     until: Annotated[Optional[str], typer.Option(help="published on or before")] = None,
     limit: Annotated[int, typer.Option(help="at most this many hits")] = 20,
+    offset: Annotated[int, typer.Option(help="skip this many hits first (paging)")] = 0,
     sort: Annotated[str, typer.Option(help="relevance or newest")] = "relevance",
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
 ) -> None:
-    """Search the indexed articles; prints date, outlet, title and a highlighted snippet."""
+    """Search the indexed articles; prints date, outlet, title, a highlighted snippet, the URL
+    and the id; a syndicated copy is marked "copy of <id>"."""
+    from rasd.alerts.checks import catalog_for, value_problems
     from rasd.search.articles import search_articles
 
     try:
-        _, engine, alias = _open()
-        total, hits = search_articles(engine, alias, query, outlets=outlet, languages=lang,
-                                      since=since, until=until, limit=limit, sort=sort)
+        settings, engine, alias = _open()
+        if outlet or lang or topic:
+            problems = value_problems(catalog_for(settings, engine), outlets=outlet or (),
+                                      languages=lang or (), topics=topic or (), prefix="--")
+            if problems:
+                raise RasdError("; ".join(problems))
+        total, hits = search_articles(engine, alias, query, outlets=outlet, languages=lang, topics=topic,
+                                      since=since, until=until, limit=limit, offset=offset, sort=sort)
     except RasdError as exc:
         _fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps({"total": total, "hits": [h.as_json() for h in hits]},
+        sys.stdout.write(json.dumps({"total": total, "offset": offset, "hits": [h.as_json() for h in hits]},
                                     ensure_ascii=False, indent=1) + "\n")
         return
-    table = Table(title=f"{total} hits for {rtl(escape(query))}", show_lines=True)
+    shown = f"{offset + 1}–{offset + len(hits)} of " if hits and (offset or len(hits) < total) else ""
+    table = Table(title=f"{shown}{total} hits for {rtl(escape(query))}", show_lines=True)
     table.add_column("date", no_wrap=True)
     table.add_column("outlet", no_wrap=True)
     table.add_column("title", ratio=2)
     table.add_column("snippet", ratio=3)
+    table.add_column("url / id", ratio=2, overflow="fold")
     for h in hits:
         date = (h.published_at or "")[:16].replace("T", " ") or "—"
-        table.add_row(date, escape(h.outlet), RtlCell(to_markup(h.title)), RtlCell(to_markup(h.snippet)))
+        where = escape(h.url) + f"\nid {h.id}" + (f"\n[yellow]copy of {h.duplicate_of}[/yellow]" if h.is_copy else "")
+        table.add_row(date, escape(h.outlet), RtlCell(to_markup(h.title)), RtlCell(to_markup(h.snippet)), where)
     console.print(table)
 
 

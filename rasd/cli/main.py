@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from rasd.core.errors import ConfigError, RasdError
@@ -23,12 +22,7 @@ from rasd.core.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
-# tables keep their columns when piped (rich assumes 80 columns without a terminal)
-console = Console(width=None if sys.stdout.isatty() else 132)
-err = Console(stderr=True)
-
-
-from rasd.cli.common import fail as _fail  # noqa: E402
+from rasd.cli.common import console, err, fail as _fail, print_failure  # noqa: E402  (one console setup)
 
 
 @app.command()
@@ -41,6 +35,10 @@ def crawl(
     index: Annotated[Optional[bool], typer.Option("--index/--no-index", help="also index into the search engine (default: index_enabled setting)")] = None,
 ) -> None:
     """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index).
+
+    Feeds and sitemaps are fetched with conditional GET (feedstate.sqlite in the data
+    directory): a listing unchanged since the last finished crawl answers 304 and its remembered
+    links are checked again, so pages that failed before are still fetched (column "unchanged").
 
     Ctrl-C/SIGTERM stops the crawl within seconds (what is done is flushed; pages cut short are
     fetched by the next crawl) and exits 130; a second one stops at once.
@@ -63,7 +61,8 @@ def crawl(
             extra = replay_overrides(server.base_url)
             if not as_json:
                 console.print(f"replaying {len(pages)} recorded pages from {replay} on {server.base_url}"
-                              + (f"; {len(unused)} manifest article rows not replayable:" if unused else ""))
+                              + (f"; {len(unused)} manifest article rows not replayable:" if unused else ""),
+                              soft_wrap=True)
             for reason in unused[:8]:
                 err.print(f"  not replayed: {escape(reason)}", highlight=False)
             if len(unused) > 8:
@@ -95,10 +94,11 @@ def crawl(
     summaries = summarize(stats)
     if stats.get("rasd/interrupted"):
         _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
-    read = sum(s.listings_ok for s in summaries.values())
+    read = sum(s.listings_ok + s.listings_not_modified for s in summaries.values())
     unreadable = sum(s.listings_failed for s in summaries.values())
     if as_json:
-        payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
+        payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_not_modified": s.listings_not_modified,
+                              "listings_failed": s.listings_failed,
                               "links": dict(s.links), "outcomes": dict(s.outcomes),
                               "syndicated": s.syndicated} for s in summaries.values()}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
@@ -108,8 +108,8 @@ def crawl(
         already = stats.get("rasd/index/already_indexed", 0)
         if waiting is not None:
             console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} archive lines waiting"
-                          + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""))
-        console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}")
+                          + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""), soft_wrap=True)
+        console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}", soft_wrap=True)
     if stats.get("rasd/disk_full"):
         lost = sum(s.outcomes.get("failed/disk_full", 0) for s in summaries.values())
         err.print(f"rasd: disk full, crawl stopped: {escape(str(stats['rasd/disk_full']))}; "
@@ -156,11 +156,13 @@ def list_outlets() -> None:
 
 
 from rasd.cli import alerts as cli_alerts, index as cli_index, schedule as cli_schedule, topics as cli_topics  # noqa: E402  (command groups in their own modules)
+from rasd.cli import web as cli_web  # noqa: E402
 
 cli_index.register(app)
 cli_schedule.register(app)
 cli_topics.register(app)
 cli_alerts.register(app)
+cli_web.register(app)
 
 
 def main() -> None:
@@ -169,9 +171,7 @@ def main() -> None:
     try:
         app()
     except (RasdError, OSError, UnicodeError) as exc:
-        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        err.print(f"[red]rasd:[/red] {escape(where + detail)}", markup=True, highlight=False, soft_wrap=True)
+        print_failure(exc)
         sys.exit(2)
 
 

@@ -6,8 +6,10 @@
 its schedule until SIGINT/SIGTERM (see :mod:`rasd.scheduler.runner` for the design);
 ``--replay-url`` points the crawls at a replay server that is already running (tests publish
 new items into it), ``--interval-seconds``/``--timeout-seconds`` shrink the seeds' minutes to
-seconds for tests and benchmarks.  ``rasd status [--json]`` reads the run history and the job
-store of a data directory, also while the daemon runs.
+seconds for tests and benchmarks.  The daemon also sends the alerts' daily and weekly digests
+at their hour and time zone, and due outbox retries (:class:`rasd.alerts.digests.DigestSender`,
+every ``--digest-check-seconds``; ``--no-digests`` turns it off).  ``rasd status [--json]``
+reads the run history and the job store of a data directory, also while the daemon runs.
 """
 
 from __future__ import annotations
@@ -23,16 +25,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from rasd.core.errors import ConfigError, RasdError
 
-console = Console()
-err = Console(stderr=True)
-
-
-from rasd.cli.common import fail as _fail  # noqa: E402  (one unwrapped, escaped line)
+from rasd.cli.common import console, err, fail as _fail  # noqa: E402  (one console setup)
 
 
 def _when(ts: float | None) -> str:
@@ -57,8 +54,10 @@ def schedule(
     timeout_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="run time limit in seconds instead of timeout_minutes")] = None,
     max_parallel: Annotated[Optional[int], typer.Option(min=1, help="crawls running at once (default: max(4, 2 × CPUs))")] = None,
     misfire_grace_seconds: Annotated[int, typer.Option(help="a run this late still runs")] = 300,
-    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: RASD_SCHEDULER_JOBSTORE_URL or <data-dir>/jobs.sqlite)")] = None,
+    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, RASD_SCHEDULER_JOBSTORE_URL, or <data-dir>/jobs.sqlite)")] = None,
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
+    digests: Annotated[bool, typer.Option(help="send daily/weekly alert digests at their hour, and due outbox retries")] = True,
+    digest_check_seconds: Annotated[float, typer.Option(min=1.0, help="how often digests are checked")] = 60.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the scheduler until SIGINT/SIGTERM: every outlet polled on its own schedule."""
@@ -89,12 +88,18 @@ def schedule(
             if unknown:
                 raise ConfigError(f"unknown outlet(s): {', '.join(unknown)} (known: {', '.join(chosen)})")
             chosen = {s: chosen[s] for s in wanted}
+        from rasd.alerts.digests import DigestSender
+        from rasd.search.engine import connect
+
+        sender = DigestSender(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                              settings.engine.index_prefix)
         daemon = Daemon(ScheduleConfig(
             data_dir=settings.data_dir, outlets=chosen, replay_url=replay_url,
-            jobstore_url=jobstore_url, interval_seconds=interval_seconds,
+            jobstore_url=jobstore_url or settings.jobstore_url(), interval_seconds=interval_seconds,
             max_interval_seconds=max_interval_seconds, timeout_seconds=timeout_seconds,
             max_parallel=max_parallel,
-            misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt))
+            misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt,
+            digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -129,13 +134,14 @@ def status_data(data_dir: Path, jobstore_url: str | None = None) -> dict[str, di
 def status(
     data_dir: Annotated[Optional[Path], typer.Option(help="the scheduler's data directory")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
-    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store")] = None,
+    jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, or <data-dir>/jobs.sqlite)")] = None,
 ) -> None:
     """Per outlet: last run, next run, interval, health and articles archived in 24 h."""
     from rasd.core.settings import load_settings
 
     try:
         settings = load_settings(data_dir=data_dir)
+        jobstore_url = jobstore_url or settings.jobstore_url()
         if not settings.data_dir.is_dir():
             raise ConfigError(f"{settings.data_dir}: no such data directory")
         if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url:

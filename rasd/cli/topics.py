@@ -21,14 +21,10 @@ from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from rasd.core.errors import RasdError
 
-from rasd.cli.common import fail as _fail  # noqa: E402
-
-console = Console()
-err = Console(stderr=True)
+from rasd.cli.common import console, fail as _fail  # noqa: E402
 topics_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Topic rules as percolator queries; re-tag after editing config/topics.yaml.")
 TaxonomyOption = Annotated[Optional[Path], typer.Option("--taxonomy", help="taxonomy file (default config/topics.yaml)")]

@@ -20,3 +20,15 @@ class ConfigError(RasdError):
 
 class EngineError(RasdError):
     """The search engine is unreachable or refused a request."""
+
+
+def error_line(exc: BaseException | str) -> str:
+    """The one line a command shows for ``exc`` (without the ``rasd:`` prefix): its message, an
+    ``OSError`` as ``<file>: <reason>``; line breaks become spaces.  Shared by the CLI
+    (:func:`rasd.cli.common.print_failure`) and the scheduler's child runs."""
+    if isinstance(exc, OSError) and not isinstance(exc, RasdError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = where + (exc.strerror or str(exc))
+    else:
+        text = str(exc)
+    return " ".join(text.splitlines())

@@ -5,13 +5,26 @@ Precedence, highest first: keyword arguments (the CLI's options) → environment
 ``RASD_CONFIG`` (default ``config/settings.yaml``) → the defaults below.  Unknown keys in the
 file are errors that name the file and the key.
 
-Secrets (``engine.api_key``, ``engine.password``) are read from the environment or from a file
-named by ``*_file``; they are never logged (``SecretStr``).
+Every setting of every component is a field here (``config/settings.yaml`` shows them all);
+components never read the file or the environment themselves: the CLI and the scheduler's child
+call :func:`load_settings` once, and the crawl's stages get their values through the Scrapy
+settings built by :func:`rasd.crawler.settings.scrapy_settings`.
+
+A ``RASD_*`` environment variable that is neither a setting nor one of :data:`OTHER_VARIABLES`
+(a typo such as ``RASD_ALERT_ENABLED``) is reported once per process by :func:`load_settings`: one
+warning line naming the closest known variable (:func:`unknown_variables`); it is not an error.
+
+Secrets (``engine.api_key``, ``engine.password``, ``scheduler_jobstore_url``) are read from the
+environment or the file (the engine's also from a file named by ``*_file``); they are never
+logged (``SecretStr``).
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -22,6 +35,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from rasd.core.errors import ConfigError
 from rasd.core.paths import CONFIG_DIR, SEEDS_DIR
+
+log = logging.getLogger("rasd.settings")
 
 
 class EngineSettings(BaseModel):
@@ -52,6 +67,24 @@ class EngineSettings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9200, not {v!r}")
         return v.rstrip("/")
+
+    def secret(self, name: Literal["password", "api_key"]) -> str | None:
+        """The secret ``name`` (``password`` or ``api_key``) from the environment/config, else
+        read from its ``*_file`` (stripped), else ``None``.
+
+        Raises:
+            ConfigError: the ``*_file`` cannot be read (the message names it).
+        """
+        value: SecretStr | None = getattr(self, name)
+        if value is not None:
+            return value.get_secret_value()
+        path: Path | None = getattr(self, f"{name}_file")
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"engine.{name}_file: cannot read {path}: {exc.strerror}") from exc
 
 
 class CrawlSettings(BaseModel):
@@ -92,6 +125,80 @@ class CrawlSettings(BaseModel):
         return v
 
 
+class WebSettings(BaseModel):
+    """``rasd web``: where it listens and who may use it (see :mod:`rasd.web.auth`).
+
+    ``auth``: ``none`` (allowed only when ``host`` is a loopback address), ``password``
+    (sign-in against ``users``: ``{name: argon2 hash}``, made by ``rasd web hash-password``) or
+    ``proxy`` (a reverse proxy that authenticates users sets ``proxy_header``; requests from
+    addresses outside ``trusted_proxies`` are refused).  ``session_secret`` signs the session
+    cookie (default: random at each start, so sessions end with the process).
+    ``timezone``: the local time shown beside UTC.  ``kibana_url``: where "open in Discover"
+    links go (``None``: no link); ``kibana_data_view``: the data view id of
+    ``config/kibana/rasd.ndjson``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8087, ge=1, le=65535)
+    auth: Literal["none", "password", "proxy"] = "none"
+    users: dict[str, SecretStr] = {}
+    proxy_header: str = "X-Forwarded-User"
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    session_secret: SecretStr | None = None
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
+    secure_cookies: bool = False  # true behind HTTPS: the session cookie is sent over TLS only
+    timezone: str = "Asia/Riyadh"
+    kibana_url: str | None = "http://127.0.0.1:5601"
+    kibana_data_view: str = "rasd-articles"
+    page_size: int = Field(default=20, ge=1, le=100)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone (IANA names such as Asia/Riyadh)") from None
+        return v
+
+
+class IndexStageSettings(BaseModel):
+    """The crawl's index stage (``pipelines/index.py``), on when ``index_enabled``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(default=500, ge=1)  # archive lines per bulk request
+    flush_seconds: float = Field(default=2.0, gt=0)  # the background follower runs at least this often
+    drain_seconds: float = Field(default=60.0, ge=0)  # at the end of a crawl: longest wait to send the rest
+
+
+class AlertStageSettings(BaseModel):
+    """The crawl's alert stage (``pipelines/alerts.py``), on when ``alerts_enabled``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(default=20, ge=1)  # articles per percolate request
+    flush_seconds: float = Field(default=2.0, gt=0)  # the background matcher runs at least this often
+    drain_seconds: float = Field(default=60.0, ge=0)  # at the end of a crawl: longest match + delivery time
+
+
+class StorySettings(BaseModel):
+    """Story grouping (``pipelines/stories.py``; defaults equal ``StoryParams``'s).  Changing
+    ``num_perm`` or ``threshold`` makes an existing ``stories.sqlite`` refuse to open (delete it
+    to rebuild it from the archive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(default=0.5, gt=0, le=1)  # MinHash similarity that joins a story
+    duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # similarity that sets duplicate_of
+    num_perm: int = Field(default=128, ge=16)  # MinHash permutations
+    window_days: float = Field(default=7.0, gt=0)  # how far back a story can be joined
+
+
 class RasdSettings(BaseSettings):
     """All of Rasd's settings (see the module docstring for where values come from)."""
 
@@ -104,8 +211,15 @@ class RasdSettings(BaseSettings):
     config_dir: Path = CONFIG_DIR
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     index_enabled: bool = False  # index articles into the engine during crawls (else archive only)
+    alerts_enabled: bool = False  # match immediate alerts during crawls (needs the engine)
+    #: SQLAlchemy URL of the scheduler's job store (default ``sqlite:///<data_dir>/jobs.sqlite``)
+    scheduler_jobstore_url: SecretStr | None = None
     crawl: CrawlSettings = CrawlSettings()
     engine: EngineSettings = EngineSettings()
+    web: WebSettings = WebSettings()
+    index: IndexStageSettings = IndexStageSettings()
+    alerts: AlertStageSettings = AlertStageSettings()
+    stories: StorySettings = StorySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -119,17 +233,13 @@ class RasdSettings(BaseSettings):
         return (init_settings, env_settings, _YamlFileSource(settings_cls))
 
     def secret(self, name: Literal["password", "api_key"]) -> str | None:
-        """The engine secret ``name`` from the environment/config or its ``*_file``."""
-        value: SecretStr | None = getattr(self.engine, name)
-        if value is not None:
-            return value.get_secret_value()
-        path: Path | None = getattr(self.engine, f"{name}_file")
-        if path is None:
-            return None
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"engine.{name}_file: cannot read {path}: {exc.strerror}") from exc
+        """The engine secret ``name`` (:meth:`EngineSettings.secret`)."""
+        return self.engine.secret(name)
+
+    def jobstore_url(self) -> str | None:
+        """``scheduler_jobstore_url`` as plain text (``None`` when unset)."""
+        url = self.scheduler_jobstore_url
+        return url.get_secret_value() if url is not None else None
 
 
 class _YamlFileSource(PydanticBaseSettingsSource):
@@ -155,12 +265,76 @@ class _YamlFileSource(PydanticBaseSettingsSource):
         return data
 
 
+#: ``RASD_*`` variables that are not settings: read before the settings exist, or by scripts
+#: and tests (``scripts/search-node`` reads every ``RASD_SEARCH_*``, see :data:`OTHER_PREFIXES`).
+OTHER_VARIABLES = {
+    "RASD_CONFIG": "the settings file (default config/settings.yaml)",
+    "RASD_HOME": "root of config/ and seeds/ (rasd/core/paths.py)",
+    "RASD_FAILPOINT": "fault tests: kill the process at a named point (rasd/core/failpoints.py)",
+    "RASD_CORPUS_DIR": "the shared corpus of python -m rasd.replay.recording",
+    "RASD_SKIP_SEARCH": "tests: skip the search tests when no node runs",
+}
+OTHER_PREFIXES = ("RASD_SEARCH_",)
+
+
+def setting_variables(model: type[BaseModel] = RasdSettings, prefix: str = "RASD_") -> set[str]:
+    """Every environment variable name ``model`` reads (upper case): ``RASD_<FIELD>`` for each
+    field, and ``RASD_<FIELD>__<SUBFIELD>`` for the fields of nested sections (a section as a
+    whole takes JSON: ``RASD_CRAWL='{"retry_times": 1}'``)."""
+    names = set()
+    for field_name, field in model.model_fields.items():
+        name = f"{prefix}{field_name}".upper()
+        names.add(name)
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            names |= setting_variables(sub, name + "__")
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str] | Iterable[str]) -> list[tuple[str, str | None]]:
+    """``[(name, closest known name or None)]`` for the ``RASD_*`` names in ``environ`` that are
+    neither settings nor :data:`OTHER_VARIABLES` (case-insensitive, like the settings; the
+    closest name by :func:`difflib.get_close_matches`, cutoff 0.6)."""
+    known = setting_variables() | set(OTHER_VARIABLES)
+    out = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("RASD_") or upper in known or upper.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        out.append((name, close[0] if close else None))
+    return out
+
+
+_ENV_CHECKED = False
+
+
+def warn_unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Log one warning line (logger ``rasd.settings``; stderr when logging is not configured)
+    per unknown ``RASD_*`` variable (:func:`unknown_variables`), the first time it is called in
+    a process; returns the lines (empty on later calls).  Values are never shown."""
+    global _ENV_CHECKED
+    if _ENV_CHECKED:
+        return []
+    _ENV_CHECKED = True
+    lines = []
+    for name, close in unknown_variables(os.environ if environ is None else environ):
+        hint = f"; did you mean {close}?" if close else ""
+        lines.append(f"rasd: warning: environment variable {name} is not a Rasd setting and is "
+                     f"ignored{hint} (config/settings.yaml lists the settings)")
+        log.warning("%s", lines[-1])
+    return lines
+
+
 def load_settings(**overrides: Any) -> RasdSettings:
-    """Build the settings; ``overrides`` (non-None values only) win over everything.
+    """Build the settings; ``overrides`` (non-None values only) win over everything.  The first
+    call in a process also warns about unknown ``RASD_*`` variables
+    (:func:`warn_unknown_variables`).
 
     Raises:
         ConfigError: a value fails validation; the message names the source and field.
     """
+    warn_unknown_variables()
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return RasdSettings(**clean)

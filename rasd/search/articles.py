@@ -14,7 +14,7 @@ index only, so while the alias spans several indices the indexing path checks id
 alias before writing (``pipelines/index.py``).
 
 Search (:func:`build_query`): Lucene ``query_string`` syntax, as typed in Kibana (AND/OR/NOT,
-"phrases", wildcards, ``field:value``), over the stemmed fields and their ``exact`` subfields
+"phrases", wildcards, ``field:value``; Lucene's classic precedence, :mod:`rasd.core.query`), over the stemmed fields and their ``exact`` subfields
 with ``most_fields`` scoring, so a document that also matches unstemmed ranks higher.  Why both
 (case 16): the light stemmer turns وزير into زير but الوزير into وزير; the ``exact`` analyzer
 keeps وزير and indexes الوزير as الوزير + وزير, so the query وزير finds both forms.
@@ -36,6 +36,7 @@ import yaml
 from rasd.core.arabic import Folding, default_folding
 from rasd.search.engine import Engine
 from rasd.core.errors import ConfigError, EngineError
+from rasd.core.query import has_wildcard
 from rasd.core.paths import CONFIG_DIR
 
 TEMPLATE_FILE = CONFIG_DIR / "index_template.yaml"
@@ -46,8 +47,6 @@ HL_PRE, HL_POST = "\ue000", "\ue001"
 SEARCH_FIELDS = ["title^3", "title.exact^3", "text", "text.exact", "description", "description.exact"]
 #: fields for queries with wildcards: a stemmed prefix is no prefix (وزي* would become وز*)
 WILDCARD_FIELDS = ["title.exact^3", "text.exact", "description.exact"]
-_WILDCARD = re.compile(r'(?<!\\)[*?]')
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _GENERATION = re.compile(r"-(\d{6})$")
 _BAD_PREFIX = re.compile(r'[A-Z\\/*?"<>| ,#:]|^[-_+.]')
 _DATE_MATH = re.compile(r"^now(?:[-+]\d+[smhdwMy])*(?:/[smhdwMy])?$")
@@ -283,7 +282,8 @@ def _check_date(name: str, value: str) -> str:
 
 def build_query(query: str, *, outlets: list[str] | None = None, languages: list[str] | None = None,
                 since: str | None = None, until: str | None = None, limit: int = 20,
-                sort: str = "relevance") -> dict:
+                sort: str = "relevance", topics: list[str] | None = None, offset: int = 0,
+                by_story: bool = False) -> dict:
     """The ``_search`` body of ``rasd search``.
 
     ``query``: Lucene syntax (``مسئول AND (العراق OR سوريا) NOT "قوات التحالف"``, ``وزي*``,
@@ -292,15 +292,21 @@ def build_query(query: str, *, outlets: list[str] | None = None, languages: list
     cut the prefix: وزي → وز).
     Filters are exact (keyword) and do not affect scoring; ``since``/``until`` are inclusive on
     ``published_at`` (ISO dates or date math like ``now-7d``).  ``sort``: ``relevance`` or
-    ``newest``.
+    ``newest``.  ``topics``: topic slugs (any of them).  ``offset``: hits (or stories) to skip,
+    for paging (``offset + limit`` ≤ 10,000, the engine's result window).  ``by_story``: one hit
+    per ``story_id`` (the engine's field collapsing), the story's articles as inner hits
+    ``copies`` (oldest first, at most 100) and the count of stories as the ``stories``
+    aggregation.
 
     Raises:
-        ConfigError: a malformed date or limit.
+        ConfigError: a malformed date, limit or offset.
     """
     if not 1 <= limit <= 10000:
         raise ConfigError(f"--limit: {limit} is not between 1 and 10000")
+    if not 0 <= offset <= 10000 - limit:
+        raise ConfigError(f"--offset: {offset} is not between 0 and {10000 - limit} (10000 - limit)")
     text = query.strip()
-    fields = WILDCARD_FIELDS if _WILDCARD.search(_QUOTED.sub("", text)) else SEARCH_FIELDS
+    fields = WILDCARD_FIELDS if has_wildcard(text) else SEARCH_FIELDS
     must: dict = ({"match_all": {}} if text in ("", "*") else
                   {"query_string": {"query": text, "fields": fields, "default_operator": "AND",
                                     "type": "most_fields", "analyze_wildcard": True}})
@@ -309,6 +315,8 @@ def build_query(query: str, *, outlets: list[str] | None = None, languages: list
         filters.append({"terms": {"outlet": outlets}})
     if languages:
         filters.append({"terms": {"language": languages}})
+    if topics:
+        filters.append({"terms": {"topics": topics}})
     if since or until:
         rng: dict[str, str] = {}
         if since:
@@ -321,7 +329,7 @@ def build_query(query: str, *, outlets: list[str] | None = None, languages: list
         "size": limit,
         "track_total_hits": True,
         "_source": ["id", "title", "url", "outlet", "language", "published_at", "fetched_at",
-                    "source_credit"],
+                    "source_credit", "story_id", "duplicate_of", "topics"],
         "highlight": {
             "pre_tags": [HL_PRE], "post_tags": [HL_POST], "encoder": "default",
             "require_field_match": False,
@@ -330,10 +338,17 @@ def build_query(query: str, *, outlets: list[str] | None = None, languages: list
                        "text.exact": {"fragment_size": 180, "number_of_fragments": 1}},
         },
     }
+    if offset:
+        body["from"] = offset
     if sort == "newest":
         body["sort"] = [{"published_at": {"order": "desc", "missing": "_last"}}, "_score"]
     elif sort != "relevance":
         raise ConfigError(f"--sort: {sort!r} is not relevance or newest")
+    if by_story:
+        body["collapse"] = {"field": "story_id", "inner_hits": {
+            "name": "copies", "size": 100, "_source": body["_source"],
+            "sort": [{"published_at": {"order": "asc", "missing": "_last"}}, {"fetched_at": "asc"}]}}
+        body["aggs"] = {"stories": {"cardinality": {"field": "story_id", "precision_threshold": 10000}}}
     return body
 
 
@@ -351,7 +366,16 @@ class Hit:
     title: str
     snippet: str
     source_credit: str | None = None
+    story_id: str | None = None
+    duplicate_of: str | None = None
+    topics: list[str] = field(default_factory=list)
+    fetched_at: str | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def is_copy(self) -> bool:
+        """A syndicated or republished copy: ``duplicate_of`` names the article it copies."""
+        return bool(self.duplicate_of)
 
     def as_json(self) -> dict:
         plain = {k: v for k, v in self.__dict__.items() if k != "extra"}
@@ -361,22 +385,87 @@ class Hit:
         return json.loads(json.dumps(plain, ensure_ascii=False))
 
 
+def _hit(h: dict) -> Hit:
+    src, hl = h.get("_source", {}), h.get("highlight", {})
+    title = (hl.get("title") or hl.get("title.exact") or [src.get("title") or ""])[0]
+    snippet = (hl.get("text.exact") if HL_PRE in "".join(hl.get("text.exact", [])) and
+               HL_PRE not in "".join(hl.get("text", [])) else hl.get("text")) or [""]
+    return Hit(id=h["_id"], score=h.get("_score"), outlet=src.get("outlet", ""),
+               language=src.get("language"), published_at=src.get("published_at"),
+               url=src.get("url", ""), title=title, snippet=snippet[0],
+               source_credit=src.get("source_credit"), story_id=src.get("story_id"),
+               duplicate_of=src.get("duplicate_of"), topics=list(src.get("topics") or []),
+               fetched_at=src.get("fetched_at"))
+
+
+def _run(engine: Engine, index: str, query: str, body: dict) -> dict:
+    from rasd.search.queryerrors import QuerySyntaxError, explain, is_parse_failure
+
+    try:
+        return engine.search(index, body)
+    except EngineError as exc:
+        if getattr(exc, "status", None) == 400 and is_parse_failure(str(exc)):
+            raise QuerySyntaxError(explain(query, str(exc))) from None
+        raise
+
+
 def search_articles(engine: Engine, index: str, query: str, **options: Any) -> tuple[int, list[Hit]]:
     """Run :func:`build_query` on ``index`` → ``(total hits, hits)``.
 
     Raises:
-        EngineError: bad query syntax (the engine's reason in one line) or engine down.
+        QuerySyntaxError: the engine cannot read the query (the reason in plain words,
+            :mod:`rasd.search.queryerrors`).
+        EngineError: the engine refused otherwise, or is down.
     """
-    answer = engine.search(index, build_query(query, **options))
-    hits = []
-    for h in answer["hits"]["hits"]:
-        src, hl = h.get("_source", {}), h.get("highlight", {})
-        title = (hl.get("title") or hl.get("title.exact") or [src.get("title") or ""])[0]
-        snippet = (hl.get("text.exact") if HL_PRE in "".join(hl.get("text.exact", [])) and
-                   HL_PRE not in "".join(hl.get("text", [])) else hl.get("text")) or [""]
-        hits.append(Hit(id=h["_id"], score=h.get("_score"), outlet=src.get("outlet", ""),
-                        language=src.get("language"), published_at=src.get("published_at"),
-                        url=src.get("url", ""), title=title, snippet=snippet[0],
-                        source_credit=src.get("source_credit")))
+    answer = _run(engine, index, query, build_query(query, **options))
+    hits = [_hit(h) for h in answer["hits"]["hits"]]
     total = answer["hits"]["total"]
     return (total["value"] if isinstance(total, dict) else int(total)), hits
+
+
+@dataclass
+class Story:
+    """One search result row grouped by story: ``hit`` (the best-ranked article of the story),
+    ``copies`` (every matching article of the story, oldest first, ``hit`` among them) and
+    ``outlets`` (their distinct outlets, in order of first publication)."""
+
+    hit: Hit
+    copies: list[Hit]
+
+    @property
+    def outlets(self) -> list[str]:
+        return list(dict.fromkeys(c.outlet for c in self.copies))
+
+    @property
+    def first(self) -> Hit:
+        """The first publisher's article (earliest ``published_at``)."""
+        return self.copies[0] if self.copies else self.hit
+
+    @property
+    def also_reported_by(self) -> int:
+        """Outlets other than the first publisher's that carried the story."""
+        return max(0, len(self.outlets) - 1)
+
+
+def search_stories(engine: Engine, index: str, query: str, **options: Any) -> tuple[int, int, list[Story]]:
+    """:func:`build_query` with ``by_story`` → ``(matching articles, matching stories, stories)``:
+    one :class:`Story` per ``story_id``, ``limit``/``offset`` counting stories.
+
+    Raises: as :func:`search_articles`.
+    """
+    answer = _run(engine, index, query, build_query(query, by_story=True, **options))
+    total = answer["hits"]["total"]
+    articles = total["value"] if isinstance(total, dict) else int(total)
+    stories = []
+    for h in answer["hits"]["hits"]:
+        copies = [_hit(c) for c in h.get("inner_hits", {}).get("copies", {}).get("hits", {}).get("hits", [])]
+        stories.append(Story(hit=_hit(h), copies=copies))
+    return articles, int(answer.get("aggregations", {}).get("stories", {}).get("value", len(stories))), stories
+
+
+def story_articles(engine: Engine, index: str, story_id: str, limit: int = 200) -> list[dict]:
+    """Every indexed article of ``story_id``, oldest first, with its whole ``_source`` (text
+    included): what the web app's story page compares."""
+    body = {"query": {"term": {"story_id": story_id}}, "size": limit,
+            "sort": [{"published_at": {"order": "asc", "missing": "_last"}}, {"fetched_at": "asc"}]}
+    return [dict(h["_source"], id=h["_id"]) for h in engine.search(index, body)["hits"]["hits"]]

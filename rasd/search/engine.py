@@ -11,6 +11,9 @@ transport (:meth:`Engine.request`), which gives connection pooling, retries, TLS
 * OpenSearch 2 through ``opensearch-py``.
 
 ``kind: auto`` picks the client from that ``GET /`` (OpenSearch: ``version.distribution``).
+Neither client is a dependency of the base install: they are the extras ``rasd[opensearch]``,
+``rasd[es8]`` and ``rasd[es9]``; when the one the server needs is missing, :func:`connect` raises
+a one-line :class:`~rasd.core.errors.EngineError` naming the extra to install.
 
 Errors: :class:`EngineUnavailable` (connection refused/reset, timeout, HTTP 429 or 5xx: worth
 retrying later: the index follower keeps its checkpoint and tries again) and :class:`~rasd.core.errors.EngineError`
@@ -387,6 +390,17 @@ class _ElasticsearchBackend:
         self.client.close()
 
 
+def _require(module: str, message: str):
+    """Import the client ``module``, or raise :class:`~rasd.core.errors.EngineError` with
+    ``message`` (one line naming the extra) when it is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise EngineError(message) from None
+
+
 def connect(settings: EngineSettings, secret_getter: Callable[[str], str | None]) -> Engine:
     """An :class:`Engine` for ``settings`` (``secret_getter`` is ``RasdSettings.secret``).
 
@@ -395,8 +409,9 @@ def connect(settings: EngineSettings, secret_getter: Callable[[str], str | None]
 
     Raises:
         EngineUnavailable: the server does not answer.
-        EngineError: wrong kind, or the installed ``elasticsearch`` client's major version is not
-            the server's.
+        EngineError: wrong kind, the client the server needs is not installed (the message
+            names the extra: ``pip install 'rasd[opensearch]'``, ``'rasd[es8]'``, ``'rasd[es9]'``),
+            or the installed ``elasticsearch`` client's major version is not the server's.
     """
     info = probe(settings, secret_getter)
     where = redact_url(settings.url)
@@ -405,18 +420,19 @@ def connect(settings: EngineSettings, secret_getter: Callable[[str], str | None]
     if info.kind == "opensearch":
         if info.major < 2:
             raise EngineError(f"{where}: OpenSearch {info.version} is not supported (need 2.x)")
+        _require("opensearchpy", f"{where} runs OpenSearch {info.version} but the opensearch-py client "
+                                 "is not installed; install it: pip install 'rasd[opensearch]'")
         backend: Any = _OpenSearchBackend(settings, secret_getter)
     else:
-        import elasticsearch
-
-        client_major = elasticsearch.__version__[0]
         if info.major not in (8, 9):
             raise EngineError(f"{where}: Elasticsearch {info.version} is not supported (need 8.x or 9.x)")
-        if client_major != info.major:
+        extra = f"pip install 'rasd[es{info.major}]' (the elasticsearch>={info.major},<{info.major + 1} client)"
+        elasticsearch = _require("elasticsearch", f"{where} runs Elasticsearch {info.version} but the "
+                                                  f"elasticsearch client is not installed; install it: {extra}")
+        if elasticsearch.__version__[0] != info.major:
             raise EngineError(
                 f"{where} runs Elasticsearch {info.version} but the installed elasticsearch client is "
-                f"{elasticsearch.__versionstr__}; install the matching one: "
-                f"pip install 'elasticsearch>={info.major},<{info.major + 1}'")
+                f"{elasticsearch.__versionstr__}; install the matching one: {extra}")
         backend = _ElasticsearchBackend(settings, secret_getter)
     log.info("engine=%s version=%s url=%s", info.kind, info.version, where)
     return Engine(backend, info, where)

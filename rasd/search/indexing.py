@@ -52,6 +52,7 @@ from rasd.core.archive import AMENDMENT_KINDS, ArchiveLine, Checkpoints, follow,
 from rasd.search.engine import RETRYABLE_STATUSES, Engine, EngineUnavailable
 from rasd.core.errors import EngineError
 from rasd.core.failpoints import failpoint
+from rasd.core.sqlite import connect as connect_sqlite, transaction
 from rasd.search.articles import init_index, load_template
 
 log = logging.getLogger(__name__)
@@ -215,13 +216,12 @@ CREATE TABLE IF NOT EXISTS rejected (follower TEXT NOT NULL, id TEXT, file TEXT 
 
 def open_followers_db(data_dir: Path | str) -> sqlite3.Connection:
     """``<data-dir>/followers.sqlite``: checkpoints and rejected lines of the archive followers
-    that are not stores of their own (the index).  WAL, autocommit, busy timeout 5 s."""
-    path = Path(data_dir) / "followers.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA busy_timeout = 5000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
+    that are not stores of their own (the index), opened with :func:`rasd.core.sqlite.connect`
+    (WAL, autocommit, busy timeout 5 s; usable from the index stage's thread).
+
+    Raises:
+        DatabaseFileError: the file is not a SQLite database or cannot be opened."""
+    db = connect_sqlite(Path(data_dir) / "followers.sqlite", what="the followers' checkpoints", threads=True)
     db.executescript(_FOLLOWER_SCHEMA)
     return db
 
@@ -379,22 +379,16 @@ class IndexFollower:
                                  f"{outcome[1]}: {detail}".rstrip(": "), time.time()))
             else:
                 setattr(report, kind, getattr(report, kind) + 1)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             self.db.executemany("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?, ?, ?)", rejected)
             self.checkpoints.save(positions)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def reset(self, positions: dict[str, int] | None = None) -> None:
         """Start over from the archive's beginning (``positions``: from these offsets)."""
         with self._thread_lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.checkpoints.reset(positions)
-            self.db.execute("DELETE FROM rejected WHERE follower = ?", (self.name,))
-            self.db.execute("COMMIT")
+            with transaction(self.db):
+                self.checkpoints.reset(positions)
+                self.db.execute("DELETE FROM rejected WHERE follower = ?", (self.name,))
 
     def refresh(self) -> None:
         self.engine.refresh(self.index)

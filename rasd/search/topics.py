@@ -18,9 +18,8 @@ group (:func:`rasd.core.rules.evidence_groups`), id ``<slug>.<n>``; its query is
 
 Which matcher is used when:
 
-* crawl with indexing on and the engine answering: :class:`TopicPercolator` (installed at
-  crawl start from the crawl's ``RASD_TOPICS_FILE``); engine off or gone mid-crawl: the local
-  matcher (``rasd.pipelines.enrich.tag_topics``), counted in ``rasd/topics/matcher/local``;
+* crawl: the local matcher (``rasd.pipelines.enrich.tag_topics``), for every article: no
+  network I/O on the crawl's reactor (why, and the agreement tests: :mod:`rasd.pipelines.enrich`);
 * ``rasd topics install``: :func:`install_topics` (idempotent);
 * ``rasd topics retag``: the percolator, over the archive (amendments) and the index;
   ``--offline``: the local matcher, archive only.
@@ -33,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -42,7 +40,6 @@ from typing import Any
 
 from rasd.core.taxonomy import Taxonomy, topic_applies
 from rasd.search.engine import Engine, _q
-from rasd.core.errors import EngineError
 from rasd.search.articles import TEMPLATE_FILE, build_query, build_template
 
 log = logging.getLogger(__name__)
@@ -171,36 +168,6 @@ def percolate_topics(engine: Engine, docs: list[Any], *, prefix: str = "rasd-art
         out += [[slug for (_, slug), (t, a) in sorted(ev.items()) if topic_applies(t, a)]
                 for ev in evidence]
     return out
-
-
-class TopicPercolator:
-    """``tag(items) -> [[slug]]`` through :func:`percolate_topics` (the crawl's matcher)."""
-
-    def __init__(self, engine: Engine, prefix: str):
-        self.engine, self.prefix = engine, prefix
-
-    def tag(self, items: list[Any]) -> list[list[str]]:
-        return percolate_topics(self.engine, items, prefix=self.prefix)
-
-
-def percolator_from_settings(settings: Any, taxonomy: Taxonomy) -> TopicPercolator | None:
-    """The crawl's percolator, or ``None`` (local matcher) when indexing is off,
-    ``RASD_TOPICS_PERCOLATE`` is false, or the engine does not answer / refuses the rules."""
-    env = os.environ.get("RASD_INDEX_ENABLED", "").strip().lower() in ("1", "true", "yes", "on")
-    if not (settings.getbool("RASD_INDEX_ENABLED", env) and settings.getbool("RASD_TOPICS_PERCOLATE", True)):
-        return None
-    from rasd.search.engine import connect
-    from rasd.core.settings import load_settings
-
-    try:
-        rasd = load_settings()
-        engine = connect(rasd.engine, rasd.secret)
-        result = install_topics(engine, rasd.engine.index_prefix, taxonomy)
-    except EngineError as exc:
-        log.warning("topics matcher=local reason=%r", str(exc))
-        return None
-    log.info("topics matcher=percolator index=%s action=%s", result.index, result.action)
-    return TopicPercolator(engine, rasd.engine.index_prefix)
 
 
 # --- retag ----------------------------------------------------------------------------------

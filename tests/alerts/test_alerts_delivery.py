@@ -25,6 +25,7 @@ def _match(engine, prefix, seed_pair):
 def test_digest_lists_the_story_once_with_its_outlet_count(engine, make_prefix, seed_pair, webhook, tmp_path):
     prefix = make_prefix()
     alert = parse_alert({"name": "iraq-daily", "query": "مسئولون AND التحالف", "frequency": "daily",
+                         "digest_hour": 7,  # T0 is 07:00 UTC: due at once, then next day
                          "deliveries": {"webhook": {"url": webhook.url, "format": "slack"},
                                         "atom": {"path": str(tmp_path / "feed.atom"), "keep": 3}}})
     add_alert(engine, prefix, alert)

@@ -30,10 +30,33 @@ def test_add_refuses_invalid_query_with_engine_reason(cli):
     _, run = cli
     result = run("add", "broken", "--query", "مسئولون AND (التحالف")
     assert result.exit_code == 2
-    assert "invalid query" in result.output and "Cannot parse" in result.output
-    assert "Traceback" not in result.output
+    assert "invalid query" in result.output and "opening parenthesis ( is not closed" in result.output
+    assert "Traceback" not in result.output and "Exception" not in result.output
     result = run("add", "Bad Name", "--query", "x")
     assert result.exit_code == 2 and "slug" in result.output
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--lang", "arabic"], "filters.languages: 'arabic' is not an ISO 639 language code (ar, fa, ur, en …); "
+                           "did you mean ar?"),
+    (["--topic", "nosuchtopic"], "filters.topics: 'nosuchtopic' is not a topic of config/topics.yaml"),
+    (["--outlet", "nosuch"], "filters.outlets: 'nosuch' is not a known outlet"),
+    (["--timezone", "Mars/Olympus"], "'Mars/Olympus' is not a time zone"),
+    (["--digest-hour", "24"], "digest_hour: Input should be less than or equal to 23"),
+])
+def test_add_refuses_filters_that_cannot_match(cli, args, reason):
+    _, run = cli
+    result = run("add", "never", "--query", "العراق", "--webhook", "http://127.0.0.1:9/hook", *args)
+    assert result.exit_code == 2 and reason in " ".join(result.output.split()), result.output
+    assert json.loads(run("list", "--json").output) == []
+
+
+def test_add_refuses_an_alert_without_delivery(cli):
+    _, run = cli
+    result = run("add", "silent", "--query", "العراق", "--lang", "ar", "--outlet", "bbc_arabic")
+    assert result.exit_code == 2
+    assert "no delivery: an alert needs at least one of webhook, email, atom, apprise" in " ".join(result.output.split())
+    assert json.loads(run("list", "--json").output) == []
 
 
 def test_alerts_test_shows_the_seed_story_once(engine, cli, seed_pair, tmp_path):

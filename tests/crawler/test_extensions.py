@@ -11,6 +11,8 @@ STATS = {
     "rasd/outcome/dw_arabic/failed/http_404": 1,
     "rasd/outcome/dw_arabic/deferred/retry_after": 2,
     "rasd/listings/bbc_arabic/ok": 2,
+    "rasd/listings/bbc_arabic/not_modified": 1,
+    "rasd/listings/bbc_arabic/not_modified/not_modified": 1,
     "rasd/listings/dw_arabic/failed": 1,
     "rasd/listings/dw_arabic/failed/dns": 1,
     "rasd/links/bbc_arabic/listed": 9,
@@ -25,6 +27,7 @@ def test_summarize_per_outlet():
     assert list(s) == ["bbc_arabic", "dw_arabic"]
     bbc, dw = s["bbc_arabic"], s["dw_arabic"]
     assert (bbc.pages, bbc.outcomes["archived"], bbc.syndicated, bbc.links["listed"]) == (8, 5, 1, 9)
+    assert (bbc.listings_ok, bbc.listings_not_modified, dw.listings_not_modified) == (2, 1, 0)
     assert bbc.grouped("skipped") == {"too_little_text": 2}
     assert (dw.listings_failed, dw.listing_failures["dns"], dw.grouped("failed")) == (1, 1, {"http_404": 1})
 
@@ -34,7 +37,7 @@ def test_table_shows_totals_and_reasons():
     console.print(summary_table(summarize(STATS)))
     text = console.export_text()
     total = next(line for line in text.splitlines() if "total" in line)
-    assert [cell.strip() for cell in total.split("│")[1:-1]] == ["total", "2", "1", "9", "1", "11", "5", "1", "1", "2", "1", "2"]
+    assert [cell.strip() for cell in total.split("│")[1:-1]] == ["total", "2", "1", "1", "9", "1", "11", "5", "1", "1", "2", "1", "2"]
     assert "skipped: too_little_text 2" in text and "failed: http_404 1" in text
     assert "deferred: retry_after 2" in text
     assert "feeds failed: dns 1" in text

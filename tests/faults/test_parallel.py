@@ -33,8 +33,11 @@ def _finished_runs(data_dir) -> list[tuple[str, str, int]]:
     path = data_dir / "runs.sqlite"
     if not path.exists():
         return []
-    with sqlite3.connect(path) as db:
-        return db.execute("SELECT outlet, outcome, archived FROM runs WHERE outcome != 'running'").fetchall()
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT outlet, outcome, archived FROM runs WHERE outcome != 'running'").fetchall()
+    except sqlite3.OperationalError:  # the file exists, its table not yet (the scheduler is starting)
+        return []
 
 
 def test_scheduler_max_parallel_4_archives_every_article_in_the_first_round(recording, tmp_path, capsys):

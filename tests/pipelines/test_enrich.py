@@ -112,7 +112,11 @@ def test_spellings_of_one_word_are_one_piece_of_evidence(taxonomy):
     assert "conflict" not in tag_topics(SimpleNamespace(title="قراءة", text=text), taxonomy)
     assert evidence_groups(['حرب OR الحرب OR "قوات التحالف"', 'قوات OR سياسي* OR السياسية']) == [
         ["حرب", "الحرب"], ['"قوات التحالف"', "قوات"], ["سياسي*", "السياسية"]]
-    assert split_clauses('a OR (b AND c) OR "d e" NOT f') == ["a", "( b AND c )", '"d e" NOT f']
+    assert split_clauses('a OR (b AND c) OR "d e"') == ["a", "(b AND c)", '"d e"']
+    # Lucene's classic precedence: a rule with a required or prohibited clause is one clause
+    assert split_clauses('a OR (b AND c) OR "d e" NOT f') == ['a OR (b AND c) OR "d e" NOT f']
+    assert split_clauses("a OR b AND c") == ["a OR b AND c"]  # = b AND c
+    assert split_clauses("حرب OR في OR قصف") == ["حرب", "قصف"]  # a stop word adds no clause
 
 
 def test_taxonomy_keeps_iptc_ids(taxonomy):
@@ -147,20 +151,23 @@ def test_pipeline_sets_topics_entities_and_counts():
     assert empty.entities_countries == [] and empty.entities_people == []
 
 
-def test_pipeline_falls_back_to_local_matcher_when_engine_goes_away():
-    from rasd.search.engine import EngineUnavailable
+def test_pipeline_tags_locally_and_never_calls_the_engine(monkeypatch):
+    """Indexing on and an engine that cannot answer (127.0.0.1:1): the stage is built and tags
+    without one connection attempt (no network I/O on the reactor)."""
+    import socket
+    import time
 
-    class Gone:
-        calls = 0
+    from scrapy.settings import Settings
 
-        def tag(self, items):
-            Gone.calls += 1
-            raise EngineUnavailable("cannot reach search engine")
-
-    stage = EnrichPipeline(stats=None, taxonomy=load_taxonomy(), percolator=Gone())
+    calls = []
+    real = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setenv("RASD_ENGINE__URL", "http://127.0.0.1:1")
+    t0 = time.monotonic()
+    options = EnrichPipeline.options_from_settings(Settings({"RASD_INDEX_ENABLED": True}))
+    stage = EnrichPipeline(stats=None, **options)
     assert stage.process_item(seed_article(), None).topics == ["politics", "conflict"]
-    stage.process_item(seed_article(), None)
-    assert Gone.calls == 1 and stage.percolator is None
+    assert calls == [] and time.monotonic() - t0 < 5
 
 
 # ---------------------------------------------------------------- query syntax
@@ -187,6 +194,17 @@ TEXT = "مسؤولون عراقيون يطالبون قوات التحالف ب�
     ("عراقيز*", False),
     ("تحالف", True),                          # exact field: التحالف without its article
     ("التحالف سوريا", False),                 # juxtaposition is AND
+    # Lucene's classic parser has no precedence: each conjunction sets its neighbours' occurrence
+    ("التحالف OR سوريا AND لبنان", False),    # = التحالف +سوريا +لبنان, not التحالف OR (…)
+    ("سوريا AND لبنان OR التحالف", False),    # = +سوريا لبنان التحالف: سوريا required
+    ("التحالف AND سوريا OR قوات", True),      # = +التحالف سوريا قوات
+    ("سوريا OR قوات التحالف", True),          # = سوريا +قوات +التحالف
+    ("سوريا OR +لبنان", False),               # a + after OR is optional, as in Lucene
+    ("التحالف OR في AND سوريا", False),       # في is a stop word: +التحالف +سوريا
+    ("في OR التحالف", True),                  # the stop word adds no clause
+    ("في", False),                            # an empty query matches nothing
+    ('"قوات في الولايات"', False),           # a stop word keeps its position ...
+    ('"قوات ما بقيادة"', True),              # ... and stands for any one word
 ])
 def test_query_syntax(query, expected):
     assert query_matches(query, TEXT) is expected
@@ -209,7 +227,8 @@ def test_stemmer_follows_lucene():
     ("العراق)", "parenthesis"),
     ('"العراق', "quote"),
     ("عر*اق", "wildcard"),
-    ("+العراق", "+/-"),
+    ("العراق^2", "boost"),
+    ("العراق NOT NOT سوريا", "one NOT"),
     ("العراق~2", "wildcard"),
     ("العراق AND", "term was expected"),
     ("", "empty"),

@@ -57,3 +57,68 @@ def test_schedule_refuses_a_non_positive_interval(tmp_path):
     proc = _rasd("schedule", "--interval-seconds", "-5", "--data-dir", str(tmp_path))
     assert proc.returncode == 2 and "interval-seconds" in proc.stderr
     assert not (tmp_path / "jobs.sqlite").exists()
+
+
+# --- one console setup -------------------------------------------------------------------------
+
+def test_every_command_module_uses_the_two_shared_consoles():
+    import ast
+    from pathlib import Path
+
+    from rasd.cli import alerts, common, index, main, schedule, topics
+
+    for module in (alerts, index, main, schedule):
+        assert module.console is common.console and module.err is common.err, module.__name__
+    assert topics.console is common.console
+    made = [p.name for p in sorted(Path(common.__file__).parent.glob("*.py"))
+            for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+            if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) in ("Console", "_Console")]
+    assert made == ["common.py", "common.py"]  # console and err, nowhere else
+
+
+def test_both_consoles_are_132_columns_when_piped_unless_columns_says_otherwise():
+    code = "from rasd.cli.common import console, err; print(console.width, err.width)"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert piped.stdout.split() == ["132", "132"]
+    wide = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**env, "COLUMNS": "200"})
+    assert wide.stdout.split() == ["200", "200"]
+
+
+def test_crawl_notes_on_a_pipe_are_whole_lines(tmp_path):
+    """``rasd crawl --replay`` with a manifest row that cannot be replayed: the note naming it is
+    one line on stderr even when longer than any terminal (it was wrapped at 80 columns)."""
+    import shutil
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
+    (tmp_path / "rec" / "seed").mkdir(parents=True)
+    shutil.copy(corpus / "seed" / "euronews-original.html", tmp_path / "rec" / "seed")
+    header, *rows = (corpus / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
+    [row] = [r for r in rows if r.startswith("seed/euronews-original.html\t")]
+    missing = "seed/" + "a-page-with-a-very-long-file-name-" * 5 + "missing.html"
+    (tmp_path / "rec" / "MANIFEST.tsv").write_text(
+        "\n".join([header, row, missing + row[len("seed/euronews-original.html"):]]) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS" and not k.startswith("RASD_")}
+    proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(tmp_path / "rec"),
+                           "--data-dir", str(tmp_path / "data")], capture_output=True, text=True,
+                          timeout=300, env={**env, "RASD_CRAWL__EXTRACT_WORKERS": "0"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    note = f"  not replayed: {missing}: file missing"
+    assert len(note) > 132 and note in proc.stderr.splitlines()
+    lines = proc.stdout.splitlines()  # the crawl's own lines on stdout are whole too
+    assert lines[0].startswith("replaying 1 recorded pages from ") and lines[0].endswith(
+        "; 1 manifest article rows not replayable:")
+    assert lines[-1] == f"archive: {tmp_path / 'data' / 'archive'}   log: {tmp_path / 'data' / 'logs' / 'crawl.log'}"
+
+
+def test_failures_have_one_printer():
+    """main() and fail() print through print_failure, whose text the scheduler's child shares."""
+    from rasd.core.errors import ConfigError, error_line
+
+    assert error_line(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: No such file or directory"
+    assert error_line(ConfigError("a\nb")) == "a b"
+    proc = _rasd("outlets", env={"RASD_SEEDS_DIR": "/nonexistent/[red]seeds"})
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith("rasd: ") and "[red]seeds" in proc.stderr

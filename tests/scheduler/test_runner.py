@@ -132,22 +132,64 @@ def test_restart_keeps_stored_jobs_and_their_next_run(tmp_path, recording):
     assert d2.history.runs() == []
 
 
-def test_an_unchanged_feed_lengthens_the_interval(tmp_path, recording):
+def test_each_run_records_its_interval_with_reason_and_cost(tmp_path, recording):
     site, _, outlets = recording
     with ReplayServer(site) as server:
         d = _daemon(tmp_path, {"youm7": outlets["youm7"]}, replay_url=server.base_url,
                     interval_seconds=10).start(paused=True)
         try:
-            assert d.run_once("youm7") == "ok"  # everything new: stays at the minimum, 10 s
-            assert d.run_once("youm7") == "ok"  # 304s: × 1.5
-            job = d.scheduler.get_job("crawl:youm7")
-            assert job.trigger.interval.total_seconds() == 15
+            assert d.run_once("youm7") == "ok"  # the first run: its one page is a backlog
+            assert d.run_once("youm7") == "ok"  # 304s: the remembered link is known
         finally:
             d.stop()
-    runs = d.history.runs("youm7")
-    assert [r["interval_after"] for r in runs] == [10, 15]
-    assert runs[1]["not_modified"] == 3 and runs[1]["pages"] == 0
-    assert d.history.outlet_state("youm7") == (15, 0)
+    first, second = d.history.runs("youm7")
+    assert (first["listed"], first["new"], first["archived"]) == (1, 1, 1)
+    assert first["interval_after"] == 10 and first["interval_reason"].startswith("first run")
+    assert (second["not_modified"], second["listed"], second["new"], second["pages"]) == (3, 1, 0, 0)
+    # a quiet poll seconds after the first: the estimate (0.5 item in those seconds) is above
+    # 1/10 s, so the interval stays at its 10-s minimum
+    assert second["interval_after"] == 10 and second["interval_reason"].startswith("0 new in ")
+    assert "raised to the minimum 10 s" in second["interval_reason"]
+    for run in (first, second):  # the child's own CPU (with its workers) and peak memory
+        assert 0.3 < run["cpu_seconds"] < 120 and 30_000 < run["max_rss_kb"] < 2_000_000
+    assert d.history.outlet_state("youm7") == (10, 0)
+
+
+def test_quiet_polls_lengthen_the_interval_and_news_brings_it_back(tmp_path):
+    """The real scheduler and children on a generated outlet: silence raises the interval poll
+    by poll, a burst of news brings it back to the minimum at the next poll, and every change is
+    in the run history with its reason."""
+    from rasd.replay.recording import make_recording, publish
+
+    info = make_recording(tmp_path / "rec", outlets=1, pages_per_outlet=4, syndicated_stories=0)
+    site, pages, _ = load_recording(tmp_path / "rec")
+    outlets = replay_outlets(pages, load_outlets(load_settings().seeds_dir))
+    [slug] = outlets
+    data = tmp_path / "data"
+    with ReplayServer(site) as server:
+        d = _daemon(data, outlets, replay_url=server.base_url, interval_seconds=2,
+                    max_interval_seconds=16)  # 2 … 16 s, half-life 8 s
+        d.start()
+        try:
+            _wait_for(lambda: len(_finished(d.history, slug)) >= 6, 120, "six quiet runs")
+            quiet = _finished(d.history, slug)
+            published = publish(info, slug, 5, site=site, write=False)
+            urls = {canonicalize_url(p.url) for p in published}
+            _wait_for(lambda: urls <= set(_archived_urls(data)), 60, "the five new pages archived")
+            _wait_for(lambda: any(r["new"] == 5 for r in _finished(d.history, slug)), 10, "its run")
+        finally:
+            d.stop()
+    runs = _finished(d.history, slug)
+    assert all(r["outcome"] == "ok" for r in runs), runs
+    intervals = [r["interval_after"] for r in quiet[1:]]
+    assert intervals == sorted(intervals) and intervals[-1] > 2.4, intervals  # rising while quiet
+    assert all(r["interval_reason"].startswith("0 new in ") for r in quiet[1:])
+    news = next(r for r in runs if r["new"] == 5)
+    before = runs[runs.index(news) - 1]["interval_after"]
+    assert news["interval_after"] == 2 < before  # back to the minimum at once
+    assert news["interval_reason"].startswith("5 new in ") and "raised to the minimum 2 s" in news["interval_reason"]
+    job_interval = d.history.outlet_state(slug)[0]
+    assert job_interval is not None and job_interval <= before
 
 
 def test_timeout_and_crash_are_recorded(tmp_path, recording):
@@ -216,7 +258,8 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
             # 2. the second poll of an unchanged outlet is 304s only: no article refetched
             first, second = runs["jawharafm_net"][:2]
             assert first["archived"] == 7 and first["not_modified"] == 0
-            assert (second["not_modified"], second["listed"], second["pages"]) == (3, 0, 0)
+            # (its links come from the remembered listing and are all known)
+            assert (second["not_modified"], second["listed"], second["new"], second["pages"]) == (3, 7, 0, 0)
             assert all(site.hits(u) == 1 for u in jawhara)
             # 3. a new item published while the scheduler runs is archived within one interval
             new_url = "http://www.jawharafm.net/ar/article/خبر-جديد-للاختبار/99/99999"

@@ -2,7 +2,9 @@
 
 * :class:`TcpProxy` — forwards a loopback port to the search node; :meth:`TcpProxy.kill`
   refuses new connections and resets open ones (an engine that dies mid-request),
-  :meth:`TcpProxy.revive` brings it back on the same port.
+  :meth:`TcpProxy.revive` brings it back on the same port; :meth:`TcpProxy.freeze` holds every
+  connection, open and new, without a byte forwarded for some seconds (an engine frozen in a
+  long GC pause or stopped by SIGSTOP, without stopping the shared node).
 * :class:`ElasticsearchShim` — makes the OpenSearch node look like Elasticsearch ``version``
   to the official ``elasticsearch`` client (its ``GET /``, the ``X-Elastic-Product`` header,
   and ``compatible-with`` media types turned into plain JSON), so the Elasticsearch path of
@@ -27,7 +29,21 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
+        self._thawed = threading.Event()
+        self._thawed.set()
         self.revive()
+
+    def freeze(self, seconds: float) -> None:
+        """Forward nothing for ``seconds`` from now: connections are accepted (the kernel's
+        backlog) and kept, requests and answers wait, then everything flows again."""
+        self._thawed.clear()
+        timer = threading.Timer(seconds, self._thawed.set)
+        timer.daemon = True
+        timer.start()
+
+    @property
+    def frozen(self) -> bool:
+        return not self._thawed.is_set()
 
     @property
     def url(self) -> str:
@@ -68,6 +84,7 @@ class TcpProxy:
                 client, _ = lst.accept()
             except OSError:
                 return
+            self._thawed.wait()
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -78,10 +95,10 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._thawed.wait()
                 dst.sendall(data)
         except OSError:
             pass

@@ -71,7 +71,7 @@ def test_client_major_mismatch_is_one_clear_error():
             connect(engine_settings(srv.url), no_secret)
     msg = str(exc.value)
     assert f"Elasticsearch {other}.15.1" in msg and elasticsearch.__versionstr__ in msg
-    assert f"pip install 'elasticsearch>={other},<{other + 1}'" in msg
+    assert f"pip install 'rasd[es{other}]' (the elasticsearch>={other},<{other + 1} client)" in msg
     assert "\n" not in msg
 
 
@@ -153,3 +153,54 @@ def test_elasticsearch_client_path_against_shim(engine):
     finally:
         drop_prefix(engine, prefix)
         shim.close()
+
+
+def _rasd_without(module: str, url: str, *args: str):
+    """``rasd *args`` in a child process where importing ``module`` fails as if it were not
+    installed (``sys.modules[module] = None`` before Rasd is imported), against ``url``."""
+    import os
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.modules[{module!r}] = None; sys.argv = ['rasd', *{list(args)!r}]; "
+            "from rasd.cli.main import main; main()")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RASD_ENGINE")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**env, "RASD_ENGINE__URL": url})
+
+
+@pytest.mark.search
+def test_missing_opensearch_client_is_one_line_naming_the_extra(engine):
+    proc = _rasd_without("opensearchpy", ENGINE_URL, "search", "مسئول")
+    assert proc.returncode == 2 and proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line == (f"rasd: {ENGINE_URL} runs OpenSearch {engine.info.version} but the opensearch-py "
+                    "client is not installed; install it: pip install 'rasd[opensearch]'")
+
+
+@pytest.mark.search
+def test_missing_elasticsearch_client_is_one_line_naming_the_extra(engine):
+    shim = ElasticsearchShim(ENGINE_URL, version="8.19.0")
+    try:
+        proc = _rasd_without("elasticsearch", shim.url, "search", "مسئول")
+    finally:
+        shim.close()
+    assert proc.returncode == 2 and proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line == (f"rasd: {shim.url} runs Elasticsearch 8.19.0 but the elasticsearch client is not "
+                    "installed; install it: pip install 'rasd[es8]' (the elasticsearch>=8,<9 client)")
+
+
+def test_the_base_install_needs_no_search_client():
+    """pyproject: neither client is a base dependency; each is an extra; the test extra pulls
+    what the tests import (opensearch-py through rasd[opensearch], and an elasticsearch client)."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    names = [d.split(">")[0].split("=")[0].split("<")[0].strip() for d in project["dependencies"]]
+    assert "opensearch-py" not in names and "elasticsearch" not in names
+    extras = project["optional-dependencies"]
+    assert extras["opensearch"] == ["opensearch-py>=2.4"]
+    assert extras["es8"] == ["elasticsearch>=8,<9"] and extras["es9"] == ["elasticsearch>=9,<10"]
+    assert "rasd[opensearch]" in extras["test"] and "elasticsearch>=8,<10" in extras["test"]

@@ -46,11 +46,21 @@ def test_off_by_default_is_a_noop_with_a_log_line(tmp_path, caplog, monkeypatch)
 
 
 def test_enabled_from_settings(tmp_path, monkeypatch):
+    """Environment → RasdSettings → the crawler's settings → the stage; the stage reads nothing
+    else (the environment is changed after the Scrapy settings were built: no effect)."""
+    from rasd.core.settings import load_settings
+    from rasd.crawler.settings import scrapy_settings
+
     monkeypatch.setenv("RASD_ENGINE__INDEX_PREFIX", "rasd-test-x")
-    pipe = IndexPipeline.from_crawler(_Crawler(RASD_DATA_DIR=str(tmp_path), RASD_INDEX_ENABLED=True,
-                                               RASD_INDEX_BATCH=50))
+    monkeypatch.setenv("RASD_INDEX_ENABLED", "1")
+    monkeypatch.setenv("RASD_INDEX__BATCH_SIZE", "50")
+    built = scrapy_settings(load_settings(data_dir=tmp_path))
+    monkeypatch.setenv("RASD_ENGINE__INDEX_PREFIX", "rasd-ignored")
+    pipe = IndexPipeline.from_crawler(_Crawler(**built))
     assert pipe.enabled and pipe.index == "rasd-test-x" and pipe.batch_size == 50
-    assert pipe.data_dir == tmp_path
+    assert pipe.data_dir == tmp_path and pipe.drain_seconds == 60.0
+    bare = IndexPipeline.options_from_settings(Settings({"RASD_INDEX_ENABLED": True}))
+    assert bare["index"] == "rasd-articles" and bare["batch_size"] == 500  # the defaults
 
 
 @pytest.mark.search

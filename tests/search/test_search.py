@@ -85,9 +85,15 @@ def test_bare_word_ranks_both_forms_above_stemmer_collision(engine, loaded):
 
 def test_bad_input_is_one_line_error(engine, loaded):
     prefix, _ = loaded
-    with pytest.raises(EngineError) as exc:
+    from rasd.search.queryerrors import QuerySyntaxError
+
+    with pytest.raises(QuerySyntaxError) as exc:
         search_articles(engine, prefix, "title:(")
-    assert "HTTP 400" in str(exc.value) and "\n" not in str(exc.value)
+    assert str(exc.value) == "an opening parenthesis ( is not closed (near «title:(», character 7)"
+    with pytest.raises(QuerySyntaxError) as exc:  # the engine's column, no Java text
+        search_articles(engine, prefix, "وزير~~")
+    assert "Exception" not in str(exc.value) and "\n" not in str(exc.value)
+    assert exc.value.problem.code == "bad_modifier"
     with pytest.raises(ConfigError, match="--since"):
         build_query("x", since="last tuesday")
 
@@ -120,6 +126,36 @@ def test_cli_search_table_and_json(loaded):
     assert "\u2067" in res.stdout  # right-to-left isolates around Arabic lines
     res = run("search", "title:(")
     assert res.exit_code == 2 and res.stderr.startswith("rasd: ") and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_cli_search_shows_url_id_copies_offset_and_topic(engine, make_prefix, records):
+    from rasd.search.indexing import index_articles
+
+    prefix = make_prefix()
+    seed = next(r for r in records if r["story_id"] == "seed")
+    copy = dict(seed, id="copy0000000000000001", url="https://www.akhbar.example/iraq-copy",
+                outlet="bbc_arabic", duplicate_of=seed["id"], story_id="seed", topics=["politics"])
+    assert index_articles(engine, records + [copy], index=prefix).indexed == len(records) + 1
+    engine.refresh(prefix)
+    run = _cli(prefix)
+    app = typer.Typer()
+    register(app)
+    res = CliRunner().invoke(app, ["search", "مسئول", "--lang", "ar", "--sort", "newest"],
+                             env={"RASD_ENGINE__INDEX_PREFIX": prefix, "COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    assert seed["url"] in res.stdout and copy["url"] in res.stdout and f"id {seed['id']}" in res.stdout
+    assert f"copy of {seed['id']}" in res.stdout and res.stdout.count("copy of") == 1
+    page = json.loads(run("search", "مسئول", "--lang", "ar", "--sort", "newest", "--limit", "1",
+                          "--offset", "1", "--json").stdout)
+    assert page["total"] == 2 and page["offset"] == 1 and len(page["hits"]) == 1
+    assert page["hits"][0]["id"] in (seed["id"], copy["id"])
+    both = json.loads(run("search", "مسئول", "--lang", "ar", "--sort", "newest", "--json").stdout)["hits"]
+    assert {h["id"] for h in both} == {seed["id"], copy["id"]} and page["hits"][0]["id"] == both[1]["id"]
+    assert json.loads(run("search", "*", "--topic", "politics", "--json").stdout)["hits"][0]["id"] == copy["id"]
+    for args, reason in ((["--lang", "arabic"], "did you mean ar?"), (["--topic", "nosuchtopic"], "not a topic"),
+                         (["--outlet", "nosuch"], "not a known outlet")):
+        res = run("search", "x", *args)
+        assert res.exit_code == 2 and reason in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
 def test_cli_index_backfill_twice_and_status(engine, make_prefix, records, tmp_path):

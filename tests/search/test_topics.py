@@ -68,9 +68,15 @@ def test_percolator_agrees_with_local_matcher_on_the_corpus(engine, make_prefix)
         raw = path.read_text(encoding="utf-8")
         docs.append({"title": re.search(r"<TITLE>(.*?)</TITLE>", raw).group(1),
                      "text": re.search(r"<TEXT>(.*?)</TEXT>", raw, re.S).group(1)})
+    from tests.search.conftest import sample_records
+    from tests.search.test_query_syntax import story_records
+
+    docs += [{"title": r["title"], "text": r.get("text") or ""} for r in sample_records() + story_records()]
     got = percolate_topics(engine, docs, prefix=prefix, batch=3)  # several requests
+    # the crawl tags with the local matcher: it must give what the percolator gives
     assert got == [tag_topics(SimpleNamespace(**d), taxonomy) for d in docs]
     assert ["sport"] in got and ["weather"] in got
+    assert sum(map(len, got)) > len(docs)
 
 
 def test_rule_with_one_hamza_spelling_matches_the_other_through_the_analyzer(engine, make_prefix):

@@ -33,5 +33,12 @@ def _atom(target: dict, message: dict) -> None:
     send(target, message)
 
 
+def _apprise(target: dict, message: dict) -> None:
+    from rasd.alerts.channels.apprise import send
+
+    send(target, message)
+
+
 #: channel name → sender; the names are the alert's ``deliveries`` keys
-CHANNELS: dict[str, Callable[[dict, dict], None]] = {"webhook": _webhook, "email": _email, "atom": _atom}
+CHANNELS: dict[str, Callable[[dict, dict], None]] = {"webhook": _webhook, "email": _email, "atom": _atom,
+                                                   "apprise": _apprise}

@@ -1,0 +1,143 @@
+"""Tests for rasd/core/sqlite.py: one connection policy (WAL, synchronous=NORMAL, busy timeout,
+autocommit with BEGIN IMMEDIATE transactions, one clear error naming the file) used by every one
+of Rasd's SQLite files."""
+
+from __future__ import annotations
+
+import ast
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rasd.core.errors import RasdError
+from rasd.core.sqlite import DatabaseFileError, connect, transaction
+
+ROOT = Path(__file__).resolve().parents[2]
+NOT_A_DATABASE = "رصد: this is a text file, not SQLite\n" * 40
+
+
+def test_connect_applies_the_policy(tmp_path):
+    path = tmp_path / "new" / "dir" / "x.sqlite"
+    db = connect(path)
+    assert path.exists() and db.isolation_level is None
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    assert db.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    db.execute("CREATE TABLE t (x)")
+    db.execute("INSERT INTO t VALUES (1)")
+    assert not db.in_transaction  # autocommit: no implicit transaction left open
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT x FROM t").fetchall() == [(1,)]
+    other.close()
+    db.close()
+    assert connect(":memory:", busy_timeout_seconds=30).execute("PRAGMA busy_timeout").fetchone() == (30000,)
+
+
+def test_transaction_commits_rolls_back_and_joins(tmp_path):
+    db = connect(tmp_path / "x.sqlite")
+    db.execute("CREATE TABLE t (x)")
+    with transaction(db):
+        db.execute("INSERT INTO t VALUES (1)")
+        with transaction(db):  # nested: joins the outer one
+            db.execute("INSERT INTO t VALUES (2)")
+        assert db.in_transaction
+    with pytest.raises(ZeroDivisionError):
+        with transaction(db):
+            db.execute("INSERT INTO t VALUES (3)")
+            1 / 0
+    assert [r[0] for r in db.execute("SELECT x FROM t ORDER BY x")] == [1, 2] and not db.in_transaction
+
+
+def test_begin_immediate_takes_the_write_lock_and_a_writer_waits_the_busy_timeout(tmp_path):
+    path = tmp_path / "x.sqlite"
+    first, second = connect(path), connect(path, busy_timeout_seconds=0.3)
+    first.execute("CREATE TABLE t (x)")
+    assert second.execute("SELECT count(*) FROM t").fetchone() == (0,)  # WAL: readers go on
+    with transaction(first):
+        first.execute("INSERT INTO t VALUES (1)")
+        assert second.execute("SELECT count(*) FROM t").fetchone() == (0,)
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            with transaction(second):
+                pass
+        assert 0.25 < time.monotonic() - started < 5
+    assert second.execute("SELECT count(*) FROM t").fetchone() == (1,)
+
+
+def test_a_file_that_is_not_a_database_is_one_error_naming_it(tmp_path):
+    bad = tmp_path / "seen.sqlite"
+    bad.write_text(NOT_A_DATABASE, encoding="utf-8")
+    with pytest.raises(DatabaseFileError) as exc:
+        connect(bad, what="the thing")
+    assert str(exc.value) == f"{bad}: cannot open the thing: file is not a database"
+    assert bad.read_text(encoding="utf-8") == NOT_A_DATABASE  # left as it was
+    with pytest.raises(DatabaseFileError, match="unable to open database file"):
+        connect(tmp_path)  # a directory
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DatabaseFileError, match=f"^{blocker / 'sub' / 'x.sqlite'}: cannot open"):
+        connect(blocker / "sub" / "x.sqlite")  # its directory cannot be created
+
+
+def _stores(data: Path):
+    """Every SQLite file of a data directory, opened by the component that owns it."""
+    from rasd.alerts.outbox import AlertStore
+    from rasd.crawler.feedstate import FeedState
+    from rasd.pipelines.seenstore import SeenStore
+    from rasd.pipelines.storyindex import StoryIndex
+    from rasd.scheduler.history import RunHistory
+    from rasd.search.indexing import open_followers_db
+
+    return {"seen.sqlite": lambda: SeenStore(data / "seen.sqlite").close(),
+            "stories.sqlite": lambda: StoryIndex(data / "stories.sqlite").db.close(),
+            "followers.sqlite": lambda: open_followers_db(data).close(),
+            "alerts.sqlite": lambda: AlertStore(data / "alerts.sqlite").close(),
+            "feedstate.sqlite": lambda: FeedState(data / "feedstate.sqlite"),
+            "runs.sqlite": lambda: RunHistory(data / "runs.sqlite")}
+
+
+def test_every_store_uses_the_policy(tmp_path):
+    for name, open_store in _stores(tmp_path).items():
+        open_store()
+        db = sqlite3.connect(tmp_path / name)  # WAL is recorded in the file itself
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",), name
+        db.close()
+
+
+def test_every_store_names_a_file_that_is_not_a_database(tmp_path):
+    for name, open_store in _stores(tmp_path).items():
+        (tmp_path / name).write_text(NOT_A_DATABASE, encoding="utf-8")
+        with pytest.raises(RasdError) as exc:
+            open_store()
+        message = str(exc.value)
+        assert message.startswith(f"{tmp_path / name}: cannot open ") and message.endswith(
+            ": file is not a database") and "\n" not in message, message
+
+
+def test_rasd_status_on_a_broken_run_history_is_one_line(tmp_path):
+    (tmp_path / "runs.sqlite").write_text(NOT_A_DATABASE, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RASD_")}
+    proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"rasd: {tmp_path / 'runs.sqlite'}: cannot open the run history: file is not a database"]
+
+
+def test_no_other_module_opens_sqlite_itself():
+    """jobs.sqlite is SQLAlchemy's (APScheduler); every other file goes through connect()."""
+    offenders = []
+    for folder in ("rasd", "crawler", "pipelines", "scheduler"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == ROOT / "rasd" / "core" / "sqlite.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and node.attr == "connect" and \
+                        isinstance(node.value, ast.Name) and node.value.id == "sqlite3":
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
