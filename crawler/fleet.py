@@ -19,11 +19,13 @@ Both are off unless ``RASD_REDIS_URL`` is set (``NotConfigured``).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from twisted.internet.defer import Deferred
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
@@ -106,8 +108,14 @@ class SharedRobotsTxt(RobotsTxtMiddleware):
         from scrapy.utils.misc import build_from_crawler
 
         netloc = urlparse_cached(request).netloc
-        if netloc in self._parsers and time.time() - self._parsed_at.get(netloc, 0) > self.ttl:
+        parsed_at = self._parsed_at.get(netloc)
+        if (netloc in self._parsers and parsed_at is not None
+                and not isinstance(self._parsers[netloc], Deferred)
+                and time.time() - parsed_at > self.ttl):
+            # A parsed robots.txt older than the cache's lifetime is read again; one still
+            # being fetched (a Deferred) is left for the request that started it.
             self._parsers.pop(netloc, None)
+            self._parsed_at.pop(netloc, None)
         if netloc not in self._parsers:
             body = self.redis.get(self.prefix + netloc)
             if body is not None:
@@ -117,7 +125,76 @@ class SharedRobotsTxt(RobotsTxtMiddleware):
         return await super().robot_parser(request)
 
     async def _parse_robots(self, response, netloc, request):
+        # Store before parsing, so the other workers of the fleet skip the fetch.
         if 200 <= response.status < 300 or response.status == 404:
             self.redis.set(self.prefix + netloc, response.body if response.status != 404 else b"", ex=self.ttl)
         self._parsed_at[netloc] = time.time()
         await super()._parse_robots(response, netloc, request)
+
+
+def _feedstate_base():
+    from rasd.crawler.feedstate import FeedState
+
+    return FeedState
+
+
+class RedisFeedState(_feedstate_base()):
+    """Listing validators and remembered entries on Redis, shared by a fleet:
+    :class:`rasd.crawler.feedstate.FeedState`'s rules over another storage, one hash per
+    listing URL under ``prefix`` (``rasd:feed:<url>``).  Updates are buffered and written by
+    :meth:`commit` for the URLs of a poll that finished (:meth:`pending_under`), or forgotten
+    by :meth:`discard` for one that did not — a cut-short poll must not mark a listing seen
+    whose articles were never fetched."""
+
+    def __init__(self, client, prefix: str = "rasd:feed:"):  # noqa: D107 - not the dataclass's
+        self.client, self.prefix = client, prefix
+        self.path = None
+        self._pending = {}
+
+    def get(self, url: str):
+        from rasd.crawler.feedstate import FeedRecord
+
+        if url in self._pending:
+            return self._pending[url]
+        raw = self.client.hgetall(self.prefix + url)
+        if not raw:
+            return None
+        d = {k.decode(): v.decode("utf-8") for k, v in raw.items()}
+        return FeedRecord(url, d.get("etag") or None, d.get("last_modified") or None,
+                          d.get("body_hash") or None, tuple(json.loads(d.get("children") or "[]")),
+                          d.get("liar") == "1", d.get("entries") if "entries" in d else None)
+
+    def records(self):
+        out = []
+        for key in self.client.scan_iter(self.prefix + "*", count=1000):
+            url = key.decode("utf-8")[len(self.prefix):]
+            rec = self.get(url)
+            updated = self.client.hget(key, "updated_at")
+            out.append((rec, float(updated) if updated else None))
+        return sorted(out, key=lambda r: r[0].url)
+
+    def pending_under(self, outlet) -> list[str]:
+        """Buffered listing URLs on ``outlet``'s hosts."""
+        from urllib.parse import urlsplit
+
+        return [u for u in self._pending if outlet.owns(urlsplit(u).hostname or "")]
+
+    def commit(self, urls: list[str] | None = None) -> int:
+        todo = list(self._pending) if urls is None else [u for u in urls if u in self._pending]
+        with self.client.pipeline() as pipe:
+            for url in todo:
+                r = self._pending.pop(url)
+                fields = {"etag": r.etag or "", "last_modified": r.last_modified or "",
+                          "body_hash": r.body_hash or "", "children": json.dumps(list(r.children)),
+                          "liar": "1" if r.liar else "0", "updated_at": str(time.time())}
+                pipe.hset(self.prefix + url, mapping=fields)
+                if r.entries is not None:
+                    pipe.hset(self.prefix + url, "entries", r.entries)
+                else:
+                    pipe.hdel(self.prefix + url, "entries")
+            pipe.execute()
+        return len(todo)
+
+    def discard(self, urls: list[str] | None = None) -> None:
+        for url in (list(self._pending) if urls is None else urls):
+            self._pending.pop(url, None)

@@ -231,8 +231,16 @@ class RedisSeenStore:
         key = f"{self.p}deferred:{outlet}"
         old = self.client.hget(key, canonical)
         attempts = json.loads(old)["attempts"] + 1 if old else 1
-        self.client.hset(key, canonical, json.dumps({"url": url, "not_before": float(not_before),
-                                                     "reason": reason, "attempts": attempts}))
+        with self.client.pipeline() as pipe:
+            pipe.hset(key, canonical, json.dumps({"url": url, "not_before": float(not_before),
+                                                  "reason": reason, "attempts": attempts}))
+            pipe.hset(f"{self.p}deferred_until", canonical, json.dumps([outlet, float(not_before)]))
+            pipe.execute()
+
+    def deferred_until(self, canonical: str) -> float | None:
+        """The time (POSIX seconds) a deferred page may be fetched again, or ``None``."""
+        raw = self.client.hget(f"{self.p}deferred_until", canonical)
+        return float(json.loads(raw)[1]) if raw is not None else None
 
     def deferred_urls(self, outlet: str) -> list[tuple[str, str, float, str]]:
         rows = []
@@ -242,8 +250,13 @@ class RedisSeenStore:
         return sorted(rows, key=lambda r: (r[2], r[0]))
 
     def clear_deferred(self, canonical: str) -> None:
-        for key in self.client.scan_iter(f"{self.p}deferred:*", count=1000):
-            self.client.hdel(key, canonical)
+        raw = self.client.hget(f"{self.p}deferred_until", canonical)
+        if raw is None:
+            return
+        with self.client.pipeline() as pipe:
+            pipe.hdel(f"{self.p}deferred:{json.loads(raw)[0]}", canonical)
+            pipe.hdel(f"{self.p}deferred_until", canonical)
+            pipe.execute()
 
     def close(self) -> None:
         pass

@@ -58,6 +58,7 @@ def schedule(
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
     digests: Annotated[bool, typer.Option(help="send daily/weekly alert digests at their hour, and due outbox retries")] = True,
     digest_check_seconds: Annotated[float, typer.Option(min=1.0, help="how often digests are checked")] = 60.0,
+    queue: Annotated[Optional[str], typer.Option(help="fleet mode: push polls to this Redis (redis://host:6379/0) for `rasd worker` processes instead of starting a child per run; the scheduler then follows every worker's archive shard into the index and the alerts")] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the scheduler until SIGINT/SIGTERM: every outlet polled on its own schedule."""
@@ -99,7 +100,8 @@ def schedule(
             max_interval_seconds=max_interval_seconds, timeout_seconds=timeout_seconds,
             max_parallel=max_parallel,
             misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt,
-            digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds))
+            digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds,
+            queue_url=queue, followers=_fleet_followers(settings) if queue else None))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -115,6 +117,41 @@ def schedule(
     finally:
         if server is not None:
             server.stop()
+
+
+def _fleet_followers(settings):
+    """Fleet mode: one call brings the index (``index_enabled``) and the alerts
+    (``alerts_enabled``) up to every worker's archive shard — the followers a crawl process runs
+    in the one-machine mode, here in the scheduler's process."""
+    from rasd.search.engine import connect
+
+    made: dict = {}
+
+    def follow() -> None:
+        if settings.index_enabled:
+            from rasd.search.indexing import FollowerBusy, IndexFollower
+
+            if "index" not in made:
+                made["index"] = IndexFollower(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                                              settings.engine.index_prefix)
+            try:
+                made["index"].run(wait=0.0, max_seconds=30)
+                made["index"].refresh()
+            except FollowerBusy:
+                pass
+        if settings.alerts_enabled:
+            from rasd.alerts.follower import AlertFollower, AlertFollowerBusy
+
+            if "alerts" not in made:
+                made["alerts"] = AlertFollower(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                                               settings.engine.index_prefix)
+            try:
+                made["alerts"].run(wait=0.0, max_seconds=30)
+            except AlertFollowerBusy:
+                pass
+            made["alerts"].deliver()
+
+    return follow
 
 
 def status_data(data_dir: Path, jobstore_url: str | None = None) -> dict[str, dict]:
