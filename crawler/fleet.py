@@ -1,7 +1,7 @@
 """Downloader middlewares of a fleet (``rasd worker``): politeness and robots.txt shared on Redis.
 
-* :class:`FleetPoliteness` — before each request, its download slot (the outlet) asks the
-  fleet-wide :class:`rasd.core.shared.PolitenessLimiter` for its turn: an outlet's
+* :class:`FleetPoliteness` — before each request, its domain (the host without ``www.``) asks
+  the fleet-wide :class:`rasd.core.shared.PolitenessLimiter` for its turn: an outlet's
   ``download_delay`` (seconds between request starts) and ``concurrency`` hold for all workers
   together, not per process.  The limiter is the only delay then: Scrapy's own per-slot delay
   would add a local wait *after* the fleet gave the turn, spacing requests of two workers less
@@ -55,7 +55,12 @@ class FleetPoliteness:
         return cls(crawler, PolitenessLimiter(connect(url), prefix=f"{prefix}polite"))
 
     def _policy(self, request) -> tuple[str, float, int]:
-        slot = request.meta.get("download_slot") or urlparse_cached(request).hostname or "?"
+        """``(domain, delay seconds, concurrency)``: the limiter's key is the request's host
+        without ``www.`` — two outlets on one domain share its turns — and the policy the
+        request's outlet's (``DOWNLOAD_DELAY`` and ``CONCURRENT_REQUESTS_PER_DOMAIN`` for a
+        request of no outlet, e.g. a robots.txt)."""
+        host = (urlparse_cached(request).hostname or "?").lower()
+        slot = host[4:] if host.startswith("www.") else host
         outlet = (getattr(self.crawler.spider, "outlets", None) or {}).get(request.meta.get("rasd_outlet"))
         if outlet is not None:
             return slot, outlet.politeness.download_delay, outlet.politeness.concurrency

@@ -284,6 +284,8 @@ def worker_settings(rasd, redis_url: str, worker: str, *, prefix: str = "rasd:",
     extra: dict[str, Any] = {
         "RASD_REDIS_URL": redis_url, "RASD_REDIS_PREFIX": prefix, "RASD_WORKER_ID": worker,
         "RASD_WORKER_MAX_POLLS": max_polls,
+        "RASD_WORKER_HEARTBEAT_SECONDS": rasd.fleet.heartbeat_seconds,
+        "RASD_ROBOTS_CACHE_SECONDS": rasd.fleet.robots_cache_seconds,
         "DUPEFILTER_CLASS": "rasd.crawler.worker.WorkerDupeFilter",
         "AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0,
         "RASD_INDEX_ENABLED": False, "RASD_ALERTS_ENABLED": False,
@@ -314,7 +316,8 @@ def run_worker(rasd, redis_url: str, *, worker: str | None = None, prefix: str =
 
     worker = worker or worker_id()
     data_dir = Path(rasd.data_dir)
-    Ledger.shared(data_dir, redis_url=redis_url, worker=worker, redis_prefix=prefix)
+    Ledger.shared(data_dir, redis_url=redis_url, worker=worker, redis_prefix=prefix,
+                  redis_ttl_days=rasd.fleet.seen_ttl_days)
     _logging.raiseExceptions = False
     extra = worker_settings(rasd, redis_url, worker, prefix=prefix, max_polls=max_polls,
                             replay_url=replay_url)

@@ -57,7 +57,7 @@ class Ledger:
 
     def __init__(self, data_dir: Path | str, *, story_params=None, window: timedelta = timedelta(days=7),
                  now: Callable[[], datetime] = utcnow, sync: bool = True, redis_url: str | None = None,
-                 worker: str | None = None, redis_prefix: str = "rasd:"):
+                 worker: str | None = None, redis_prefix: str = "rasd:", redis_ttl_days: float = 90.0):
         self.data_dir = Path(data_dir)
         self.archive_dir = self.data_dir / "archive"
         self.redis = None
@@ -66,6 +66,7 @@ class Ledger:
             from rasd.core.shared import RedisLock, connect, worker_id
 
             self.redis, self.redis_prefix = connect(redis_url), redis_prefix
+            self.redis_ttl_days = redis_ttl_days
             self.worker = worker or worker_id()
             self.lock = RedisLock(self.redis, name=f"{redis_prefix}lock:state")
             self.writer = ArchiveWriter(self.archive_dir, sync=sync, subdir=shard_dir(self.worker))
@@ -118,7 +119,8 @@ class Ledger:
                 if self.redis is not None:
                     from rasd.pipelines.redisstate import RedisSeenStore
 
-                    store = RedisSeenStore(self.redis, archive_dir=self.archive_dir, prefix=self.redis_prefix)
+                    store = RedisSeenStore(self.redis, archive_dir=self.archive_dir, prefix=self.redis_prefix,
+                                           ttl_days=self.redis_ttl_days)
                     store.catch_up(extend=self.lock.extend)
                 else:
                     store = SeenStore(self.data_dir / "seen.sqlite", archive_dir=self.archive_dir)

@@ -56,7 +56,8 @@ def crawl(
         extra: dict = {}
         if replay is not None:
             site, pages, unused = load_recording(replay)
-            chosen = replay_outlets(pages, seeds)
+            chosen = replay_outlets(pages, seeds, download_delay=settings.crawl.replay_download_delay,
+                                    concurrency=settings.crawl.replay_concurrency)
             server = ReplayServer(site).start()
             extra = replay_overrides(server.base_url)
             if not as_json:
