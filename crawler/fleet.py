@@ -56,12 +56,15 @@ class FleetPoliteness:
 
     def _policy(self, request) -> tuple[str, float, int]:
         """``(domain, delay seconds, concurrency)``: the limiter's key is the request's host
-        without ``www.`` — two outlets on one domain share its turns — and the policy the
-        request's outlet's (``DOWNLOAD_DELAY`` and ``CONCURRENT_REQUESTS_PER_DOMAIN`` for a
-        request of no outlet, e.g. a robots.txt)."""
+        without ``www.`` — two outlets on one domain share its turns — and the policy is the
+        request's outlet's; a request without one (a robots.txt) takes the policy of the outlet
+        owning its host, else ``DOWNLOAD_DELAY`` and ``CONCURRENT_REQUESTS_PER_DOMAIN``."""
         host = (urlparse_cached(request).hostname or "?").lower()
         slot = host[4:] if host.startswith("www.") else host
-        outlet = (getattr(self.crawler.spider, "outlets", None) or {}).get(request.meta.get("rasd_outlet"))
+        outlets = getattr(self.crawler.spider, "outlets", None) or {}
+        outlet = outlets.get(request.meta.get("rasd_outlet"))
+        if outlet is None:
+            outlet = next((o for o in outlets.values() if o.owns(host)), None)
         if outlet is not None:
             return slot, outlet.politeness.download_delay, outlet.politeness.concurrency
         return slot, self.crawler.settings.getfloat("DOWNLOAD_DELAY", 1.0), \

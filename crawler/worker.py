@@ -95,7 +95,16 @@ class _Poll:
         self.raw, self.message, self.outlet, self.before = raw, message, outlet, before
         self.started = time.monotonic()
         self.cpu0 = _cpu()
+        self.lock_wait0 = _lock_waited()
         self.quiet = 0  # ticks in a row on which the poll looked done
+
+
+def _lock_waited() -> float:
+    """Seconds this process's ledgers have waited for the fleet's writer lock so far (the wait
+    blocks the event loop: every outlet of the worker waits with it)."""
+    from rasd.pipelines.ledger import Ledger
+
+    return sum(getattr(l.lock, "waited_seconds", 0.0) for l in Ledger.all_shared())
 
 
 def _cpu() -> float:
@@ -253,6 +262,7 @@ class WorkerSpider(OutletSpider):
         result = {"run_id": poll.message.get("run_id"), "slug": slug, "outcome": outcome,
                   "summary": summary, "worker": self.worker,
                   "cpu_seconds": round(_cpu() - poll.cpu0, 3),
+                  "lock_wait_seconds": round(_lock_waited() - poll.lock_wait0, 3),
                   "seconds": round(time.monotonic() - poll.started, 3)}
         with self.redis.pipeline() as pipe:
             if requeue:
@@ -265,8 +275,10 @@ class WorkerSpider(OutletSpider):
         self.dupefilter.forget(slug)
         self.crawler.rasd_deadlines.pop(slug, None)
         self.polls_done += outcome == "ok"
-        log.info("poll_finished outlet=%s run=%s outcome=%s archived=%d seconds=%.2f", slug,
-                 result["run_id"], outcome, summary["outcomes"].get("archived", 0), result["seconds"])
+        log.info("poll_finished outlet=%s run=%s outcome=%s archived=%d seconds=%.2f "
+                 "lock_wait=%.3f lock_wait_total=%.3f", slug, result["run_id"], outcome,
+                 summary["outcomes"].get("archived", 0), result["seconds"], result["lock_wait_seconds"],
+                 _lock_waited())
 
     def _delta_of(self, poll: _Poll, slug: str) -> dict[str, Any]:
         return {k: v - poll.before.get(k, 0) for k, v in self.crawler.stats.get_stats().items()

@@ -93,6 +93,12 @@ class Ledger:
             return ledger
 
     @staticmethod
+    def all_shared() -> list["Ledger"]:
+        """The process's open ledgers (one per data directory)."""
+        with _SHARED_LOCK:
+            return list(_SHARED.values())
+
+    @staticmethod
     def is_shared(ledger: "Ledger") -> bool:
         """Whether ``ledger`` is still the process's ledger of its data directory (not closed)."""
         with _SHARED_LOCK:
@@ -155,12 +161,15 @@ class Ledger:
             self._tails_closed = True
 
     # ---- one article ---------------------------------------------------------------------
-    def begin(self) -> None:
+    def begin(self, blocking: bool = True) -> bool:
         """Take the lock for one article's decisions and catch the stores up on the files the
-        previous holder declared.  Re-entrant: a second call while held is a no-op."""
+        previous holder declared; returns whether it is held (False only when not ``blocking``
+        and another process holds it).  Re-entrant: a second call while held is a no-op."""
         if self.lock.held:
-            return
-        intent = self.lock.acquire()
+            return True
+        intent = self.lock.acquire(blocking)
+        if intent is None:
+            return False
         self._arm_safety()
         try:
             if intent:
@@ -171,6 +180,7 @@ class Ledger:
         except BaseException:
             self.lock.release()
             raise
+        return True
 
     def commit(self, article: Article) -> dict[str, int]:
         """Archive ``article`` (lock taken if not held), apply it to the seen-URL store and the

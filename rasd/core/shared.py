@@ -140,13 +140,17 @@ class RedisLock:
     def held(self) -> bool:
         return self._depth > 0
 
-    def acquire(self) -> list[str]:
+    def acquire(self, blocking: bool = True) -> list[str] | None:
+        """Take the lock (as :meth:`rasd.core.durable.StateLock.acquire`: the previous holder's
+        intent, ``[]`` when re-entered, None when not ``blocking`` and another holds it)."""
         if self._depth:
             self._depth += 1
             return []
         token = secrets.token_bytes(12)
         t0 = time.monotonic()
         while not self.client.set(self.key, token, nx=True, px=self.lease_ms):
+            if not blocking:
+                return None
             time.sleep(self.poll)
         self.waited_seconds += time.monotonic() - t0
         self._token, self._depth = token, 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import re
 import sqlite3
 import subprocess
 import sys
@@ -128,6 +129,15 @@ class Fleet:
         self.server.stop()
 
     # ---- what the outlets saw ----------------------------------------------------------------
+    def lock_waits(self) -> dict[str, float]:
+        """``{worker: seconds}`` its ledger waited for the fleet's writer lock (its log's last
+        ``lock_wait_total``)."""
+        out = {}
+        for log_file in sorted((self.data / "logs").glob("worker-*.log")):
+            totals = re.findall(r"lock_wait_total=([0-9.]+)", log_file.read_text(errors="replace"))
+            out[log_file.stem.removeprefix("worker-")] = float(totals[-1]) if totals else 0.0
+        return out
+
     def arrivals_by_host(self) -> dict[str, list[float]]:
         """Arrival times (monotonic seconds) of every request, by the outlet's host."""
         out: dict[str, list[float]] = defaultdict(list)

@@ -113,14 +113,7 @@ def test_three_workers_archive_600_pages_once_and_no_domain_gets_more_than_its_r
     per_second = {h: busiest_window(t, 1.0) for h, t in arrivals.items()}
     per_10s = {h: busiest_window(t, 10.0) for h, t in arrivals.items()}
     gaps = sorted(b - a for t in arrivals.values() for a, b in zip(t, t[1:]))
-    if os.environ.get("DEBUG_GAPS"):
-        seq = sorted(fleet.site.arrivals)
-        byh = {}
-        for at, key in seq:
-            h = key.split("/", 1)[0]
-            if h in byh and at - byh[h][0] < 0.1:
-                print("CLOSE", round((at - byh[h][0]) * 1000), byh[h][1], "->", key)
-            byh[h] = (at, key)
+    lock_waits = fleet.lock_waits()
     with capsys.disabled():
         print(f"\nfleet of 3 workers: {len(runs)} runs in {crawl_seconds:.1f} s; archived "
               f"{result.archived}/{result.expected} (lost {result.archive_lost}, doubled "
@@ -131,7 +124,8 @@ def test_three_workers_archive_600_pages_once_and_no_domain_gets_more_than_its_r
               f"per domain max {max(per_second.values())} (limit {1 / delay:.0f}/s), busiest 10 s "
               f"max {max(per_10s.values())} (limit {10 / delay:.0f}); gaps between arrivals: min "
               f"{gaps[0] * 1000:.0f} ms, 1st percentile {gaps[len(gaps) // 100] * 1000:.0f} ms, "
-              f"median {gaps[len(gaps) // 2] * 1000:.0f} ms (delay {delay * 1000:.0f} ms)")
+              f"median {gaps[len(gaps) // 2] * 1000:.0f} ms (delay {delay * 1000:.0f} ms); "
+              f"seconds each worker waited for the writer lock {lock_waits}")
     assert result.expected == 600
     assert sum(archived for _, _, archived in runs) == 600
     assert result.lost_doubled() == dict.fromkeys(result.lost_doubled(), 0)
