@@ -302,6 +302,9 @@ OTHER_VARIABLES = {
     "RASD_CHROMIUM": "tests: the chromium executable the browser tests drive",
     "RASD_CRAWL_PYTHON": "tests: another interpreter for tests/test_crawl_slow_services.py",
     "RASD_FLEET_KILL_TRIALS": "tests: how many kill -9 trials tests/scale runs",
+    "RASD_TEST_REDIS_URL": "tests/scale: an existing Redis to use instead of starting one",
+    "RASD_REDIS_PORT": "scripts/redis-server: the port of the developers' Redis",
+    "RASD_REDIS_HOME": "scripts/redis-server: its data, pid and log directory",
 }
 OTHER_PREFIXES = ("RASD_SEARCH_",)
 

@@ -100,8 +100,9 @@ def connect(url: str, *, count: bool = False):
 
 
 def worker_id() -> str:
-    """A name for this process among the fleet's: ``<host>-<pid>``, or ``RASD_WORKER_ID``."""
-    return os.environ.get("RASD_WORKER_ID") or f"{socket.gethostname()}-{os.getpid()}"
+    """A name for this process among the fleet's: ``<host>-<pid>`` (``rasd worker --worker-id``
+    names it instead)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 _RELEASE = """

@@ -1,5 +1,5 @@
 """Fixtures of the fleet tests: a real Redis (Debian's ``redis-server``, started on a free
-loopback port for the session unless ``RASD_REDIS_URL`` names one) and a key prefix per test,
+loopback port for the session unless ``RASD_TEST_REDIS_URL`` names one) and a key prefix per test,
 so tests never see each other's state."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    url = os.environ.get("RASD_REDIS_URL")
+    url = os.environ.get("RASD_TEST_REDIS_URL")
     if url:
         yield url
         return
