@@ -46,7 +46,7 @@ import scrapy
 from twisted.internet import task
 
 from rasd.core.seeds import Outlet
-from rasd.core.shared import Heartbeat, ReliableQueue, connect, worker_id
+from rasd.core.shared import round_trips, Heartbeat, ReliableQueue, connect, worker_id
 from rasd.crawler.dupefilter import SeenUrlDupeFilter
 from rasd.crawler.fleet import RedisFeedState, fleet_download_slots
 from rasd.crawler.spiders.outlet import OutletSpider
@@ -276,9 +276,9 @@ class WorkerSpider(OutletSpider):
         self.crawler.rasd_deadlines.pop(slug, None)
         self.polls_done += outcome == "ok"
         log.info("poll_finished outlet=%s run=%s outcome=%s archived=%d seconds=%.2f "
-                 "lock_wait=%.3f lock_wait_total=%.3f", slug, result["run_id"], outcome,
-                 summary["outcomes"].get("archived", 0), result["seconds"], result["lock_wait_seconds"],
-                 _lock_waited())
+                 "lock_wait=%.3f lock_wait_total=%.3f redis_round_trips_total=%d", slug,
+                 result["run_id"], outcome, summary["outcomes"].get("archived", 0), result["seconds"],
+                 result["lock_wait_seconds"], _lock_waited(), round_trips())
 
     def _delta_of(self, poll: _Poll, slug: str) -> dict[str, Any]:
         return {k: v - poll.before.get(k, 0) for k, v in self.crawler.stats.get_stats().items()

@@ -19,7 +19,7 @@ beyond the lease and heartbeat timeouts stated on each class.
 * :class:`PolitenessLimiter` — per download slot (an outlet's domain), the earliest time the
   next request may start and the requests in flight, in one script: every worker's downloader
   asks before each request, so an outlet's delay and concurrency hold for the whole fleet.
-* :class:`CountingRedis` — counts round trips (commands and pipelines) for the benchmark.
+* :func:`round_trips` — round trips this process made to Redis (``bench/scale.py``).
 """
 
 from __future__ import annotations
@@ -50,37 +50,30 @@ def redact(url: str) -> str:
     return f"{scheme}://{user + ':' if user else ''}***@{host}"
 
 
-class CountingRedis:
-    """A thin proxy over a ``redis.Redis`` client that counts round trips: one per command,
-    one per executed pipeline (``round_trips``), for ``bench/scale.py``."""
-
-    def __init__(self, client):
-        self._client = client
-        self.round_trips = 0
-
-    def __getattr__(self, name: str):
-        attr = getattr(self._client, name)
-        if name == "pipeline":
-            def pipeline(*args, **kwargs):
-                pipe = attr(*args, **kwargs)
-                execute = pipe.execute
-
-                def counted(*a, **k):
-                    self.round_trips += 1
-                    return execute(*a, **k)
-
-                pipe.execute = counted
-                return pipe
-            return pipeline
-        if callable(attr) and name not in ("register_script",):
-            def call(*args, **kwargs):
-                self.round_trips += 1
-                return attr(*args, **kwargs)
-            return call
-        return attr
+#: round trips to Redis made by this process so far (every client :func:`connect` made)
+ROUND_TRIPS = [0]
 
 
-def connect(url: str, *, count: bool = False):
+def round_trips() -> int:
+    """Round trips to Redis this process has made: one per command sent alone, one per
+    pipeline or Lua script call (each is one ``send_packed_command`` of a connection)."""
+    return ROUND_TRIPS[0]
+
+
+def _counting_connection_class():
+    import redis
+
+    class CountingConnection(redis.Connection):
+        """A ``redis.Connection`` that counts what it sends in :data:`ROUND_TRIPS`."""
+
+        def send_packed_command(self, command, check_health=True):
+            ROUND_TRIPS[0] += 1
+            return super().send_packed_command(command, check_health)
+
+    return CountingConnection
+
+
+def connect(url: str):
     """A Redis client for ``url`` (``redis://host:port/db``), checked with ``PING``.
 
     Raises:
@@ -91,12 +84,15 @@ def connect(url: str, *, count: bool = False):
     except ImportError:
         raise SharedStateError("Redis mode needs the redis client: pip install 'rasd[scale]'") from None
     try:
+        kwargs = {}
+        if url.startswith("redis://"):  # plain TCP: count round trips (rediss:// and unix:// as is)
+            kwargs["connection_class"] = _counting_connection_class()
         client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
-                                      health_check_interval=30)
+                                      health_check_interval=30, **kwargs)
         client.ping()
     except (redis.RedisError, ValueError, OSError) as exc:
         raise SharedStateError(f"cannot reach Redis at {redact(url)}: {exc}") from None
-    return CountingRedis(client) if count else client
+    return client
 
 
 def worker_id() -> str:

@@ -130,11 +130,15 @@ class Fleet:
 
     # ---- what the outlets saw ----------------------------------------------------------------
     def lock_waits(self) -> dict[str, float]:
-        """``{worker: seconds}`` its ledger waited for the fleet's writer lock (its log's last
-        ``lock_wait_total``)."""
+        """``{worker: seconds}`` its ledger waited for the fleet's writer lock."""
+        return self.log_totals("lock_wait_total")
+
+    def log_totals(self, key: str) -> dict[str, float]:
+        """``{worker: value}`` of a running total its log prints after each poll (the last
+        ``key=value`` in ``<data-dir>/logs/worker-<name>.log``)."""
         out = {}
         for log_file in sorted((self.data / "logs").glob("worker-*.log")):
-            totals = re.findall(r"lock_wait_total=([0-9.]+)", log_file.read_text(errors="replace"))
+            totals = re.findall(rf"{key}=([0-9.]+)", log_file.read_text(errors="replace"))
             out[log_file.stem.removeprefix("worker-")] = float(totals[-1]) if totals else 0.0
         return out
 
