@@ -39,6 +39,7 @@ import argparse
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -162,15 +163,20 @@ def unchanged_poll_cost(rec: Path, tmp: Path, redis_url: str, client, mode: str,
         fleet.wait_runs(0, timeout=900, ok=OUTLETS)          # the first, full crawl
         fleet.wait_runs(0, timeout=900, ok=2 * OUTLETS)      # one round that found nothing new
         polls0, cpu0, c0, t0 = ok_runs(fleet), tree_cpu(groups), commands_processed(client), time.monotonic()
+        wall0 = time.time()
         time.sleep(window)
         polls1, cpu1, c1, t1 = ok_runs(fleet), tree_cpu(groups), commands_processed(client), time.monotonic()
         archived_late = sum(a for _, o, a in fleet.runs()[2 * OUTLETS:])
+        with sqlite3.connect(fleet.data / "runs.sqlite") as db:
+            walls = sorted(e - s for s, e in db.execute(
+                "SELECT started_at, ended_at FROM runs WHERE outcome = 'ok' AND started_at >= ?", (wall0,)))
     finally:
         fleet.stop()
     polls = polls1 - polls0
     return {"mode": mode, "polls": polls, "cpu_seconds": cpu1 - cpu0, "seconds": t1 - t0,
             "cpu_per_poll": (cpu1 - cpu0) / max(polls, 1), "archived_late": archived_late,
-            "commands_per_poll": (c1 - c0) / max(polls, 1)}
+            "commands_per_poll": (c1 - c0) / max(polls, 1),
+            "wall_median": walls[len(walls) // 2] if walls else float("nan")}
 
 
 def main() -> int:
@@ -216,16 +222,19 @@ def main() -> int:
             label = "long-lived worker" if r["mode"] == "worker" else "child process per run"
             print(f"  {label}: {r['polls']} polls, {r['cpu_seconds']:.2f} CPU-s = "
                   f"{r['cpu_per_poll'] * 1000:.0f} CPU-ms per poll; Redis commands per poll "
-                  f"{r['commands_per_poll']:.1f}; articles archived after the first crawl "
-                  f"{r['archived_late']}")
+                  f"{r['commands_per_poll']:.1f}; median {r['wall_median']:.2f} s from queued or "
+                  f"started to recorded; articles archived after the first crawl {r['archived_late']}")
         ratio = w["cpu_per_poll"] / c["cpu_per_poll"] if c["cpu_per_poll"] else float("nan")
         print(f"  worker ÷ child: {ratio:.3f} (target ≤ {1 / 20:.3f})")
         print("\n2,000 outlets on a 10-minute interval = 3.33 polls/s; a 2-core machine gives 2 CPU-s/s:")
         for r in (w, c):
             fits = 2 * 600 / r["cpu_per_poll"] if r["cpu_per_poll"] else float("inf")
             label = "worker" if r["mode"] == "worker" else "child"
-            print(f"  {label}: {fits:,.0f} outlets fit ({'yes' if fits >= 2000 else 'NO'}: "
-                  f"{2000 / 600 * r['cpu_per_poll']:.2f} CPU-s/s needed for 2,000)")
+            print(f"  {label}: {fits:,.0f} outlets fit by CPU ({'yes' if fits >= 2000 else 'NO'}: "
+                  f"{2000 / 600 * r['cpu_per_poll']:.2f} CPU-s/s needed for 2,000); polls in flight "
+                  f"at once for 2,000: {2000 / 600 * r['wall_median']:.1f}")
+        print(f"  (a worker runs fleet.max_polls polls at once, 4 by default: "
+              f"{2000 / 600 * w['wall_median'] / 4:.1f} workers' worth for 2,000 at the measured poll time)")
         print(f"load after: {loadavg()}")
     return 0
 
