@@ -32,6 +32,9 @@ class OutletSummary:
     outcomes: Counter = field(default_factory=Counter)  # archived, duplicate, skipped/…, failed/…, deferred/…
     syndicated: int = 0
     listing_failures: Counter = field(default_factory=Counter)  # dns, timeout, invalid_feed, …
+    listings_skipped: int = 0  # refused as hostile, never parsed (unsafe_encoding, xml_entities)
+    listing_refusals: Counter = field(default_factory=Counter)
+    dates_refused: int = 0  # listing dates dropped as evidence (before 1990, a day ahead, bogus text)
 
     @property
     def pages(self) -> int:
@@ -65,11 +68,17 @@ def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
                 get(slug).listings_not_modified += value
             elif what.startswith("failed/"):
                 get(slug).listing_failures[what.split("/", 1)[1]] += value
+            elif what == "skipped":
+                get(slug).listings_skipped += value
+            elif what.startswith("skipped/"):
+                get(slug).listing_refusals[what.split("/", 1)[1]] += value
         elif key.startswith("rasd/links/"):
             slug, _, what = key[len("rasd/links/"):].partition("/")
             get(slug).links[what] += value
         elif key.startswith("rasd/archived_syndicated/"):
             get(key.rsplit("/", 1)[1]).syndicated += value
+        elif key.startswith("rasd/dates/") and key.endswith("/refused"):
+            get(key[len("rasd/dates/"):-len("/refused")]).dates_refused += value
     return dict(sorted(out.items()))
 
 
@@ -87,11 +96,15 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
         total.outcomes.update(s.outcomes)
         total.syndicated += s.syndicated
         total.listing_failures.update(s.listing_failures)
+        total.listings_skipped += s.listings_skipped
+        total.listing_refusals.update(s.listing_refusals)
+        total.dates_refused += s.dates_refused
     return total
 
 
 def _row(s: OutletSummary) -> list[str]:
-    return [s.outlet, str(s.listings_ok), str(s.listings_not_modified), str(s.listings_failed), str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
+    return [s.outlet, str(s.listings_ok), str(s.listings_not_modified), str(s.listings_failed + s.listings_skipped),
+            str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
             str(s.syndicated), str(s.outcomes["duplicate"]), str(sum(s.grouped("skipped").values())),
             str(sum(s.grouped("failed").values())), str(sum(s.grouped("deferred").values()))]
 
@@ -100,7 +113,8 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
     """A rich table: one row per outlet plus a total row; the caption gives skip/fail reasons.
 
     Columns: feeds and sitemaps read, those unchanged since the last crawl (a 304 or the same
-    body: their remembered links are listed again), those that failed, links listed, links already
+    body: their remembered links are listed again), those that failed or were refused (caption:
+    ``feeds refused (skipped): unsafe_encoding 1``), links listed, links already
     known (not refetched), article pages requested (each ends in one of the outcome columns),
     archived, syndicated copies linked, duplicates dropped, skipped, failed, deferred (left
     for a later run by a server's ``Retry-After``).
@@ -119,6 +133,10 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
              if total.grouped(kind)]
     if total.listing_failures:
         notes.append(f"feeds failed: {_reasons(dict(total.listing_failures))}")
+    if total.listing_refusals:
+        notes.append(f"feeds refused (skipped): {_reasons(dict(total.listing_refusals))}")
+    if total.dates_refused:
+        notes.append(f"listing dates refused: {total.dates_refused}")
     table.caption = "; ".join(notes) or None
     return table
 

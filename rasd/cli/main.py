@@ -95,10 +95,14 @@ def crawl(
     if stats.get("rasd/interrupted"):
         _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
     read = sum(s.listings_ok + s.listings_not_modified for s in summaries.values())
-    unreadable = sum(s.listings_failed for s in summaries.values())
+    unreadable = sum(s.listings_failed + s.listings_skipped for s in summaries.values())
     if as_json:
         payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_not_modified": s.listings_not_modified,
                               "listings_failed": s.listings_failed,
+                              "listings_skipped": s.listings_skipped,
+                              "listing_failures": dict(s.listing_failures),
+                              "listing_refusals": dict(s.listing_refusals),
+                              "dates_refused": s.dates_refused,
                               "links": dict(s.links), "outcomes": dict(s.outcomes),
                               "syndicated": s.syndicated} for s in summaries.values()}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
