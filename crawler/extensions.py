@@ -35,6 +35,9 @@ class OutletSummary:
     listings_skipped: int = 0  # refused as hostile, never parsed (unsafe_encoding, xml_entities)
     listing_refusals: Counter = field(default_factory=Counter)
     dates_refused: int = 0  # listing dates dropped as evidence (before 1990, a day ahead, bogus text)
+    #: conditional GET: fetch/200, fetch/304, fetch/forced, fetch/failed, bytes_saved,
+    #: bytes_spent, hidden_entries, validators_ignored, unconditional/<why>
+    conditional: Counter = field(default_factory=Counter)
 
     @property
     def pages(self) -> int:
@@ -70,6 +73,9 @@ def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
                 get(slug).listing_failures[what.split("/", 1)[1]] += value
             elif what == "skipped":
                 get(slug).listings_skipped += value
+            elif what.startswith(("fetch/", "unconditional/")) or what in (
+                    "bytes_saved", "bytes_spent", "hidden_entries", "validators_ignored"):
+                get(slug).conditional[what] += value
             elif what.startswith("skipped/"):
                 get(slug).listing_refusals[what.split("/", 1)[1]] += value
         elif key.startswith("rasd/links/"):
@@ -99,6 +105,7 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
         total.listings_skipped += s.listings_skipped
         total.listing_refusals.update(s.listing_refusals)
         total.dates_refused += s.dates_refused
+        total.conditional.update(s.conditional)
     return total
 
 
@@ -137,6 +144,13 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
         notes.append(f"feeds refused (skipped): {_reasons(dict(total.listing_refusals))}")
     if total.dates_refused:
         notes.append(f"listing dates refused: {total.dates_refused}")
+    c = total.conditional
+    if c["bytes_saved"] or c["bytes_spent"] or c["fetch/forced"]:
+        notes.append(f"conditional GET: {c['bytes_saved']:,} bytes saved by 304s, {c['bytes_spent']:,} spent "
+                     f"on {c['fetch/forced']} forced and distrusted full fetches")
+    if c["validators_ignored"]:
+        notes.append(f"listings newly found hiding items behind 304s: {c['validators_ignored']} "
+                     "(polled unconditionally from now on)")
     table.caption = "; ".join(notes) or None
     return table
 

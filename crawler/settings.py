@@ -109,6 +109,8 @@ def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
         "RASD_EXTRACT_WORKERS": crawl.extract_workers,
         "RASD_EXTRACT_MEMORY_MB": crawl.extract_memory_mb,
         "RASD_SITEMAP_MAX_AGE_DAYS": crawl.sitemap_max_age_days,
+        "RASD_CONDITIONAL_MAX_NOT_MODIFIED": crawl.conditional_max_not_modified,
+        "RASD_CONDITIONAL_MAX_AGE": crawl.conditional_max_age_seconds,
         "RASD_DATA_DIR": str(rasd.data_dir),
         "RASD_SEEDS_DIR": str(rasd.seeds_dir),
         "RASD_CONFIG_DIR": str(rasd.config_dir),

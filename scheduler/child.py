@@ -18,7 +18,8 @@ wait that would end after it (less a margin) defers its page to a later run inst
 
 Output: one JSON line on stdout, the outlet's summary ``{"listings_ok", "listings_failed",
 "listings_skipped", "listing_failures": {reason: n}, "listing_refusals": {reason: n},
-"dates_refused", "not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated",
+"dates_refused", "conditional": {fetch/200, fetch/304, fetch/forced, fetch/failed, bytes_saved,
+bytes_spent, validators_ignored, …}, "not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated",
 "finish_reason", "interrupted", "cpu_seconds", "max_rss_kb"}``, also after a stop.  ``cpu_seconds`` is the user +
 system CPU time of this process and of its reaped children (the extraction workers) when the
 line is written (the interpreter's teardown after it, a few tenths of a second, is not in it),
@@ -44,11 +45,13 @@ def summary_of(stats: dict, slug: str) -> dict:
     s = summarize(stats).get(slug)
     prefix = f"rasd/listings/{slug}/not_modified"
     out = {"listings_ok": 0, "listings_failed": 0, "listings_skipped": 0, "listing_failures": {},
-           "listing_refusals": {}, "dates_refused": 0, "links": {}, "outcomes": {}, "syndicated": 0}
+           "listing_refusals": {}, "dates_refused": 0, "conditional": {}, "links": {}, "outcomes": {},
+           "syndicated": 0}
     if s is not None:
         out = {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
                "listings_skipped": s.listings_skipped, "listing_failures": dict(s.listing_failures),
                "listing_refusals": dict(s.listing_refusals), "dates_refused": s.dates_refused,
+               "conditional": dict(s.conditional),
                "links": dict(s.links), "outcomes": dict(s.outcomes), "syndicated": s.syndicated}
     out["not_modified"] = int(stats.get(prefix, 0))
     out["pages"] = sum(out["outcomes"].values())

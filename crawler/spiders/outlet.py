@@ -173,7 +173,10 @@ class OutletSpider(scrapy.Spider):
         if settings.getbool("RASD_CONDITIONAL_GET", True):
             from rasd.crawler.feedstate import FeedState
 
-            spider.feedstate = FeedState(data_dir / "feedstate.sqlite")
+            spider.feedstate = FeedState(
+                data_dir / "feedstate.sqlite",
+                max_not_modified=settings.getint("RASD_CONDITIONAL_MAX_NOT_MODIFIED", 4),
+                max_age_seconds=settings.getfloat("RASD_CONDITIONAL_MAX_AGE", 6 * 3600.0))
 
             def _commit_feedstate(spider, reason):
                 if reason == "finished":
@@ -323,6 +326,12 @@ class OutletSpider(scrapy.Spider):
         if feedstate is not None:
             request.headers.update(feedstate.conditional_headers(url))
             request.meta["handle_httpstatus_list"] = [304]  # a 304 must reach the callback
+            rec = feedstate.get(url)
+            if rec is not None and rec.liar:  # not honouring validators: never conditional again
+                self._count(f"rasd/listings/{outlet.slug}/unconditional/distrusted")
+            forced = feedstate.polls.get(url)
+            if forced is not None and forced.forced:
+                self._count(f"rasd/listings/{outlet.slug}/unconditional/{forced.forced}")
         self._count(f"rasd/listings/{outlet.slug}/requested")
         yield request
 
@@ -355,20 +364,45 @@ class OutletSpider(scrapy.Spider):
     def listing_failed(self, failure):
         request = failure.request
         slug = request.meta["rasd_outlet"]
+        self._count(f"rasd/listings/{slug}/fetch/failed")
         self._listing_failed(slug, failure_outcome(failure).split("/", 1)[1])
         self.logger.warning("listing failed outlet=%s url=%s reason=%s", slug, request.url,
                             failure.getErrorMessage())
+
+    def _count_poll(self, response: Response, slug: str) -> None:
+        """Count what a listing's answer did for conditional GET (crawler/feedstate.py): the
+        fetch by result (``fetch/200``, ``fetch/304``, ``fetch/forced`` for an unconditional
+        poll forced by a stuck server), bytes saved and spent, hidden entries found and a
+        listing newly marked as not honouring validators (``validators_ignored``, logged)."""
+        self._count(f"rasd/listings/{slug}/fetch/{304 if response.status == 304 else 200}")
+        poll = self.feedstate.polls.get(response.url) if getattr(self, "feedstate", None) else None
+        if poll is None:
+            return
+        if poll.forced:
+            self._count(f"rasd/listings/{slug}/fetch/forced")
+        if poll.saved:
+            self._count(f"rasd/listings/{slug}/bytes_saved", poll.saved)
+        if poll.spent:
+            self._count(f"rasd/listings/{slug}/bytes_spent", poll.spent)
+        if poll.hidden:
+            self._count(f"rasd/listings/{slug}/hidden_entries", poll.hidden)
+        if poll.distrusted:
+            self._count(f"rasd/listings/{slug}/validators_ignored")
+            self.logger.warning("listing_validators_ignored outlet=%s url=%s reason=%r (polled "
+                                "unconditionally from now on)", slug, response.url, poll.distrusted)
 
     def parse_feed(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
         if verdict != "changed":  # 304, or the same body again: the remembered entries
+            self._count_poll(response, outlet.slug)
             yield from self._not_modified(response, outlet, verdict, kind="feed")
             return
         ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         result = parse_feed(response.body, response.url, ctype)
         if not result.error and getattr(self, "feedstate", None) is not None:
             self.feedstate.set_entries(response.url, result.entries)
+        self._count_poll(response, outlet.slug)
         yield from self._follow(result, response, outlet, kind="feed")
 
     def _not_modified(self, response: Response, outlet: Outlet, verdict: str, kind: str):
@@ -387,6 +421,7 @@ class OutletSpider(scrapy.Spider):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
         if verdict != "changed":
+            self._count_poll(response, outlet.slug)
             # an unchanged sitemap index says nothing about its children: poll them anyway
             for child in self.feedstate.children(response.url):
                 yield from self._listing(child, outlet, self.parse_sitemap, response.meta.get("rasd_depth", 0) + 1)
@@ -399,6 +434,7 @@ class OutletSpider(scrapy.Spider):
             if result.sitemaps:
                 self.feedstate.set_children(response.url, [c for c in result.sitemaps
                                                            if outlet.owns(c)])
+        self._count_poll(response, outlet.slug)
         if not result.error:
             for child in result.sitemaps:
                 if outlet.owns(child):

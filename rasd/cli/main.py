@@ -103,6 +103,7 @@ def crawl(
                               "listing_failures": dict(s.listing_failures),
                               "listing_refusals": dict(s.listing_refusals),
                               "dates_refused": s.dates_refused,
+                              "conditional": dict(s.conditional),
                               "links": dict(s.links), "outcomes": dict(s.outcomes),
                               "syndicated": s.syndicated} for s in summaries.values()}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")

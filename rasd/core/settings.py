@@ -111,6 +111,10 @@ class CrawlSettings(BaseModel):
     stop_timeout_seconds: float = Field(default=10.0, gt=0)
     sitemap_max_age_days: int = Field(default=7, ge=1)
     request_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: conditional GET that cannot get stuck (crawler/feedstate.py): after this many 304s in a
+    #: row, or this long since a listing's last full answer, the next poll is unconditional
+    conditional_max_not_modified: int = Field(default=4, ge=1, le=1000)
+    conditional_max_age_seconds: float = Field(default=6 * 3600.0, gt=0, le=30 * 86400)
     # extraction budget (pipelines/extract.py, pipelines/workers.py); 0 turns each one off
     max_page_elements: int = Field(default=30_000, ge=0)  # more elements: skipped/too_complex
     extract_timeout_seconds: float = Field(default=20.0, ge=0)  # per page, in a worker
