@@ -277,6 +277,10 @@ OTHER_VARIABLES = {
     "RASD_FAILPOINT": "fault tests: kill the process at a named point (rasd/core/failpoints.py)",
     "RASD_CORPUS_DIR": "the shared corpus of python -m rasd.replay.recording",
     "RASD_SKIP_SEARCH": "tests: skip the search tests when no node runs",
+    "RASD_TEST_ARTEFACTS": "tests: where the browser tests write screenshots (.ci/run sets it)",
+    "RASD_CHROMIUM": "tests: the chromium executable the browser tests drive",
+    "RASD_CRAWL_PYTHON": "tests: another interpreter for tests/test_crawl_slow_services.py",
+    "RASD_FLEET_KILL_TRIALS": "tests: how many kill -9 trials tests/scale runs",
 }
 OTHER_PREFIXES = ("RASD_SEARCH_",)
 
