@@ -359,7 +359,7 @@ class FeedState:
         rec = self._pending.get(url) or self.get(url) or FeedRecord(url)
         before = self._committed(url)
         update = {"entries": encode_entries(entries), "streak": 0}
-        if before is not None and before.streak > 0 and before.entries is not None and not rec.distrust:
+        if before is not None and before.streak > 0 and before.entries is not None and not before.distrust:
             known = {e.url for e in decode_entries(before.entries)}
             cut = before.last_304_at
             hidden = [e for e in entries if e.url not in known and
@@ -367,9 +367,11 @@ class FeedState:
             if hidden:
                 reason = (f"a full answer listed {len(hidden)} entries its {before.streak} "
                           "304 answer(s) had hidden")
-                update.update(distrust=reason, liar=True)
                 poll = self.polls.setdefault(url, Poll())
-                poll.hidden, poll.distrusted = len(hidden), reason
+                poll.hidden = len(hidden)
+                if not rec.distrust:  # this run's observe() may have caught it first (same ETag)
+                    update.update(distrust=reason, liar=True)
+                    poll.distrusted = reason
         self._pending[url] = replace(rec, **update)
 
     def _committed(self, url: str) -> FeedRecord | None:
