@@ -30,7 +30,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rasd.core.errors import ConfigError
@@ -63,10 +63,30 @@ class EngineSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
+        from rasd.core.errors import redact_secrets
+
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9200, not {v!r}")
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9200, not {redact_secrets(v)!r}")
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _credentials_in_url(self) -> "EngineSettings":
+        """``http://user:password@host:9200``: the credentials move to ``username``/``password``
+        (unless those are set) and leave the URL, so they are sent as basic auth and never
+        shown with it."""
+        from urllib.parse import unquote
+
+        parts = urlsplit(self.url)
+        if parts.username is None and parts.password is None:
+            return self
+        host = parts.netloc.rpartition("@")[2]
+        object.__setattr__(self, "url", parts._replace(netloc=host).geturl())
+        if self.username is None and parts.username:
+            object.__setattr__(self, "username", unquote(parts.username))
+        if self.password is None and self.password_file is None and parts.password is not None:
+            object.__setattr__(self, "password", SecretStr(unquote(parts.password)))
+        return self
 
     def secret(self, name: Literal["password", "api_key"]) -> str | None:
         """The secret ``name`` (``password`` or ``api_key``) from the environment/config, else
@@ -203,6 +223,25 @@ class StorySettings(BaseModel):
     window_days: float = Field(default=7.0, gt=0)  # how far back a story can be joined
 
 
+class HealthSettings(BaseModel):
+    """The numbers of the outlet-health rules (``scheduler/health.py``, whose ``Rules`` has the
+    same fields and defaults; its docstring says what each means)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    failing_runs: int = Field(default=2, ge=1, le=1000)  # failed runs in a row: failing (fewer: degraded)
+    dark_runs: int = Field(default=6, ge=1, le=1000)  # failed runs in a row: dark
+    only_not_modified_runs: int = Field(default=5, ge=1, le=1000)  # runs whose listings only answered 304: dark
+    stale_factor: float = Field(default=3.0, gt=1, le=100)  # × the outlet's usual gap between news: stale
+    min_gaps: int = Field(default=3, ge=1, le=1000)
+    volume_days: int = Field(default=7, ge=1, le=60)
+    volume_drop: float = Field(default=0.5, gt=0, lt=1)
+    volume_min: int = Field(default=5, ge=1)
+    window_runs: int = Field(default=3, ge=1, le=1000)
+    yield_floor: float = Field(default=0.5, gt=0, le=1)
+    jump: float = Field(default=0.3, gt=0, le=1)
+
+
 class RasdSettings(BaseSettings):
     """All of Rasd's settings (see the module docstring for where values come from)."""
 
@@ -224,6 +263,7 @@ class RasdSettings(BaseSettings):
     index: IndexStageSettings = IndexStageSettings()
     alerts: AlertStageSettings = AlertStageSettings()
     stories: StorySettings = StorySettings()
+    health: HealthSettings = HealthSettings()
 
     @classmethod
     def settings_customise_sources(

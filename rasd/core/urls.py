@@ -74,14 +74,15 @@ def url_origin(url: str) -> tuple[str, str, int]:
     return scheme, ascii_host(parts.hostname), port if port is not None else DEFAULT_PORTS[scheme]
 
 
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#@]*@)")
 
 
 def redact_url(url: str) -> str:
     """``url`` with any user name and password replaced by ``***`` (``ftp://user:secret@host/``
     → ``ftp://***@host/``), for every message and log line that shows a URL; other text is
-    returned unchanged."""
-    return _USERINFO.sub(r"\1***@", str(url))
+    returned unchanged (:func:`rasd.core.errors.redact_secrets`: any URL in a text)."""
+    from rasd.core.errors import redact_secrets
+
+    return redact_secrets(url)
 
 
 @lru_cache(maxsize=4096)

@@ -301,7 +301,7 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
             assert history.runs("jawharafm_net")[before["jawharafm_net"] - 1]["outcome"] == "interrupted"
             status = json.loads(subprocess.run(
                 [sys.executable, "-m", "rasd.cli.schedule", "status", "--data-dir", str(data), "--json"],
-                capture_output=True, text=True, check=True, timeout=60).stdout)
+                capture_output=True, text=True, check=True, timeout=60).stdout)["outlets"]
             assert set(status) == set(OUTLETS)
             assert status["jawharafm_net"]["archived_24h"] == 8
             assert status["youm7"]["health"] == "ok" and status["youm7"]["interval_seconds"] == INTERVAL
