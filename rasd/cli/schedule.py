@@ -122,7 +122,17 @@ def schedule(
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        daemon.start()
+        try:
+            daemon.start()
+        except RasdError:
+            raise
+        except Exception as exc:  # the job store: a bad URL, a missing driver, a locked file
+            from rasd.core.errors import redact_secrets
+            from rasd.scheduler.runner import jobstore_url as store_url
+
+            where = redact_secrets(store_url(settings.data_dir, jobstore_url or settings.jobstore_url()))
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"job store {where}: {type(exc).__name__}: {first}") from None
         err.print(f"rasd schedule: {len(chosen)} outlets, data in {settings.data_dir}"
                   + (f", replay {replay_url}" if replay_url else "")
                   + (f", metrics http://{metrics_host}:{metrics.server_port}/metrics" if metrics else "")
