@@ -140,7 +140,8 @@ def add_cmd(
 def import_cmd(path: Annotated[Path, typer.Argument(help="YAML file with alerts: [...]")],
                replace: Annotated[bool, typer.Option(help="replace alerts of the same name")] = False) -> None:
     """Add every alert of a YAML file (each query checked by the engine)."""
-    from rasd.alerts.match import add_alert, load_alerts_file
+    from rasd.alerts.match import add_alert
+    from rasd.alerts.model import load_alerts_file
 
     from rasd.alerts.health import HealthAlert, save_health_alert
     from rasd.core.settings import load_settings
