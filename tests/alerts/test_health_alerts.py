@@ -72,3 +72,18 @@ def test_kind_health_in_yaml_and_the_cli(tmp_path, webhook):
     store.close()
     assert run("remove-health", "ops").returncode == 0
     assert "desk" in run("list-health").stdout
+
+
+def test_a_change_by_email(tmp_path, smtp):
+    port, inbox = smtp
+    store = AlertStore(tmp_path / "alerts.sqlite")
+    save_health_alert(store, parse_health_alert({"name": "mail", "deliveries": {
+        "email": {"to": ["desk@example.org"], "smtp_host": "127.0.0.1", "smtp_port": port}}}))
+    assert notify_change(store, "dw_arabic", None, "stale", "no new article for 5.0 h (5 runs); its usual gap is 40 min",
+                         since=1_800_000_000.0)["delivered"] == 1
+    store.close()
+    [(to, mail)] = inbox.messages
+    assert to == ["desk@example.org"] and mail["Subject"] == "[Rasd] mail: outlet dw_arabic is stale"
+    assert mail["Message-ID"].startswith("<rasd-")
+    text = mail.get_body(("plain",)).get_content()
+    assert "outlet dw_arabic is now stale since 2027-01-15T08:00:00Z: no new article for 5.0 h" in text
