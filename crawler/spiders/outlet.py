@@ -367,7 +367,7 @@ class OutletSpider(scrapy.Spider):
         self._count(f"rasd/listings/{slug}/fetch/failed")
         self._listing_failed(slug, failure_outcome(failure).split("/", 1)[1])
         self.logger.warning("listing failed outlet=%s url=%s reason=%s", slug, request.url,
-                            failure.getErrorMessage())
+                            failure.getErrorMessage() or failure.type.__name__)
 
     def _count_poll(self, response: Response, slug: str) -> None:
         """Count what a listing's answer did for conditional GET (crawler/feedstate.py): the

@@ -56,7 +56,8 @@ def crawl(
         extra: dict = {}
         if replay is not None:
             site, pages, unused = load_recording(replay)
-            chosen = replay_outlets(pages, seeds)
+            chosen = replay_outlets(pages, seeds, download_delay=settings.crawl.replay_download_delay,
+                                    concurrency=settings.crawl.replay_concurrency)
             server = ReplayServer(site).start()
             extra = replay_overrides(server.base_url)
             if not as_json:
@@ -161,13 +162,14 @@ def list_outlets() -> None:
 
 
 from rasd.cli import alerts as cli_alerts, index as cli_index, schedule as cli_schedule, topics as cli_topics  # noqa: E402  (command groups in their own modules)
-from rasd.cli import web as cli_web  # noqa: E402
+from rasd.cli import web as cli_web, worker as cli_worker  # noqa: E402
 
 cli_index.register(app)
 cli_schedule.register(app)
 cli_topics.register(app)
 cli_alerts.register(app)
 cli_web.register(app)
+cli_worker.register(app)
 
 
 def main() -> None:

@@ -64,6 +64,7 @@ def schedule(
     heartbeat_seconds: Annotated[float, typer.Option(min=0.2, max=3600.0, callback=finite, help="how often the scheduler writes its heartbeat (rasd status reads it)")] = 5.0,
     log_level: Annotated[str, typer.Option(callback=log_level_option, help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
     log_format: Annotated[str, typer.Option(callback=log_format_option, help="text (key=value lines) or json (ECS JSON lines, ecs-logging: the engine can take them)")] = "text",
+    queue: Annotated[Optional[str], typer.Option(help="fleet mode: push polls to this Redis (redis://host:6379/0) for `rasd worker` processes instead of starting a child per run; the scheduler then follows every worker's archive shard into the index and the alerts")] = None,
 ) -> None:
     """Run the scheduler until SIGINT/SIGTERM: every outlet polled on its own schedule."""
     from rasd.replay.server import ReplayServer, load_recording, replay_outlets
@@ -81,7 +82,8 @@ def schedule(
         seeds = load_outlets(settings.seeds_dir)
         if replay is not None:
             site, pages, _ = load_recording(replay)
-            chosen = replay_outlets(pages, seeds)
+            chosen = replay_outlets(pages, seeds, download_delay=settings.crawl.replay_download_delay,
+                                    concurrency=settings.crawl.replay_concurrency)
             if replay_url is None:
                 server = ReplayServer(site).start()
                 replay_url = server.base_url
@@ -118,7 +120,9 @@ def schedule(
             misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt,
             digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds,
             health_rules=rules, on_health=_health_notifier(settings.data_dir),
-            heartbeat_seconds=heartbeat_seconds))
+            heartbeat_seconds=heartbeat_seconds,
+            queue_url=queue, queue_prefix=settings.fleet.prefix,
+            followers=_fleet_followers(settings) if queue else None))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -162,6 +166,62 @@ def _health_notifier(data_dir: Path):
             store.close()
 
     return notify
+
+
+#: fleet mode: how often the scheduler asks the engine to roll the index over (``max_age`` 30 d)
+ROLLOVER_CHECK_SECONDS = 86400.0
+
+
+def _fleet_followers(settings):
+    """Fleet mode: one call brings the index (``index_enabled``) and the alerts
+    (``alerts_enabled``) up to every worker's archive shard — the followers a crawl process runs
+    in the one-machine mode, here in the scheduler's process — and once a day rolls the index
+    over when its write index is 30 days old (:func:`rasd.search.articles.rollover`).
+
+    The alerts' once-per-story record stays in ``alerts.sqlite`` beside the data directory: the
+    scheduler's follower is the fleet's only alert matcher, and its matches, outbox and
+    checkpoint commit in one SQLite transaction — moving the record to Redis would split that
+    commit in two and let a kill between them notify a story twice."""
+    from rasd.search.engine import connect
+
+    made: dict = {"rollover_at": 0.0}
+
+    def follow() -> None:
+        if settings.index_enabled and time.monotonic() - made["rollover_at"] > ROLLOVER_CHECK_SECONDS:
+            made["rollover_at"] = time.monotonic()
+            from rasd.search.articles import rollover
+
+            try:  # monthly generations (docs/scale.md); a refusal is logged, retried next day
+                done = rollover(connect(settings.engine, settings.secret), settings.engine.index_prefix)
+                if done.rolled_over:
+                    logging.getLogger("rasd.schedule").info("index_rollover old=%s new=%s",
+                                                            done.old, done.new)
+            except RasdError as exc:
+                logging.getLogger("rasd.schedule").warning("index_rollover failed: %s", exc)
+        if settings.index_enabled:
+            from rasd.search.indexing import FollowerBusy, IndexFollower
+
+            if "index" not in made:
+                made["index"] = IndexFollower(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                                              settings.engine.index_prefix)
+            try:
+                made["index"].run(wait=0.0, max_seconds=30)
+                made["index"].refresh()
+            except FollowerBusy:
+                pass
+        if settings.alerts_enabled:
+            from rasd.alerts.follower import AlertFollower, AlertFollowerBusy
+
+            if "alerts" not in made:
+                made["alerts"] = AlertFollower(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                                               settings.engine.index_prefix)
+            try:
+                made["alerts"].run(wait=0.0, max_seconds=30)
+            except AlertFollowerBusy:
+                pass
+            made["alerts"].deliver()
+
+    return follow
 
 
 def status_data(data_dir: Path, jobstore_url: str | None = None, rules=None) -> dict[str, dict]:
