@@ -17,8 +17,10 @@ wait that would end after it (less a margin) defers its page to a later run inst
 (``RASD_DEADLINE``, see :class:`rasd.crawler.middlewares.BackoffRetryMiddleware`).
 
 Output: one JSON line on stdout, the outlet's summary ``{"listings_ok", "listings_failed",
-"not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated", "finish_reason",
-"interrupted", "cpu_seconds", "max_rss_kb"}``, also after a stop.  ``cpu_seconds`` is the user +
+"listings_skipped", "listing_failures": {reason: n}, "listing_refusals": {reason: n},
+"dates_refused", "conditional": {fetch/200, fetch/304, fetch/forced, fetch/failed, bytes_saved,
+bytes_spent, validators_ignored, …}, "not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated",
+"finish_reason", "interrupted", "cpu_seconds", "max_rss_kb"}``, also after a stop.  ``cpu_seconds`` is the user +
 system CPU time of this process and of its reaped children (the extraction workers) when the
 line is written (the interpreter's teardown after it, a few tenths of a second, is not in it),
 ``max_rss_kb`` this process's peak resident memory in kB (``getrusage``; Linux units).  Exit codes: 0 done; 130 interrupted by SIGTERM/SIGINT
@@ -36,21 +38,7 @@ import sys
 from pathlib import Path
 
 
-def summary_of(stats: dict, slug: str) -> dict:
-    """The one-line summary of ``slug`` from a crawl's stats dict."""
-    from rasd.crawler.extensions import summarize
-
-    s = summarize(stats).get(slug)
-    prefix = f"rasd/listings/{slug}/not_modified"
-    out = {"listings_ok": 0, "listings_failed": 0, "links": {}, "outcomes": {}, "syndicated": 0}
-    if s is not None:
-        out = {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
-               "links": dict(s.links), "outcomes": dict(s.outcomes), "syndicated": s.syndicated}
-    out["not_modified"] = int(stats.get(prefix, 0))
-    out["pages"] = sum(out["outcomes"].values())
-    out["finish_reason"] = stats.get("finish_reason")
-    out["interrupted"] = bool(stats.get("rasd/interrupted"))
-    return out
+from rasd.crawler.extensions import outlet_summary as summary_of  # noqa: E402  (the run's one line)
 
 
 def _usage() -> dict:

@@ -22,7 +22,7 @@ from rasd.core.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
-from rasd.cli.common import console, err, fail as _fail, print_failure  # noqa: E402  (one console setup)
+from rasd.cli.common import console, err, fail as _fail, log_level_option, print_failure  # noqa: E402  (one console setup)
 
 
 @app.command()
@@ -31,7 +31,7 @@ def crawl(
     replay: Annotated[Optional[Path], typer.Option(help="serve this recording (a dir with MANIFEST.tsv) on 127.0.0.1 and crawl it")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="where the archive, seen-URL store and logs go")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = None,
+    log_level: Annotated[Optional[str], typer.Option(callback=log_level_option, help="DEBUG, INFO, WARNING or ERROR")] = None,
     index: Annotated[Optional[bool], typer.Option("--index/--no-index", help="also index into the search engine (default: index_enabled setting)")] = None,
 ) -> None:
     """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index).
@@ -56,7 +56,8 @@ def crawl(
         extra: dict = {}
         if replay is not None:
             site, pages, unused = load_recording(replay)
-            chosen = replay_outlets(pages, seeds)
+            chosen = replay_outlets(pages, seeds, download_delay=settings.crawl.replay_download_delay,
+                                    concurrency=settings.crawl.replay_concurrency)
             server = ReplayServer(site).start()
             extra = replay_overrides(server.base_url)
             if not as_json:
@@ -95,10 +96,15 @@ def crawl(
     if stats.get("rasd/interrupted"):
         _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
     read = sum(s.listings_ok + s.listings_not_modified for s in summaries.values())
-    unreadable = sum(s.listings_failed for s in summaries.values())
+    unreadable = sum(s.listings_failed + s.listings_skipped for s in summaries.values())
     if as_json:
         payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_not_modified": s.listings_not_modified,
                               "listings_failed": s.listings_failed,
+                              "listings_skipped": s.listings_skipped,
+                              "listing_failures": dict(s.listing_failures),
+                              "listing_refusals": dict(s.listing_refusals),
+                              "dates_refused": s.dates_refused,
+                              "conditional": dict(s.conditional),
                               "links": dict(s.links), "outcomes": dict(s.outcomes),
                               "syndicated": s.syndicated} for s in summaries.values()}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
@@ -156,13 +162,14 @@ def list_outlets() -> None:
 
 
 from rasd.cli import alerts as cli_alerts, index as cli_index, schedule as cli_schedule, topics as cli_topics  # noqa: E402  (command groups in their own modules)
-from rasd.cli import web as cli_web  # noqa: E402
+from rasd.cli import web as cli_web, worker as cli_worker  # noqa: E402
 
 cli_index.register(app)
 cli_schedule.register(app)
 cli_topics.register(app)
 cli_alerts.register(app)
 cli_web.register(app)
+cli_worker.register(app)
 
 
 def main() -> None:

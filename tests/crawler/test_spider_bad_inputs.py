@@ -105,7 +105,9 @@ def test_each_bad_page_has_its_outcome(crawl):
 
 def test_bad_feeds_are_counted_not_fatal(crawl):
     summary, _, site = crawl
-    assert summary["listings_ok"] == 3 and summary["listings_failed"] == 2  # rss + 2 sitemap indexes
+    assert summary["listings_ok"] == 3 and summary["listings_failed"] == 1  # rss + 2 sitemap indexes
+    assert summary["listing_failures"] == {"invalid_feed": 1}  # the malformed feed
+    assert summary["listings_skipped"] == 1 and summary["listing_refusals"] == {"xml_entities": 1}  # the bomb
     assert site.hits(ROOT + "/loop.xml") == 1 and site.hits(ROOT + "/loop2.xml") == 1
     assert summary["links"]["off_domain"] == 1
     assert summary["links"]["listed"] == len(PAGES)
