@@ -18,6 +18,7 @@ and dateparser's ``REQUIRE_PARTS`` setting.
 
 from __future__ import annotations
 
+import contextvars
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
@@ -193,13 +194,18 @@ def _offset(zname: str | None, off: str | None) -> tzinfo | None:
     return timezone(timedelta(hours=hours)) if hours is not None else None
 
 
+#: the zone of a time written without one (:func:`parse_date_text`'s ``zone``; UTC by default)
+_LOCAL_ZONE: contextvars.ContextVar[tzinfo] = contextvars.ContextVar("rasd_local_zone", default=timezone.utc)
+
+
 def _build(y: int, m: int, d: int, t: re.Match | None) -> datetime | None:
     """An aware UTC datetime, or ``None`` for an impossible date.  Without a time: midnight;
-    without a zone: the wall time is taken as UTC (the page gives nothing better)."""
+    without a zone: the wall time is read in the local zone (:data:`_LOCAL_ZONE`: the outlet's
+    ``timezone``, else UTC — the page gives nothing better)."""
     if not (_MIN_YEAR <= y <= _MAX_YEAR):
         return None
     hh = mm = ss = 0
-    tz = timezone.utc
+    tz = _LOCAL_ZONE.get()
     if t is not None:
         hh, mm, ss = int(t["H"]), int(t["M"]), int(t["S"] or 0)
         ampm = (t["ampm"] or "").replace(".", "")
@@ -208,7 +214,7 @@ def _build(y: int, m: int, d: int, t: re.Match | None) -> datetime | None:
         elif ampm in ("am", "ص", "صباحا", "قظ") and hh == 12:
             hh = 0
         zone = _offset(t.groupdict().get("zname"), t.groupdict().get("off"))
-        tz = zone or timezone.utc
+        tz = zone or tz
     try:
         return datetime(y, m, d, hh, mm, ss, tzinfo=tz).astimezone(timezone.utc)
     except ValueError:
@@ -307,7 +313,7 @@ def _dateparser(text: str) -> datetime | None:
         return None
     if (dt.month, dt.day) == (1, 1) and not _jan1_evidence(fold(text), dt.year):
         return None  # dateparser filled a missing day/month in
-    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=_LOCAL_ZONE.get()).astimezone(timezone.utc)
 
 
 _HAS_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
@@ -318,7 +324,7 @@ def _jan1_evidence(folded: str, year: int) -> bool:
     return any((d.year, d.month, d.day) == (year, 1, 1) for _, d in _gregorian_candidates(folded))
 
 
-def parse_date_text(text: str, *, fallback: bool = True) -> datetime | None:
+def parse_date_text(text: str, *, fallback: bool = True, zone: tzinfo | None = None) -> datetime | None:
     """Parse the first complete date in one string from a feed, a sitemap or a page.
 
     Args:
@@ -327,6 +333,8 @@ def parse_date_text(text: str, *, fallback: bool = True) -> datetime | None:
             ``"الثلاثاء 20 رمضان 1444 هـ الموافق 11 أبريل 2023"``, ``"20 رمضان 1444 هـ"``.
         fallback: try dateparser (slow, ~ms per call) when the own tables find nothing and the
             string is short and contains a year.
+        zone: the zone of a time written without one (an outlet's ``timezone`` in its seed);
+            default UTC.  A date without a time is midnight in it.
 
     Returns:
         A timezone-aware UTC datetime, or ``None`` when the string holds no complete date
@@ -343,10 +351,17 @@ def parse_date_text(text: str, *, fallback: bool = True) -> datetime | None:
     time takes ``ص``/``صباحا`` (AM) and ``م``/``مساء`` (PM) and a zone: a numeric offset, an
     RFC 822 name, or a name or abbreviation of ``config/timezones.yaml`` (``بتوقيت مكة
     المكرمة``, ``(بتوقيت الإمارات)``, ``AST`` = UTC+3; case 25), read with its daylight saving
-    time.  A time without any is taken as UTC, because nothing in the string says otherwise.
+    time.  A time without any is read in ``zone`` (UTC when none is given: nothing in the string
+    says otherwise).
     """
     if not text:
         return None
+    if zone is not None:
+        token = _LOCAL_ZONE.set(zone)
+        try:
+            return parse_date_text(text, fallback=fallback)
+        finally:
+            _LOCAL_ZONE.reset(token)
     s = fold(text.strip())
     best = min(_gregorian_candidates(s), default=None, key=lambda c: c[0])
     if best is None:

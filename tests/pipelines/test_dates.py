@@ -264,3 +264,26 @@ def test_zone_table_is_validated(tmp_path):
     bad.write_text("schema_version: 1\nzones:\n  - {zone: UTC, nmes: [x]}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="nmes"):
         load_zone_names(bad)
+
+
+def test_an_outlet_timezone_reads_local_times_written_without_an_offset():
+    """A seed's ``timezone``: "10:30" on a Riyadh outlet's page is 07:30 UTC, in summer and in
+    winter alike (no DST there), Cairo's follows its daylight saving time, and a time that
+    says its own zone keeps it."""
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from rasd.core.seeds import Outlet
+
+    riyadh, cairo = ZoneInfo("Asia/Riyadh"), ZoneInfo("Africa/Cairo")
+    assert parse_date_text("12 مارس 2024 10:30", zone=riyadh) == datetime(2024, 3, 12, 7, 30, tzinfo=timezone.utc)
+    assert parse_date_text("12 مارس 2024 10:30") == datetime(2024, 3, 12, 10, 30, tzinfo=timezone.utc)
+    assert parse_date_text("2024-07-12 10:30", zone=cairo) == datetime(2024, 7, 12, 7, 30, tzinfo=timezone.utc)
+    assert parse_date_text("2024-01-12 10:30", zone=cairo) == datetime(2024, 1, 12, 8, 30, tzinfo=timezone.utc)
+    assert parse_date_text("2024-07-12T10:30:00+01:00", zone=riyadh) == datetime(2024, 7, 12, 9, 30, tzinfo=timezone.utc)
+    outlet = Outlet(slug="o", name="O", country="SA", homepage="https://o.example/",
+                    domains=["o.example"], feeds=["https://o.example/rss"], timezone="Asia/Riyadh")
+    spider = SimpleNamespace(outlets={"o": outlet})
+    item = article_for("", outlet="o", date_candidates=[("jsonld", "2024-03-12T10:30:00")])
+    DatesPipeline().process_item(item, spider)
+    assert item.published_at == datetime(2024, 3, 12, 7, 30, tzinfo=timezone.utc)
