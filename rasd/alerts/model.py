@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rasd.core.errors import ConfigError, RasdError
 from rasd.core.query import Group, Node, Phrase, QueryError, Term, group_is_null, has_wildcard, occurs, parse_query
-from rasd.core.rules import is_null
+from rasd.core.rules import analysis_tokens, is_null, name_alternatives
 from rasd.search.articles import build_query
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -185,13 +185,18 @@ class Alert(_Strict):
 
 # --- the percolator's candidate selection ------------------------------------------------------
 
-#: the stemmed analyzer of the articles' text fields (config/index_template.yaml)
-KEY_QUERY_ANALYZER = "rasd_arabic"
+#: the stemmed search analyzer of the articles' text fields (config/index_template.yaml): the
+#: stems of a word's proclitic forms and of the other spellings of a name it is part of
+KEY_QUERY_ANALYZER = "rasd_arabic_search"
 
 
 def _key(word: str) -> dict:
+    # any of the analysed tokens (a word's forms, or the words of a name's other spellings: a
+    # document matching through a synonym has the keys of that spelling); alert_keys has no
+    # positions, so no phrase queries for several-word synonyms
     return {"match": {"alert_keys": {"query": word, "analyzer": KEY_QUERY_ANALYZER,
-                                     "operator": "or", "zero_terms_query": "all"}}}
+                                     "operator": "or", "zero_terms_query": "all",
+                                     "auto_generate_synonyms_phrase_query": False}}}
 
 
 def _parsed(text: str) -> tuple[Group, bool] | None:
@@ -227,6 +232,8 @@ def _condition(node: Node, exact_only: bool) -> dict | None:
         return None if node.prefix else _key(node.text)
     if isinstance(node, Phrase):
         words = node.text.split()
+        if len(words) > 1 and len(name_alternatives(analysis_tokens(node.text))) > 1:
+            return _key(node.text)  # a name in it: any word of any of its spellings
         return {"bool": {"filter": [_key(w) for w in words]}} if len(words) > 1 else _key(words[0])
     if not isinstance(node, Group):
         return None
@@ -368,6 +375,8 @@ def tree_texts(tree: Node) -> set[str]:
     """The word and phrase texts of a :func:`query_tree` (what has to be analysed)."""
     if isinstance(tree, (Term, Phrase)):
         return {tree.text}
+    if not isinstance(tree, Group):
+        return set()  # a field, a range …: no words of the text fields
     return set().union(*(tree_texts(c.node) for c in tree.clauses))
 
 

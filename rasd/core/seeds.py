@@ -120,7 +120,29 @@ def _cron(expr: str) -> str:
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Regex = Annotated[str, AfterValidator(_regex)]
-LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+def _language(v: str) -> str:
+    """An ISO 639 code (two or three letters) CLDR knows (via babel), e.g. ``ar``, ``ps``,
+    ``ckb``."""
+    from babel import Locale
+
+    code = v.strip().lower()
+    if not re.fullmatch(r"[a-z]{2,3}", code) or code not in Locale("en").languages:
+        raise ValueError(f"{v!r} is not an ISO 639 language code (e.g. ar, fa, ur, ps, ckb)")
+    return code
+
+
+def _zone(v: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{v!r} is not an IANA time zone (e.g. Asia/Riyadh, Africa/Cairo)") from None
+    return v
+
+
+LanguageCode = Annotated[str, AfterValidator(_language)]
+ZoneName = Annotated[str, AfterValidator(_zone)]
 HostName = Annotated[str, AfterValidator(_host)]
 
 
@@ -180,9 +202,11 @@ class Outlet(_Strict):
     ``domains`` are the outlet's own hosts (sub-domains included; Unicode or punycode, kept in
     punycode; ``host:port`` for a server on another port); links elsewhere are not followed,
     and every feed and sitemap must be on them (see the module docstring for what an outlet
-    owns).  ``languages`` are the expected ISO 639-1 codes; ``other_languages`` says what
-    happens to an article detected in another language (``keep`` with its code, or ``drop``;
-    counted either way).
+    owns).  ``languages`` are the expected ISO 639 codes (two or three letters, any CLDR knows:
+    ``ar``, ``ps``, ``ckb``); ``other_languages`` says what happens to an article detected in
+    another language (``keep`` with its code, or ``drop``; counted either way); ``timezone``
+    (IANA, e.g. ``Asia/Riyadh``) is the zone of local times the outlet writes without an
+    offset (default UTC).
     """
 
     slug: str
@@ -191,6 +215,8 @@ class Outlet(_Strict):
     homepage: HttpUrl
     languages: list[LanguageCode] = ["ar"]
     other_languages: Literal["keep", "drop"] = "keep"
+    #: IANA zone of local times the outlet writes without an offset (default: UTC)
+    timezone: ZoneName | None = None
     domains: list[HostName] = Field(min_length=1)
     feeds: list[HttpUrl] = []
     sitemaps: list[HttpUrl] = []
@@ -263,6 +289,12 @@ class Outlet(_Strict):
             return True
         return any(port == p and (host == h or (sub and host.endswith("." + h)))
                    for h, p, sub in self._ports())
+
+    def zone(self):
+        """The outlet's ``timezone`` as a ``tzinfo`` (None when the seed gives none)."""
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone) if self.timezone else None
 
     def hosts(self) -> list[str]:
         """The ``domains`` without their ports (ASCII form)."""

@@ -95,6 +95,20 @@ def test_valid_temp_file_loads(tmp_path):
     outlet = load_outlet(_write(tmp_path, VALID))
     assert isinstance(outlet, Outlet)
     assert outlet.slug == "test_outlet" and outlet.schedule.interval_minutes == 30
+    assert outlet.timezone is None and outlet.zone() is None
+
+
+def test_any_iso_639_language_and_an_iana_timezone(tmp_path):
+    text = VALID.replace("name: Test\n", "name: Test\nlanguages: [ps, ckb, AR]\ntimezone: Asia/Riyadh\n")
+    outlet = load_outlet(_write(tmp_path, text))
+    assert outlet.languages == ["ps", "ckb", "ar"]
+    assert outlet.timezone == "Asia/Riyadh" and str(outlet.zone()) == "Asia/Riyadh"
+    for bad, says in (("languages: [xx]", "not an ISO 639 language code"),
+                      ("languages: [arabic]", "not an ISO 639 language code"),
+                      ("timezone: Mars/Olympus", "not an IANA time zone")):
+        with pytest.raises(ConfigError) as err:
+            load_outlet(_write(tmp_path, VALID.replace("name: Test\n", f"name: Test\n{bad}\n")))
+        assert says in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
