@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 from scrapy import signals
 
-from rasd.pipelines.base import OUTCOME_PREFIX
+from rasd.pipelines.base import OUTCOME_PREFIX, outcome_key
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,10 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
 
 
 class OutcomeSummary:
-    """Scrapy extension: logs one ``crawl_summary outlet=… archived=…`` line per outlet."""
+    """Scrapy extension: logs one ``crawl_summary outlet=… archived=…`` line per outlet, and
+    gives a page whose item a stage failed on with an unexpected exception (a bug, not bad
+    input: Scrapy's ``item_error``) its outcome, ``failed/stage_error``, so every page still
+    ends in one counted outcome (the URL is not remembered: the next run fetches it again)."""
 
     def __init__(self, stats):
         self.stats = stats
@@ -188,7 +191,15 @@ class OutcomeSummary:
     def from_crawler(cls, crawler):
         ext = cls(crawler.stats)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.item_error, signal=signals.item_error)
         return ext
+
+    def item_error(self, item, response=None, spider=None, failure=None, **kwargs) -> None:
+        outlet = getattr(item, "outlet", None) or "?"
+        self.stats.inc_value(outcome_key(outlet, "failed/stage_error"))
+        error = failure.value if failure is not None else None
+        logger.error("stage_error outlet=%s url=%s error=%s: %s", outlet,
+                     str(getattr(item, "url", ""))[:300], type(error).__name__, error)
 
     def spider_closed(self, spider, reason):
         for s in summarize(self.stats.get_stats()).values():

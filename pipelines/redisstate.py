@@ -314,6 +314,12 @@ class RedisStoryIndex:
             return None
         return _b(row[0]), (_lean(row[1], self.params.seed) if row[1] else None)
 
+    def time_of(self, article_id: str) -> str | None:
+        """The recorded time of an article (ISO 8601 UTC: ``published_at``, else
+        ``fetched_at``), or ``None`` if unknown or expired (as the SQLite window's)."""
+        at = self.client.hget(f"{self.p}sig:{article_id}", "at")
+        return _b(at) if at is not None else None
+
     def candidates(self, sig) -> list[tuple[str, str, bytes]]:
         keys = [f"{self.p}band:{k}" for k in self.band_keys(sig.hashvalues)]
         ids = [_b(i) for i in self.client.sunion(keys)]

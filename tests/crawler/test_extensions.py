@@ -41,3 +41,27 @@ def test_table_shows_totals_and_reasons():
     assert "skipped: too_little_text 2" in text and "failed: http_404 1" in text
     assert "deferred: retry_after 2" in text
     assert "feeds failed: dns 1" in text
+
+
+def test_a_stage_bug_still_ends_the_page_in_one_counted_outcome():
+    """Scrapy's item_error (a stage raised an unexpected exception) gives the page
+    ``failed/stage_error``: a fleet worker's poll waits for every requested page's outcome, so a
+    page without one kept the poll running until its deadline."""
+    from scrapy import signals as scrapy_signals
+    from scrapy.utils.test import get_crawler
+    from twisted.python.failure import Failure
+
+    from rasd.core.article import Article
+    from rasd.crawler.extensions import OutcomeSummary
+
+    crawler = get_crawler()
+    extension = OutcomeSummary.from_crawler(crawler)  # noqa: F841 (signals hold weak references)
+    item = Article(url="https://akhbar.example/a/1", outlet="akhbar", text="نص")
+    try:
+        raise AttributeError("'RedisStoryIndex' object has no attribute 'time_of'")
+    except AttributeError:
+        failure = Failure()
+    results = crawler.signals.send_catch_log(scrapy_signals.item_error, item=item, response=None,
+                                             spider=None, failure=failure)
+    assert all(not isinstance(r, Failure) for _, r in results), results
+    assert crawler.stats.get_value("rasd/outcome/akhbar/failed/stage_error") == 1
