@@ -59,9 +59,43 @@ def _b(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else (value or "")
 
 
-class RedisSeenStore:
+class _FollowsArchive:
+    """What both Redis stores share with their SQLite twins: a checkpoint per archive file
+    (a hash at ``ckpt_key``) and :meth:`catch_up`, applying the archive's lines after it in
+    batches (``apply``: the store's own)."""
+
+    what = "store"
+
+    def checkpoints_load(self) -> dict[str, int]:
+        """``{archive file: byte offset applied}``."""
+        return {_b(k): int(v) for k, v in self.client.hgetall(self.ckpt_key).items()}
+
+    def catch_up(self, files=None, extend: Callable[[], None] | None = None) -> int:
+        """Apply the archive's lines after the checkpoints (only ``files`` when given: a
+        writer's intent note); ``extend`` is called after each batch (the lock's lease).
+        Returns the lines applied."""
+        if self.archive_dir is None:
+            return 0
+        total = 0
+        while True:
+            batch = list(follow(self.archive_dir, self.checkpoints_load(), files, limit=_BATCH))
+            if not batch:
+                break
+            total += self.apply(batch)
+            if extend is not None:
+                extend()
+            if len(batch) < _BATCH:
+                break
+        if total:
+            log.info("%s (Redis): %d archived line(s) applied from the archive", self.what, total)
+        return total
+
+
+class RedisSeenStore(_FollowsArchive):
     """The seen-URL store on Redis (see the module docstring).  ``archive_dir``: the archive
     root the store follows (``None``: no catch-up)."""
+
+    what = "seen store"
 
     def __init__(self, client, archive_dir=None, prefix: str = "rasd:", ttl_days: float = 90.0,
                  follower: str = "seen"):
@@ -191,25 +225,6 @@ class RedisSeenStore:
             pipe.execute()
         return n
 
-    def checkpoints_load(self) -> dict[str, int]:
-        return {_b(k): int(v) for k, v in self.client.hgetall(self.ckpt_key).items()}
-
-    def catch_up(self, files=None, extend: Callable[[], None] | None = None) -> int:
-        if self.archive_dir is None:
-            return 0
-        total = 0
-        while True:
-            batch = list(follow(self.archive_dir, self.checkpoints_load(), files, limit=_BATCH))
-            if not batch:
-                break
-            total += self.apply(batch)
-            if extend is not None:
-                extend()
-            if len(batch) < _BATCH:
-                break
-        if total:
-            log.info("seen store (Redis): %d archived article(s) applied from the archive", total)
-        return total
 
     def mark_url(self, canonical: str, outlet: str, outcome: str, article_id: str | None = None) -> None:
         self.client.set(f"{self.p}url:{canonical}", _SEP.join((outcome, article_id or "", outlet)),
@@ -268,10 +283,12 @@ class RedisSeenStore:
         self.close()
 
 
-class RedisStoryIndex:
+class RedisStoryIndex(_FollowsArchive):
     """The story window on Redis (see the module docstring): per article a hash with its
     signature, per LSH band key a set of article ids; a lookup is one ``SUNION`` of the ``b``
     band sets and one pipelined read of the candidates; rows expire after the window."""
+
+    what = "story window"
 
     def __init__(self, client, params: StoryParams = StoryParams(), window: timedelta = timedelta(days=7),
                  now: Callable[[], datetime] = utcnow, archive_dir=None, prefix: str = "rasd:",
@@ -391,23 +408,6 @@ class RedisStoryIndex:
             pipe.execute()
         return n
 
-    def checkpoints_load(self) -> dict[str, int]:
-        return {_b(k): int(v) for k, v in self.client.hgetall(self.ckpt_key).items()}
-
-    def catch_up(self, files=None, extend: Callable[[], None] | None = None) -> int:
-        if self.archive_dir is None:
-            return 0
-        total = 0
-        while True:
-            batch = list(follow(self.archive_dir, self.checkpoints_load(), files, limit=_BATCH))
-            if not batch:
-                break
-            total += self.apply(batch)
-            if extend is not None:
-                extend()
-            if len(batch) < _BATCH:
-                break
-        return total
 
     def story(self, story_id: str) -> Story | None:
         ids = [_b(i) for i in self.client.zrange(f"{self.p}story:{story_id}", 0, -1)]
