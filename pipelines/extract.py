@@ -39,9 +39,7 @@ from contextlib import suppress
 from dataclasses import fields
 from urllib.parse import urljoin, urlsplit
 
-import trafilatura
 from lxml import etree
-from scrapy.utils.asyncio import run_in_thread
 
 from rasd.pipelines import dates
 from rasd.pipelines.base import StagePipeline
@@ -387,6 +385,8 @@ def extract_article(article: Article, hints: ExtractionHints | None = None, *,
         ExtractError: the HTML cannot be parsed at all (empty or not HTML).
     """
     hints = hints or _NO_HINTS
+    import trafilatura  # here, not at the top: a crawl process with workers never extracts
+
     tree = trafilatura.load_html(article.html) if article.html and article.html.strip() else None
     if tree is None:
         raise ExtractError(f"{article.url}: not parseable as HTML")
@@ -519,6 +519,8 @@ class ExtractPipeline(StagePipeline):
 
     async def close_spider(self, spider=None) -> None:
         if self.pool is not None:
+            from scrapy.utils.asyncio import run_in_thread
+
             await run_in_thread(self.pool.close)
             if self.pool.restarts:
                 self.count("rasd/extract/pool_restarts", self.pool.restarts)

@@ -75,7 +75,7 @@ from pebble import ProcessExpired, ProcessPool
 log = logging.getLogger(__name__)
 
 #: Modules the fork server imports once, so that workers forked from it start warm.
-PRELOAD = ["rasd.pipelines.workers", "rasd.pipelines.extract"]
+PRELOAD = ["rasd.pipelines.workers", "rasd.pipelines.extract", "trafilatura", "htmldate"]
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
