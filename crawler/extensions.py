@@ -73,6 +73,22 @@ def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
     return dict(sorted(out.items()))
 
 
+def outlet_summary(stats: dict[str, Any], slug: str) -> dict:
+    """One outlet's run as the one-line JSON summary a scheduled run reports (the scheduler's
+    child, and a fleet worker per poll): ``{"listings_ok", "listings_failed", "links",
+    "outcomes", "syndicated", "not_modified", "pages", "finish_reason", "interrupted"}``."""
+    s = summarize(stats).get(slug)
+    out = {"listings_ok": 0, "listings_failed": 0, "links": {}, "outcomes": {}, "syndicated": 0}
+    if s is not None:
+        out = {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
+               "links": dict(s.links), "outcomes": dict(s.outcomes), "syndicated": s.syndicated}
+    out["not_modified"] = int(stats.get(f"rasd/listings/{slug}/not_modified", 0))
+    out["pages"] = sum(out["outcomes"].values())
+    out["finish_reason"] = stats.get("finish_reason")
+    out["interrupted"] = bool(stats.get("rasd/interrupted"))
+    return out
+
+
 def _reasons(d: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(d.items()))
 

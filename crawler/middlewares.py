@@ -208,13 +208,16 @@ class BackoffRetryMiddleware(RetryMiddleware):
             self.crawler.stats.inc_value("rasd/retry/retry_after_unreadable")
         return min(self.max_wait, self.base * 2 ** request.meta.get("retry_times", 0)), "backoff"
 
-    def deferral(self, wait: float, source: str, now: float | None = None) -> RetryDeferred | None:
-        """The :exc:`RetryDeferred` for a wait that does not fit in this run, else ``None``."""
+    def deferral(self, wait: float, source: str, now: float | None = None,
+                 deadline: float | None = None) -> RetryDeferred | None:
+        """The :exc:`RetryDeferred` for a wait that does not fit in this run, else ``None``
+        (``deadline``: this request's run's, POSIX seconds; default ``RASD_DEADLINE``)."""
         now = time.time() if now is None else now
+        deadline = self.deadline if deadline is None else deadline
         if source == "retry_after" and wait > self.max_wait:
             detail = f"Retry-After {wait:.0f} s > longest in-run wait {self.max_wait:g} s"
-        elif self.deadline is not None and now + wait + self.margin > self.deadline:
-            detail = f"wait {wait:.1f} s would end after the run's deadline (in {self.deadline - now:.0f} s)"
+        elif deadline is not None and now + wait + self.margin > deadline:
+            detail = f"wait {wait:.1f} s would end after the run's deadline (in {deadline - now:.0f} s)"
         else:
             return None
         return RetryDeferred(source, wait, now + min(wait, self.defer_max), detail)
@@ -229,7 +232,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if not self._retries_left(request):
             return self._retry(request, response_status_message(response.status)) or response
         wait, source = self.wait_for(request, response)
-        deferred = self.deferral(wait, source)
+        # a fleet worker runs several outlets' polls at once, each with its own deadline
+        per_poll = getattr(self.crawler, "rasd_deadlines", None) or {}
+        deferred = self.deferral(wait, source, deadline=per_poll.get(request.meta.get("rasd_outlet")))
         if deferred is not None:
             self.crawler.stats.inc_value(f"rasd/retry/deferred/{source}")
             raise deferred

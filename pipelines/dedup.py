@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -126,6 +127,17 @@ def dedup(article: Article, store: SeenStore) -> DedupDecision:
     return decision
 
 
+def _asyncio_reactor() -> bool:
+    """Whether Twisted's asyncio reactor is installed (the lock can be waited for with
+    :func:`asyncio.sleep`); a test calling the pipeline directly has none and blocks."""
+    from scrapy.utils.reactor import is_asyncio_reactor_installed
+
+    try:
+        return is_asyncio_reactor_installed()
+    except Exception:  # noqa: BLE001 - no reactor at all
+        return False
+
+
 class DedupPipeline(StagePipeline):
     """Scrapy wrapper of :func:`decide` over the data directory's seen-URL store
     (``<RASD_DATA_DIR>/seen.sqlite``, opened through the :class:`~rasd.pipelines.ledger.Ledger`).
@@ -178,7 +190,40 @@ class DedupPipeline(StagePipeline):
         """True when ``url`` (raw, as listed in a feed) needs no fetching."""
         return self.store.is_known_url(url)
 
-    def process_item(self, item: Article, spider=None) -> Article:
+    def process_item(self, item: Article, spider=None):
+        """The article, or (when another process holds the data directory's lock and the
+        asyncio reactor runs) a coroutine that waits for the lock without blocking the event
+        loop — other outlets' downloads go on — and then decides.  From the lock's taking to
+        the archive stage's release nothing yields to the event loop (Scrapy runs the next
+        stages in the same call when a stage returns a value)."""
+        if not self._begin(item, blocking=not _asyncio_reactor()):
+            return self._when_free(item)
+        return self._decide(item)
+
+    def _begin(self, item: Article, blocking: bool) -> bool:
+        ledger = self.ledger
+        try:
+            return ledger.begin(blocking=blocking)
+        except sqlite3.Error as exc:
+            ledger.abort()
+            self.write_failed(exc, ledger.seen.path)
+            raise self.drop(item, "failed/disk_full" if "full" in str(exc) else "failed/state_error",
+                            str(exc)) from None
+
+    async def _when_free(self, item: Article) -> Article:
+        import asyncio
+
+        t0 = time.monotonic()
+        delay = 0.001
+        while True:
+            await asyncio.sleep(delay)
+            if self._begin(item, blocking=False):
+                break
+            delay = min(delay * 2, 0.02)
+        self.count("rasd/dedup/lock_wait_ms", int((time.monotonic() - t0) * 1000))
+        return self._decide(item)
+
+    def _decide(self, item: Article) -> Article:
         ledger = self.ledger
         try:
             ledger.begin()

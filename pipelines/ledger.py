@@ -33,7 +33,7 @@ from typing import Callable
 
 from rasd.pipelines.seenstore import SeenStore
 from rasd.pipelines.storyindex import StoryIndex, StoryParams
-from rasd.core.archive import ArchiveLine, ArchiveWriter, close_torn_tails, day_file
+from rasd.core.archive import ArchiveLine, ArchiveWriter, amendment_file, close_torn_tails, day_file
 from rasd.core.article import Article, utcnow
 from rasd.core.durable import StateLock, write_error
 from rasd.core.failpoints import failpoint
@@ -56,11 +56,24 @@ class Ledger:
     """
 
     def __init__(self, data_dir: Path | str, *, story_params=None, window: timedelta = timedelta(days=7),
-                 now: Callable[[], datetime] = utcnow, sync: bool = True):
+                 now: Callable[[], datetime] = utcnow, sync: bool = True, redis_url: str | None = None,
+                 worker: str | None = None, redis_prefix: str = "rasd:", redis_ttl_days: float = 90.0):
         self.data_dir = Path(data_dir)
         self.archive_dir = self.data_dir / "archive"
-        self.lock = StateLock(self.data_dir)
-        self.writer = ArchiveWriter(self.archive_dir, sync=sync)
+        self.redis = None
+        if redis_url:  # a fleet: shared state on Redis, this worker's own archive shard
+            from rasd.core.archive import shard_dir
+            from rasd.core.shared import RedisLock, connect, worker_id
+
+            self.redis, self.redis_prefix = connect(redis_url), redis_prefix
+            self.redis_ttl_days = redis_ttl_days
+            self.worker = worker or worker_id()
+            self.lock = RedisLock(self.redis, name=f"{redis_prefix}lock:state")
+            self.writer = ArchiveWriter(self.archive_dir, sync=sync, subdir=shard_dir(self.worker))
+        else:
+            self.worker = None
+            self.lock = StateLock(self.data_dir)
+            self.writer = ArchiveWriter(self.archive_dir, sync=sync)
         self._story_params, self._window, self._now = story_params, window, now
         self._seen = None
         self._stories = None
@@ -78,6 +91,12 @@ class Ledger:
             elif options:
                 ledger.configure(**options)
             return ledger
+
+    @staticmethod
+    def all_shared() -> list["Ledger"]:
+        """The process's open ledgers (one per data directory)."""
+        with _SHARED_LOCK:
+            return list(_SHARED.values())
 
     @staticmethod
     def is_shared(ledger: "Ledger") -> bool:
@@ -98,24 +117,41 @@ class Ledger:
     # ---- stores --------------------------------------------------------------------------
     @property
     def seen(self):
-        """The seen-URL store (``<data-dir>/seen.sqlite``), caught up on the archive."""
+        """The seen-URL store (``<data-dir>/seen.sqlite``, or Redis in a fleet), caught up on
+        the archive."""
         if self._seen is None:
             with self.lock:
                 self._close_tails()
-                store = SeenStore(self.data_dir / "seen.sqlite", archive_dir=self.archive_dir)
-                store.catch_up()
+                if self.redis is not None:
+                    from rasd.pipelines.redisstate import RedisSeenStore
+
+                    store = RedisSeenStore(self.redis, archive_dir=self.archive_dir, prefix=self.redis_prefix,
+                                           ttl_days=self.redis_ttl_days)
+                    store.catch_up(extend=self.lock.extend)
+                else:
+                    store = SeenStore(self.data_dir / "seen.sqlite", archive_dir=self.archive_dir)
+                    store.catch_up()
             self._seen = store
         return self._seen
 
     @property
     def stories(self):
-        """The story window (``<data-dir>/stories.sqlite``), caught up on the archive."""
+        """The story window (``<data-dir>/stories.sqlite``, or Redis in a fleet), caught up on
+        the archive."""
         if self._stories is None:
             with self.lock:
                 self._close_tails()
-                index = StoryIndex(self.data_dir / "stories.sqlite", self._story_params or StoryParams(),
-                                   self._window, self._now, archive_dir=self.archive_dir)
-                index.catch_up()
+                params = self._story_params or StoryParams()
+                if self.redis is not None:
+                    from rasd.pipelines.redisstate import RedisStoryIndex
+
+                    index = RedisStoryIndex(self.redis, params, self._window, self._now,
+                                            archive_dir=self.archive_dir, prefix=self.redis_prefix)
+                    index.catch_up(extend=self.lock.extend)
+                else:
+                    index = StoryIndex(self.data_dir / "stories.sqlite", params, self._window, self._now,
+                                       archive_dir=self.archive_dir)
+                    index.catch_up()
             self._stories = index
         return self._stories
 
@@ -125,12 +161,15 @@ class Ledger:
             self._tails_closed = True
 
     # ---- one article ---------------------------------------------------------------------
-    def begin(self) -> None:
+    def begin(self, blocking: bool = True) -> bool:
         """Take the lock for one article's decisions and catch the stores up on the files the
-        previous holder declared.  Re-entrant: a second call while held is a no-op."""
+        previous holder declared; returns whether it is held (False only when not ``blocking``
+        and another process holds it).  Re-entrant: a second call while held is a no-op."""
         if self.lock.held:
-            return
-        intent = self.lock.acquire()
+            return True
+        intent = self.lock.acquire(blocking)
+        if intent is None:
+            return False
         self._arm_safety()
         try:
             if intent:
@@ -141,6 +180,7 @@ class Ledger:
         except BaseException:
             self.lock.release()
             raise
+        return True
 
     def commit(self, article: Article) -> dict[str, int]:
         """Archive ``article`` (lock taken if not held), apply it to the seen-URL store and the
@@ -176,13 +216,13 @@ class Ledger:
         finally:
             self.lock.release()
 
-    @staticmethod
-    def _lines(article: Article, record: dict, positions: dict[str, int]) -> list[ArchiveLine]:
-        day = day_file(article)
+    def _lines(self, article: Article, record: dict, positions: dict[str, int]) -> list[ArchiveLine]:
+        day = day_file(article, self.writer.subdir)
         lines = [ArchiveLine(day, 0, positions[day], "record", record)]
+        links = amendment_file("links", self.writer.subdir)
         for copy_id in article.relinked:
-            lines.append(ArchiveLine("amendments/links.jsonl", 0, positions["amendments/links.jsonl"],
-                                     "links", {"id": copy_id, "duplicate_of": article.id}))
+            lines.append(ArchiveLine(links, 0, positions[links], "links",
+                                     {"id": copy_id, "duplicate_of": article.id}))
         return lines
 
     def abort(self) -> None:

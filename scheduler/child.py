@@ -36,21 +36,7 @@ import sys
 from pathlib import Path
 
 
-def summary_of(stats: dict, slug: str) -> dict:
-    """The one-line summary of ``slug`` from a crawl's stats dict."""
-    from rasd.crawler.extensions import summarize
-
-    s = summarize(stats).get(slug)
-    prefix = f"rasd/listings/{slug}/not_modified"
-    out = {"listings_ok": 0, "listings_failed": 0, "links": {}, "outcomes": {}, "syndicated": 0}
-    if s is not None:
-        out = {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
-               "links": dict(s.links), "outcomes": dict(s.outcomes), "syndicated": s.syndicated}
-    out["not_modified"] = int(stats.get(prefix, 0))
-    out["pages"] = sum(out["outcomes"].values())
-    out["finish_reason"] = stats.get("finish_reason")
-    out["interrupted"] = bool(stats.get("rasd/interrupted"))
-    return out
+from rasd.crawler.extensions import outlet_summary as summary_of  # noqa: E402  (the run's one line)
 
 
 def _usage() -> dict:

@@ -123,6 +123,9 @@ class ScheduleConfig:
     max_parallel: int | None = None  # crawls at once; default max(4, 2 × CPUs)
     digests: "Callable[[], object] | None" = None  # called every digest_check_seconds
     digest_check_seconds: float = 60.0
+    queue_url: str | None = None  # a fleet: polls go to Redis for `rasd worker` (scheduler/queue.py)
+    queue_prefix: str = "rasd:"
+    followers: "Callable[[], object] | None" = None  # fleet mode: index/alert followers, every 2 s
 
 
 class _Scheduler(BackgroundScheduler):
@@ -186,6 +189,8 @@ class Daemon:
         self._lock = threading.Lock()
         self._children: dict[str, subprocess.Popen] = {}
         self._scheduled: dict[str, float] = {}
+        self._started: dict[int, float] = {}  # fleet mode: run id → when it was queued
+        self.dispatcher = None
         self.outlets_file.parent.mkdir(parents=True, exist_ok=True)
         self.outlets_file.write_text(json.dumps(
             {s: o.model_dump(mode="json") for s, o in config.outlets.items()}, ensure_ascii=False),
@@ -215,6 +220,12 @@ class Daemon:
         dangling = self.history.close_dangling()
         if dangling:
             log.warning("runs_interrupted count=%d (left running by a previous daemon)", dangling)
+        if self.config.queue_url and self.dispatcher is None:
+            from rasd.scheduler.queue import QueueDispatcher
+
+            self.dispatcher = QueueDispatcher(self.config.queue_url, self.record_result,
+                                              prefix=self.config.queue_prefix,
+                                              followers=self.config.followers).start()
         self.scheduler = self.build_scheduler()
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
@@ -286,7 +297,9 @@ class Daemon:
 
     # ---- one run ---------------------------------------------------------------------------
     def run_once(self, slug: str) -> str:
-        """Crawl ``slug`` once in a child process and record the run; returns its outcome."""
+        """Crawl ``slug`` once in a child process and record the run; returns its outcome (in
+        fleet mode: queue the poll for a worker, ``"queued"``; the result is recorded when a
+        worker sends it)."""
         if self._stopping.is_set():
             return "interrupted"
         outlet = self.config.outlets.get(slug)
@@ -295,6 +308,14 @@ class Daemon:
         started = time.time()
         run_id = self.history.start(slug, started_at=started)
         timeout = self.config.timeout_seconds or outlet.schedule.timeout_minutes * 60
+        if self.dispatcher is not None:
+            self._started[run_id] = started
+            queued = self.dispatcher.dispatch(slug, outlet, run_id, timeout,
+                                              scheduled_at=self._scheduled.get(job_id(slug)))
+            if queued == "skipped":
+                self.history.finish(run_id, "skipped", None, "the previous poll is still running", None,
+                                    scheduled_at=self._scheduled.get(job_id(slug)))
+            return queued
         cmd = [sys.executable, "-m", "rasd.scheduler.child", slug, "--data-dir", str(self.data_dir),
                "--outlets-file", str(self.outlets_file), "--deadline", f"{time.time() + timeout:.3f}"]
         if self.config.replay_url:
@@ -332,6 +353,28 @@ class Daemon:
         log.info("run_finished outlet=%s run=%d outcome=%s archived=%s interval=%s", slug, run_id,
                  outcome, counts.archived if counts else 0, interval)
         return outcome
+
+    def record_result(self, run_id: int, slug: str, outcome: str, summary: dict | None,
+                      errors: str | None, cpu_seconds: float | None = None) -> None:
+        """Record a fleet worker's result for run ``run_id`` as a child's run is recorded: its
+        counts, the adapted interval (and the job rescheduled), the run's end."""
+        outlet = self.config.outlets.get(slug)
+        if outlet is None:
+            return
+        counts = None
+        if summary:
+            try:
+                counts = counts_from_summary(summary)
+            except ValueError:
+                counts = None
+        if outcome == "ok" and counts is not None and counts.failures:
+            errors = json.dumps(counts.failures, sort_keys=True)
+        started = self._started.pop(run_id, time.time())
+        interval, reason = self._adapt(outlet, outcome, counts, run_id, started)
+        self.history.finish(run_id, outcome, counts, errors, interval,
+                            scheduled_at=self._scheduled.get(job_id(slug)), interval_reason=reason)
+        log.info("run_finished outlet=%s run=%d outcome=%s archived=%s interval=%s (fleet)", slug,
+                 run_id, outcome, counts.archived if counts else 0, interval)
 
     def _wait(self, proc: subprocess.Popen, deadline: float) -> tuple[str, str, str]:
         """Wait for ``proc``; SIGTERM it past ``deadline`` or on stop, SIGKILL after the grace."""
@@ -401,6 +444,9 @@ class Daemon:
                 proc.terminate()
         self.scheduler.shutdown(wait=True)
         self.scheduler = None
+        if self.dispatcher is not None:  # polls in flight finish on their workers; results wait in Redis
+            self.dispatcher.stop()
+            self.dispatcher = None
         if _ACTIVE is self:
             _ACTIVE = None
         log.info("scheduler_stopped")

@@ -351,7 +351,7 @@ class OutletSpider(scrapy.Spider):
         slug = request.meta["rasd_outlet"]
         self._listing_failed(slug, failure_outcome(failure).split("/", 1)[1])
         self.logger.warning("listing failed outlet=%s url=%s reason=%s", slug, request.url,
-                            failure.getErrorMessage())
+                            failure.getErrorMessage() or failure.type.__name__)
 
     def parse_feed(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]

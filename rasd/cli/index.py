@@ -155,6 +155,29 @@ def _prepare_generation(engine, alias, generations, next_index) -> str:
     return target
 
 
+@index_app.command("rollover")
+def rollover_cmd(
+    max_age: Annotated[str, typer.Option(help="roll over when the write index is older (30d: monthly indices)")] = "30d",
+    max_docs: Annotated[Optional[int], typer.Option(min=1, help="… or holds more documents")] = None,
+    max_size: Annotated[Optional[str], typer.Option(help="… or is bigger (e.g. 50gb)")] = None,
+    force: Annotated[bool, typer.Option(help="roll over now, whatever the conditions")] = False,
+) -> None:
+    """Start a new index generation behind the alias when a condition holds (the scheduler in
+    fleet mode runs this daily; clusters with ILM/ISM use config/lifecycle/ instead)."""
+    from rasd.search.articles import rollover
+
+    try:
+        _, engine, alias = _open()
+        result = rollover(engine, alias, max_age=max_age, max_docs=max_docs, max_size=max_size, force=force)
+    except RasdError as exc:
+        _fail(exc)
+    if result.rolled_over:
+        console.print(f"{alias}: rolled over from {result.old} to {result.new}")
+    else:
+        met = ", ".join(f"{k} {'met' if v else 'not met'}" for k, v in result.conditions.items())
+        console.print(f"{alias}: write index {result.old} kept ({met or 'no condition'})")
+
+
 @index_app.command("init")
 def init_cmd() -> None:
     """Install the index template (idempotent) and create the first index and its alias."""

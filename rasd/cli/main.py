@@ -59,7 +59,8 @@ def crawl(
             raise ConfigError("--replay-url needs --replay (the recording defines the outlets)")
         if replay is not None:
             site, pages, unused = load_recording(replay)
-            chosen = replay_outlets(pages, seeds)
+            chosen = replay_outlets(pages, seeds, download_delay=settings.crawl.replay_download_delay,
+                                    concurrency=settings.crawl.replay_concurrency)
             if replay_url is None:
                 server = ReplayServer(site).start()
                 replay_url = server.base_url
@@ -164,13 +165,14 @@ def list_outlets() -> None:
 
 
 from rasd.cli import alerts as cli_alerts, index as cli_index, schedule as cli_schedule, topics as cli_topics  # noqa: E402  (command groups in their own modules)
-from rasd.cli import web as cli_web  # noqa: E402
+from rasd.cli import web as cli_web, worker as cli_worker  # noqa: E402
 
 cli_index.register(app)
 cli_schedule.register(app)
 cli_topics.register(app)
 cli_alerts.register(app)
 cli_web.register(app)
+cli_worker.register(app)
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ def schedule(
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
     digests: Annotated[bool, typer.Option(help="send daily/weekly alert digests at their hour, and due outbox retries")] = True,
     digest_check_seconds: Annotated[float, typer.Option(min=1.0, help="how often digests are checked")] = 60.0,
+    queue: Annotated[Optional[str], typer.Option(help="fleet mode: push polls to this Redis (redis://host:6379/0) for `rasd worker` processes instead of starting a child per run; the scheduler then follows every worker's archive shard into the index and the alerts")] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the scheduler until SIGINT/SIGTERM: every outlet polled on its own schedule."""
@@ -74,7 +75,8 @@ def schedule(
         seeds = load_outlets(settings.seeds_dir)
         if replay is not None:
             site, pages, _ = load_recording(replay)
-            chosen = replay_outlets(pages, seeds)
+            chosen = replay_outlets(pages, seeds, download_delay=settings.crawl.replay_download_delay,
+                                    concurrency=settings.crawl.replay_concurrency)
             if replay_url is None:
                 server = ReplayServer(site).start()
                 replay_url = server.base_url
@@ -99,7 +101,9 @@ def schedule(
             max_interval_seconds=max_interval_seconds, timeout_seconds=timeout_seconds,
             max_parallel=max_parallel,
             misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt,
-            digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds))
+            digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds,
+            queue_url=queue, queue_prefix=settings.fleet.prefix,
+            followers=_fleet_followers(settings) if queue else None))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -115,6 +119,62 @@ def schedule(
     finally:
         if server is not None:
             server.stop()
+
+
+#: fleet mode: how often the scheduler asks the engine to roll the index over (``max_age`` 30 d)
+ROLLOVER_CHECK_SECONDS = 86400.0
+
+
+def _fleet_followers(settings):
+    """Fleet mode: one call brings the index (``index_enabled``) and the alerts
+    (``alerts_enabled``) up to every worker's archive shard — the followers a crawl process runs
+    in the one-machine mode, here in the scheduler's process — and once a day rolls the index
+    over when its write index is 30 days old (:func:`rasd.search.articles.rollover`).
+
+    The alerts' once-per-story record stays in ``alerts.sqlite`` beside the data directory: the
+    scheduler's follower is the fleet's only alert matcher, and its matches, outbox and
+    checkpoint commit in one SQLite transaction — moving the record to Redis would split that
+    commit in two and let a kill between them notify a story twice."""
+    from rasd.search.engine import connect
+
+    made: dict = {"rollover_at": 0.0}
+
+    def follow() -> None:
+        if settings.index_enabled and time.monotonic() - made["rollover_at"] > ROLLOVER_CHECK_SECONDS:
+            made["rollover_at"] = time.monotonic()
+            from rasd.search.articles import rollover
+
+            try:  # monthly generations (docs/scale.md); a refusal is logged, retried next day
+                done = rollover(connect(settings.engine, settings.secret), settings.engine.index_prefix)
+                if done.rolled_over:
+                    logging.getLogger("rasd.schedule").info("index_rollover old=%s new=%s",
+                                                            done.old, done.new)
+            except RasdError as exc:
+                logging.getLogger("rasd.schedule").warning("index_rollover failed: %s", exc)
+        if settings.index_enabled:
+            from rasd.search.indexing import FollowerBusy, IndexFollower
+
+            if "index" not in made:
+                made["index"] = IndexFollower(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                                              settings.engine.index_prefix)
+            try:
+                made["index"].run(wait=0.0, max_seconds=30)
+                made["index"].refresh()
+            except FollowerBusy:
+                pass
+        if settings.alerts_enabled:
+            from rasd.alerts.follower import AlertFollower, AlertFollowerBusy
+
+            if "alerts" not in made:
+                made["alerts"] = AlertFollower(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                                               settings.engine.index_prefix)
+            try:
+                made["alerts"].run(wait=0.0, max_seconds=30)
+            except AlertFollowerBusy:
+                pass
+            made["alerts"].deliver()
+
+    return follow
 
 
 def status_data(data_dir: Path, jobstore_url: str | None = None) -> dict[str, dict]:

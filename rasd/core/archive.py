@@ -42,6 +42,8 @@ from rasd.core.durable import append_line, close_torn_tail, read_lines, write_er
 log = logging.getLogger(__name__)
 
 AMENDMENTS = "amendments"
+#: per-worker archive shards of a fleet (``rasd worker``): ``shards/<worker>/<day>.jsonl``
+SHARDS = "shards"
 #: amendment files and the record field each one sets
 AMENDMENT_KINDS = {"links": "duplicate_of", "topics": "topics"}
 
@@ -51,16 +53,24 @@ def encode_line(record: dict) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def day_file(article: Article) -> str:
-    """The archive file (relative name) an article's line goes to: its ``fetched_at`` UTC day."""
-    return f"{article.fetched_at:%Y-%m-%d}.jsonl"
+def day_file(article: Article, subdir: str = "") -> str:
+    """The archive file (relative name) an article's line goes to: its ``fetched_at`` UTC day
+    (in the shard ``subdir``, e.g. ``shards/w1/``, for a fleet's worker)."""
+    return f"{subdir}{article.fetched_at:%Y-%m-%d}.jsonl"
 
 
-def amendment_file(kind: str) -> str:
+def amendment_file(kind: str, subdir: str = "") -> str:
     """Relative name of the amendment file of ``kind`` (``links`` or ``topics``)."""
     if kind not in AMENDMENT_KINDS:
         raise ValueError(f"unknown amendment kind {kind!r}")
-    return f"{AMENDMENTS}/{kind}.jsonl"
+    return f"{subdir}{AMENDMENTS}/{kind}.jsonl"
+
+
+def shard_dir(worker: str) -> str:
+    """The relative directory (with its trailing slash) of a fleet worker's archive shard."""
+    if not worker or "/" in worker or worker.startswith("."):
+        raise ValueError(f"not a usable worker name for an archive shard: {worker!r}")
+    return f"{SHARDS}/{worker}/"
 
 
 class ArchiveWriter:
@@ -76,11 +86,11 @@ class ArchiveWriter:
         WriteFailed: any other write error.
     """
 
-    def __init__(self, directory: Path, sync: bool = True):
+    def __init__(self, directory: Path, sync: bool = True, subdir: str = ""):
         self.directory = Path(directory)
-        self.sync = sync
+        self.sync, self.subdir = sync, subdir
         try:
-            (self.directory / AMENDMENTS).mkdir(parents=True, exist_ok=True)
+            (self.directory / subdir / AMENDMENTS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise write_error(self.directory, exc) from None
         self._fds: dict[str, int] = {}
@@ -106,20 +116,21 @@ class ArchiveWriter:
 
     def files_for(self, article: Article) -> list[str]:
         """The files :meth:`write` will append to for ``article`` (for the lock's intent)."""
-        return [day_file(article)] + ([amendment_file("links")] if article.relinked else [])
+        return [day_file(article, self.subdir)] + (
+            [amendment_file("links", self.subdir)] if article.relinked else [])
 
     def path_for(self, article: Article) -> Path:
-        return self.directory / day_file(article)
+        return self.directory / day_file(article, self.subdir)
 
     def write(self, article: Article, record: dict | None = None) -> Path:
         """Append one article as one line (``record``: its :meth:`~Article.to_record`, if
         already built), then a link amendment per id in ``article.relinked``; returns the day
         file written."""
         self.positions = {}
-        name = day_file(article)
+        name = day_file(article, self.subdir)
         self.append(name, record if record is not None else article.to_record())
         for copy_id in article.relinked:
-            self.append(amendment_file("links"), {"id": copy_id, "duplicate_of": article.id})
+            self.append(amendment_file("links", self.subdir), {"id": copy_id, "duplicate_of": article.id})
         return self.directory / name
 
     def amend(self, kind: str, amendments: Iterable[dict]) -> int:
@@ -127,7 +138,7 @@ class ArchiveWriter:
         self.positions = {}
         n = 0
         for amendment in amendments:
-            self.append(amendment_file(kind), amendment)
+            self.append(amendment_file(kind, self.subdir), amendment)
             n += 1
         return n
 
@@ -141,12 +152,16 @@ class ArchiveWriter:
 
 
 def archive_files(directory: Path) -> list[str]:
-    """The archive's files as :func:`follow` visits them (relative names): day files in name
-    order, then the amendment files."""
+    """The archive's files as :func:`follow` visits them (relative names): every day file (the
+    archive's own, then each fleet worker's shard, ``shards/<worker>/``), then every amendment
+    file — so a pass meets a line before any amendment of it, whichever shard wrote which."""
     directory = Path(directory)
-    days = sorted(p.name for p in directory.glob("*.jsonl"))
-    amend = sorted(f"{AMENDMENTS}/{p.name}" for p in (directory / AMENDMENTS).glob("*.jsonl")
-                   if p.stem in AMENDMENT_KINDS)
+    roots = [""] + sorted(f"{SHARDS}/{p.name}/" for p in (directory / SHARDS).glob("*") if p.is_dir())
+    days, amend = [], []
+    for root in roots:
+        days += sorted(f"{root}{p.name}" for p in (directory / root).glob("*.jsonl"))
+        amend += sorted(f"{root}{AMENDMENTS}/{p.name}" for p in (directory / root / AMENDMENTS).glob("*.jsonl")
+                        if p.stem in AMENDMENT_KINDS)
     return days + amend
 
 
@@ -173,7 +188,8 @@ class ArchiveLine:
 
 
 def _kind(name: str) -> str:
-    return name.split("/", 1)[1].removesuffix(".jsonl") if name.startswith(AMENDMENTS + "/") else "record"
+    parts = name.split("/")
+    return parts[-1].removesuffix(".jsonl") if len(parts) > 1 and parts[-2] == AMENDMENTS else "record"
 
 
 def follow(directory: Path, checkpoints: dict[str, int], files: Iterable[str] | None = None,

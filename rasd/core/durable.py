@@ -194,14 +194,18 @@ class StateLock:
     def held(self) -> bool:
         return self._depth > 0
 
-    def acquire(self) -> list[str]:
-        """Take the lock (blocking); returns the files named by the previous holder's intent
-        (``[]`` when re-entered or when there is none)."""
+    def acquire(self, blocking: bool = True) -> list[str] | None:
+        """Take the lock; returns the files named by the previous holder's intent (``[]`` when
+        re-entered or when there is none), or None when ``blocking`` is false and another
+        process holds it."""
         if self._depth:
             self._depth += 1
             return []
         t0 = time.monotonic()
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
         self.waited_seconds += time.monotonic() - t0
         self._depth = 1
         try:

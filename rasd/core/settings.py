@@ -110,6 +110,10 @@ class CrawlSettings(BaseModel):
     #: this long exits at once (code 130).  Keep it below the scheduler's 20 s stop grace.
     stop_timeout_seconds: float = Field(default=10.0, gt=0)
     sitemap_max_age_days: int = Field(default=7, ge=1)
+    #: politeness of the outlets of a replayed recording (``--replay``): loopback is crawled
+    #: as fast as it answers unless a test or a benchmark asks for an outlet's real pace
+    replay_download_delay: float = Field(default=0.0, ge=0, le=600)
+    replay_concurrency: int = Field(default=4, ge=1, le=16)
     request_timeout_seconds: float = Field(default=60.0, gt=0)
     # extraction budget (pipelines/extract.py, pipelines/workers.py); 0 turns each one off
     max_page_elements: int = Field(default=30_000, ge=0)  # more elements: skipped/too_complex
@@ -199,6 +203,26 @@ class StorySettings(BaseModel):
     window_days: float = Field(default=7.0, gt=0)  # how far back a story can be joined
 
 
+class FleetSettings(BaseModel):
+    """A fleet on Redis (``rasd schedule --queue``, ``rasd worker``; docs/scale.md).  Unused by
+    the embedded default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the fleet's Redis (``redis://[:password@]host:6379/0``); ``--queue``/``--redis`` win over it
+    redis_url: SecretStr | None = None
+    prefix: str = Field(default="rasd:", min_length=1)  # key prefix shared by one fleet
+    max_polls: int = Field(default=4, ge=1, le=64)  # outlet polls a worker runs at once
+    #: a worker's lease: its polls go back to the queue this long after its last heartbeat
+    heartbeat_seconds: float = Field(default=15.0, ge=1)
+    robots_cache_seconds: float = Field(default=86400.0, ge=60)  # robots.txt shared this long
+    seen_ttl_days: float = Field(default=90.0, ge=1)  # seen URLs and articles expire after this
+
+    def url(self) -> str | None:
+        """``redis_url`` as plain text (``None`` when unset)."""
+        return self.redis_url.get_secret_value() if self.redis_url is not None else None
+
+
 class RasdSettings(BaseSettings):
     """All of Rasd's settings (see the module docstring for where values come from)."""
 
@@ -220,6 +244,7 @@ class RasdSettings(BaseSettings):
     index: IndexStageSettings = IndexStageSettings()
     alerts: AlertStageSettings = AlertStageSettings()
     stories: StorySettings = StorySettings()
+    fleet: FleetSettings = FleetSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -277,6 +302,9 @@ OTHER_VARIABLES = {
     "RASD_CHROMIUM": "tests: the chromium executable the browser tests drive",
     "RASD_CRAWL_PYTHON": "tests: another interpreter for tests/test_crawl_slow_services.py",
     "RASD_FLEET_KILL_TRIALS": "tests: how many kill -9 trials tests/scale runs",
+    "RASD_TEST_REDIS_URL": "tests/scale: an existing Redis to use instead of starting one",
+    "RASD_REDIS_PORT": "scripts/redis-server: the port of the developers' Redis",
+    "RASD_REDIS_HOME": "scripts/redis-server: its data, pid and log directory",
 }
 OTHER_PREFIXES = ("RASD_SEARCH_",)
 

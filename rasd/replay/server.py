@@ -26,6 +26,7 @@ import csv
 import gzip
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +80,8 @@ class ReplaySite:
         self._lock = threading.Lock()
         self._resources: dict[str, list[Resource]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, key), for tests and stats
+        #: ``(time.monotonic() at arrival, key)`` of every request, for politeness checks
+        self.arrivals: list[tuple[float, str]] = []
 
     def put(self, url: str, resource: Resource | list[Resource]) -> None:
         """Serve ``resource`` at ``url`` (replacing what was there).
@@ -95,6 +98,7 @@ class ReplaySite:
     def get(self, key: str) -> Resource | None:
         with self._lock:
             self.requests.append(("GET", key))
+            self.arrivals.append((time.monotonic(), key))
             queue = self._resources.get(key)
             if not queue:
                 return None
@@ -213,12 +217,15 @@ def replay_slug(host: str) -> str:
     return host.lower().removeprefix("www.").replace(".", "_").replace("-", "_")
 
 
-def replay_outlets(pages: list[RecordedPage], seeds: dict[str, Outlet]) -> dict[str, Outlet]:
+def replay_outlets(pages: list[RecordedPage], seeds: dict[str, Outlet], *,
+                   download_delay: float = 0.0, concurrency: int = 4) -> dict[str, Outlet]:
     """One outlet per host of the recording, each reading that host's replay feed and sitemap.
 
     A host owned by a ``seeds/`` outlet keeps that outlet's slug, name, country and hints;
     other hosts get an outlet named after the manifest's ``outlet`` column, with the country
-    from a two-letter top-level domain (``ZZ``, "unknown", otherwise).
+    from a two-letter top-level domain (``ZZ``, "unknown", otherwise).  Every outlet gets the
+    politeness given (seconds between request starts, concurrent requests; settings
+    ``crawl.replay_download_delay`` / ``crawl.replay_concurrency``).
     """
     outlets: dict[str, Outlet] = {}
     for page in pages:
@@ -239,7 +246,7 @@ def replay_outlets(pages: list[RecordedPage], seeds: dict[str, Outlet]) -> dict[
         sitemaps = sorted(set((prev.sitemaps if prev else []) + [root + "/sitemap_index.xml"]))
         domains = sorted(set(base["domains"]) | {host.removeprefix("www.")})
         base.update(slug=slug, feeds=feeds, sitemaps=sitemaps, domains=domains,
-                    politeness={"download_delay": 0.0, "concurrency": 4})
+                    politeness={"download_delay": download_delay, "concurrency": concurrency})
         outlets[slug] = Outlet.model_validate(base)
     return outlets
 

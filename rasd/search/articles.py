@@ -198,6 +198,48 @@ def swap_alias(engine: Engine, prefix: str, new_index: str) -> list[str]:
     return old
 
 
+@dataclass
+class RolloverResult:
+    """What :func:`rollover` did: ``rolled_over`` (a new write index was made), the ``old`` and
+    ``new`` write index, and the conditions the engine evaluated (``{condition: met}``)."""
+
+    rolled_over: bool
+    old: str
+    new: str
+    conditions: dict[str, bool] = field(default_factory=dict)
+
+
+def rollover(engine: Engine, prefix: str, *, max_age: str | None = "30d", max_docs: int | None = None,
+             max_size: str | None = None, force: bool = False) -> RolloverResult:
+    """Roll the alias ``prefix`` over to a new generation ``<prefix>-00000N+1`` (same template,
+    so the same analysis) when a condition holds (``max_age`` "30d" — monthly indices by default;
+    ``max_docs``; ``max_size`` "50gb": the primary shard size on Elasticsearch,
+    ``max_primary_shard_size``, the index size on OpenSearch, ``max_size``) or when ``force``d.  Reads go on over every
+    generation through the alias; writes go to the new write index; documents of older
+    generations still get their amendments (the index follower finds their index by id).
+
+    Why not data streams: they are append-only, and Rasd's documents get updates (re-links,
+    re-tags); the alias-with-write-index pattern is what both engines' rollover API and their
+    lifecycle policies (ILM, ISM; ``config/lifecycle/``) are built on.
+
+    Raises:
+        EngineError: the alias is missing or the engine refused.
+    """
+    if not engine.alias_indices(prefix):
+        raise EngineError(f"alias {prefix} is missing (`rasd index init` makes it)")
+    conditions: dict[str, Any] = {}
+    if max_age:
+        conditions["max_age"] = max_age
+    if max_docs:
+        conditions["max_docs"] = int(max_docs)
+    if max_size:
+        conditions["max_size" if engine.info.kind == "opensearch" else "max_primary_shard_size"] = max_size
+    body = {} if force or not conditions else {"conditions": conditions}
+    answer = engine.request("POST", f"/{prefix}/_rollover", body)
+    return RolloverResult(bool(answer.get("rolled_over")), answer.get("old_index", ""),
+                          answer.get("new_index", ""), dict(answer.get("conditions") or {}))
+
+
 def index_status(engine: Engine, prefix: str) -> dict[str, Any]:
     """``{"alias", "indices": {name: {"docs", "write", "template_version", "folding"}},
     "documents", "folding_current", "needs_reindex"}`` for ``rasd index status``."""
