@@ -45,10 +45,10 @@ def crawl(
     # until the crawl's own handler takes over (crawler/stopping.py), SIGTERM is a Ctrl-C
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
+        from rasd.crawler.run import replay_overrides, run_crawl  # first: see its first import
         from rasd.core.seeds import load_outlets
         from rasd.core.settings import load_settings
         from rasd.crawler.extensions import summarize, summary_table
-        from rasd.crawler.run import replay_overrides, run_crawl
         from rasd.replay.server import ReplayServer, load_recording, replay_outlets
 
         settings = load_settings(data_dir=data_dir, log_level=log_level, index_enabled=index)
