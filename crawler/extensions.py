@@ -32,6 +32,12 @@ class OutletSummary:
     outcomes: Counter = field(default_factory=Counter)  # archived, duplicate, skipped/…, failed/…, deferred/…
     syndicated: int = 0
     listing_failures: Counter = field(default_factory=Counter)  # dns, timeout, invalid_feed, …
+    listings_skipped: int = 0  # refused as hostile, never parsed (unsafe_encoding, xml_entities)
+    listing_refusals: Counter = field(default_factory=Counter)
+    dates_refused: int = 0  # listing dates dropped as evidence (before 1990, a day ahead, bogus text)
+    #: conditional GET: fetch/200, fetch/304, fetch/forced, fetch/failed, bytes_saved,
+    #: bytes_spent, hidden_entries, validators_ignored, unconditional/<why>
+    conditional: Counter = field(default_factory=Counter)
 
     @property
     def pages(self) -> int:
@@ -65,22 +71,38 @@ def summarize(stats: dict[str, Any]) -> dict[str, OutletSummary]:
                 get(slug).listings_not_modified += value
             elif what.startswith("failed/"):
                 get(slug).listing_failures[what.split("/", 1)[1]] += value
+            elif what == "skipped":
+                get(slug).listings_skipped += value
+            elif what.startswith(("fetch/", "unconditional/")) or what in (
+                    "bytes_saved", "bytes_spent", "hidden_entries", "validators_ignored"):
+                get(slug).conditional[what] += value
+            elif what.startswith("skipped/"):
+                get(slug).listing_refusals[what.split("/", 1)[1]] += value
         elif key.startswith("rasd/links/"):
             slug, _, what = key[len("rasd/links/"):].partition("/")
             get(slug).links[what] += value
         elif key.startswith("rasd/archived_syndicated/"):
             get(key.rsplit("/", 1)[1]).syndicated += value
+        elif key.startswith("rasd/dates/") and key.endswith("/refused"):
+            get(key[len("rasd/dates/"):-len("/refused")]).dates_refused += value
     return dict(sorted(out.items()))
 
 
 def outlet_summary(stats: dict[str, Any], slug: str) -> dict:
     """One outlet's run as the one-line JSON summary a scheduled run reports (the scheduler's
-    child, and a fleet worker per poll): ``{"listings_ok", "listings_failed", "links",
-    "outcomes", "syndicated", "not_modified", "pages", "finish_reason", "interrupted"}``."""
+    child, and a fleet worker per poll): ``{"listings_ok", "listings_failed",
+    "listings_skipped", "listing_failures", "listing_refusals", "dates_refused", "conditional",
+    "links", "outcomes", "syndicated", "not_modified", "pages", "finish_reason",
+    "interrupted"}``."""
     s = summarize(stats).get(slug)
-    out = {"listings_ok": 0, "listings_failed": 0, "links": {}, "outcomes": {}, "syndicated": 0}
+    out = {"listings_ok": 0, "listings_failed": 0, "listings_skipped": 0, "listing_failures": {},
+           "listing_refusals": {}, "dates_refused": 0, "conditional": {}, "links": {}, "outcomes": {},
+           "syndicated": 0}
     if s is not None:
         out = {"listings_ok": s.listings_ok, "listings_failed": s.listings_failed,
+               "listings_skipped": s.listings_skipped, "listing_failures": dict(s.listing_failures),
+               "listing_refusals": dict(s.listing_refusals), "dates_refused": s.dates_refused,
+               "conditional": dict(s.conditional),
                "links": dict(s.links), "outcomes": dict(s.outcomes), "syndicated": s.syndicated}
     out["not_modified"] = int(stats.get(f"rasd/listings/{slug}/not_modified", 0))
     out["pages"] = sum(out["outcomes"].values())
@@ -103,11 +125,16 @@ def _total(summaries: dict[str, OutletSummary]) -> OutletSummary:
         total.outcomes.update(s.outcomes)
         total.syndicated += s.syndicated
         total.listing_failures.update(s.listing_failures)
+        total.listings_skipped += s.listings_skipped
+        total.listing_refusals.update(s.listing_refusals)
+        total.dates_refused += s.dates_refused
+        total.conditional.update(s.conditional)
     return total
 
 
 def _row(s: OutletSummary) -> list[str]:
-    return [s.outlet, str(s.listings_ok), str(s.listings_not_modified), str(s.listings_failed), str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
+    return [s.outlet, str(s.listings_ok), str(s.listings_not_modified), str(s.listings_failed + s.listings_skipped),
+            str(s.links["listed"]), str(s.links["known"]), str(s.pages), str(s.outcomes["archived"]),
             str(s.syndicated), str(s.outcomes["duplicate"]), str(sum(s.grouped("skipped").values())),
             str(sum(s.grouped("failed").values())), str(sum(s.grouped("deferred").values()))]
 
@@ -116,7 +143,8 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
     """A rich table: one row per outlet plus a total row; the caption gives skip/fail reasons.
 
     Columns: feeds and sitemaps read, those unchanged since the last crawl (a 304 or the same
-    body: their remembered links are listed again), those that failed, links listed, links already
+    body: their remembered links are listed again), those that failed or were refused (caption:
+    ``feeds refused (skipped): unsafe_encoding 1``), links listed, links already
     known (not refetched), article pages requested (each ends in one of the outcome columns),
     archived, syndicated copies linked, duplicates dropped, skipped, failed, deferred (left
     for a later run by a server's ``Retry-After``).
@@ -135,6 +163,17 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
              if total.grouped(kind)]
     if total.listing_failures:
         notes.append(f"feeds failed: {_reasons(dict(total.listing_failures))}")
+    if total.listing_refusals:
+        notes.append(f"feeds refused (skipped): {_reasons(dict(total.listing_refusals))}")
+    if total.dates_refused:
+        notes.append(f"listing dates refused: {total.dates_refused}")
+    c = total.conditional
+    if c["bytes_saved"] or c["bytes_spent"] or c["fetch/forced"]:
+        notes.append(f"conditional GET: {c['bytes_saved']:,} bytes saved by 304s, {c['bytes_spent']:,} spent "
+                     f"on {c['fetch/forced']} forced and distrusted full fetches")
+    if c["validators_ignored"]:
+        notes.append(f"listings newly found hiding items behind 304s: {c['validators_ignored']} "
+                     "(polled unconditionally from now on)")
     table.caption = "; ".join(notes) or None
     return table
 

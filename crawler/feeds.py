@@ -14,6 +14,12 @@ can live with are listed in ``warnings``.  So one listing ends in exactly one ou
 
 Safety.  Feeds and sitemaps come from the open web and are parsed by XML parsers, so:
 
+* a body is decoded by Rasd, not by the parsers (:func:`rasd.crawler.encodings.xml_to_utf8`:
+  byte-order mark, XML declaration, ``Content-Type`` charset, evidence of the bytes), and the
+  parsers get UTF-8 whose declaration says so.  A body whose BOM, declaration or charset names
+  an encoding the safe parser does not handle (UTF-7, EBCDIC, ISO-2022-…) is refused
+  (``unsafe_encoding``): in UTF-7 ``<!ENTITY`` can be written ``+ADwAIQ-ENTITY``, which the
+  entity check below cannot see and feedparser would decode and expand;
 * any ``<!ENTITY`` declaration is refused before a parser that could expand it sees the bytes
   (checked with ``defusedxml``, which stops at the declaration, so a "billion laughs" bomb costs
   nothing; external entities are refused the same way).  A DOCTYPE without entities, such as
@@ -28,6 +34,11 @@ Safety.  Feeds and sitemaps come from the open web and are parsed by XML parsers
 
 Dates become timezone-aware UTC.  When feedparser cannot read a feed's date (Arabic weekday and
 month names, case 14) the raw string goes to :func:`rasd.pipelines.dates.parse_date_text`.
+A date is only evidence when it is sane (:func:`sane_date`): one before
+:data:`EARLIEST_DATE` or more than :data:`FUTURE_SLACK` ahead, one whose text has a
+five-digit year (feedparser reads ``10000-01-01T00:00:00Z`` as 2010-12-01) or an offset
+beyond ±14:00 (``+9999``) is dropped, with a ``date_out_of_range`` warning, never repaired:
+the page's own date is used instead.
 
 Sources: RSS 2.0 (cyber.harvard.edu/rss/rss.html), RFC 4287 (Atom), sitemaps.org protocol 0.9,
 Google's News sitemap schema (``http://www.google.com/schemas/sitemap-news/0.9``), the
@@ -45,7 +56,7 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urljoin, urlsplit
 from xml.etree.ElementTree import ParseError
@@ -57,6 +68,7 @@ from lxml import etree
 from rasd.core.datetext import parse_date_text
 from rasd.core.urls import canonicalize_url
 from rasd.core.errors import RasdError
+from rasd.crawler.encodings import SAFE_CODECS, UnsafeEncoding, utf_codec, xml_to_utf8
 
 if TYPE_CHECKING:
     from rasd.core.seeds import Outlet
@@ -85,6 +97,8 @@ class FeedError(RasdError):
     * ``bad_gzip`` — gzip magic bytes but no readable gzip data;
     * ``empty`` — nothing but whitespace;
     * ``not_xml`` — binary or text that is not XML (nor a plain-text sitemap);
+    * ``unsafe_encoding`` — the body is in, or declares, an encoding the safe parser does
+      not handle (UTF-7, EBCDIC, …: :mod:`rasd.crawler.encodings`);
     * ``xml_entities`` — an ``<!ENTITY`` declaration (entity bomb, external entity);
     * ``malformed`` — XML so broken that nothing could be read from it;
     * ``not_a_feed`` / ``not_a_sitemap`` — well-formed XML of another kind (an HTML page, …).
@@ -93,6 +107,15 @@ class FeedError(RasdError):
     def __init__(self, reason: str, message: str):
         self.reason = reason
         super().__init__(f"{reason}: {message}")
+
+    @property
+    def refused(self) -> bool:
+        """A hostile document refused at the door (:data:`REFUSALS`), not a broken one."""
+        return self.reason in REFUSALS
+
+
+#: Reasons of listings refused as hostile (the spider counts them ``skipped/<reason>``).
+REFUSALS = frozenset({"unsafe_encoding", "xml_entities"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +261,16 @@ def _prepare(body: bytes, max_bytes: int, warnings: list[str]) -> tuple[bytes, s
     Returns the (decompressed) body and its first characters, whitespace stripped.
 
     Raises:
-        FeedError: ``too_large``, ``bad_gzip`` or ``empty``.
+        FeedError: ``too_large``, ``bad_gzip``, ``unsafe_encoding`` (a byte-order mark or
+            pattern of an encoding outside the safe ones) or ``empty``.
     """
     if len(body) > max_bytes:
         raise FeedError("too_large", f"body of {len(body)} bytes is over {max_bytes}")
     if body[:2] == _GZIP_MAGIC:  # whatever the Content-Type or file name says (case 13)
         body = _gunzip(body, max_bytes, warnings)
+    sniffed = utf_codec(body)
+    if sniffed is not None and sniffed[0] not in SAFE_CODECS:  # UTF-7's BOM, EBCDIC's "<?xm"
+        raise FeedError("unsafe_encoding", str(UnsafeEncoding(sniffed[0], "bom" if sniffed[1] else "sniffed")))
     head = _sniff_text(body).lstrip()
     if not head:
         raise FeedError("empty", "the body is empty")
@@ -320,8 +347,64 @@ def _refuse_entities(body: bytes, warnings: list[str]) -> None:
         warnings.append(f"malformed: not well-formed XML ({exc})")
 
 
+def _decoded(body: bytes, content_type: str | None, warnings: list[str]) -> bytes:
+    """The body as UTF-8 (:func:`rasd.crawler.encodings.xml_to_utf8`).
+
+    Raises:
+        FeedError: ``unsafe_encoding``.
+    """
+    try:
+        utf8, codec = xml_to_utf8(body, content_type)
+    except UnsafeEncoding as exc:
+        raise FeedError("unsafe_encoding", str(exc)) from None
+    if codec != "utf-8":
+        warnings.append(f"encoding: read as {codec}")
+    return utf8
+
+
 # --------------------------------------------------------------------------------------------
 # Dates
+
+
+#: Dates before this are not news-listing dates (RSS is from 1999; the web from 1991).
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=timezone.utc)
+#: How far ahead of now a listing date may be (time zones, clocks a little fast).
+FUTURE_SLACK = timedelta(days=1)
+_LONG_NUMBER = re.compile(r"(?<![.,\d])\d{5,}")  # a 5-digit "year" (a fraction of a second excepted)
+_OFFSET = re.compile(r"(?:^|[\sT\d])([+-])(\d{2}):?(\d{2})\s*$")
+
+
+def sane_date(value: datetime | None, raw: str | None, now: datetime | None = None) -> str | None:
+    """Why a listing date is not evidence, or ``None`` when it is.
+
+    ``value`` is the date as read (aware UTC), ``raw`` the text it was read from.  Refused:
+    before :data:`EARLIEST_DATE`, more than :data:`FUTURE_SLACK` after ``now`` (default: the
+    clock), a text with a number of five or more digits (a year such as ``10000``, which
+    feedparser reads as 2010-12-01), or a numeric offset beyond ±14:00 or with minutes ≥ 60
+    (``+9999``).  Such a date is dropped, never repaired: nothing can say what was meant.
+    """
+    if value is None:
+        return None
+    if raw:
+        if _LONG_NUMBER.search(raw):
+            return f"a number of five or more digits in {raw!r}"
+        m = _OFFSET.search(raw.strip())
+        if m and (int(m.group(2)) > 14 or int(m.group(3)) > 59):
+            return f"offset {m.group(1)}{m.group(2)}{m.group(3)} beyond ±14:00 in {raw!r}"
+    if value < EARLIEST_DATE:
+        return f"{value.date().isoformat()} is before {EARLIEST_DATE.year}"
+    if value > (now or datetime.now(timezone.utc)) + FUTURE_SLACK:
+        return f"{value.isoformat()} is more than a day ahead"
+    return None
+
+
+def _checked(value: datetime | None, raw: str | None, what: str, warnings: list[str]) -> datetime | None:
+    """``value``, or ``None`` with a ``date_out_of_range`` warning (:func:`sane_date`)."""
+    why = sane_date(value, raw)
+    if why is None:
+        return value
+    warnings.append(f"date_out_of_range: {what} dropped: {why}")
+    return None
 
 
 def _to_utc(value: datetime | None) -> datetime | None:
@@ -355,7 +438,7 @@ def _date_from_feed(entry, key: str, warnings: list[str]) -> tuple[datetime | No
         value = _to_utc(parse_date_text(raw))
         if value is None:
             warnings.append(f"date: unreadable {key} {raw!r}")
-    return value, raw
+    return _checked(value, raw, key, warnings), raw
 
 
 def _w3c_date(raw: str | None) -> datetime | None:
@@ -416,13 +499,14 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedPa
         if not head.startswith("<") or _looks_binary(head):
             raise FeedError("not_xml", "the body is not XML (binary data or plain text)")
         body = _trim_partial_utf8(body, head, warnings)
+        body = _decoded(body, content_type, warnings)
         _refuse_entities(body, warnings)
     except FeedError as exc:
         return FeedParse(warnings=tuple(warnings), error=exc)
 
     headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
+    if content_type:  # the body is UTF-8 now, whatever the server said
+        headers["content-type"] = content_type.split(";")[0].strip() + "; charset=utf-8"
     try:
         parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
     except Exception as exc:  # feedparser is defensive, but it must not take the crawl down
@@ -512,7 +596,8 @@ def _safe_xml_parser() -> etree.XMLParser:
                            remove_comments=True, remove_pis=True)
 
 
-def parse_sitemap(body: bytes, url: str, *, max_bytes: int = MAX_SITEMAP_BYTES) -> SitemapParse:
+def parse_sitemap(body: bytes, url: str, *, max_bytes: int = MAX_SITEMAP_BYTES,
+                  content_type: str | None = None) -> SitemapParse:
     """Read a sitemap: its page URLs, or the child sitemaps of a sitemap index.
 
     Accepts ``<urlset>`` (with Google News ``news:title``/``news:publication_date``; ``image:``
@@ -525,6 +610,8 @@ def parse_sitemap(body: bytes, url: str, *, max_bytes: int = MAX_SITEMAP_BYTES) 
         body: the response body as received.
         url: the sitemap's URL, the base for relative ``<loc>`` values (never fetched).
         max_bytes: cap on the body after decompression (default: the protocol's 50 MB).
+        content_type: the response's ``Content-Type``, if any (its charset is one piece of
+            evidence of the encoding; an unsafe one is refused).
 
     Returns:
         :class:`SitemapParse`.  Never raises for bad input: a refused or unreadable body gives
@@ -538,6 +625,7 @@ def parse_sitemap(body: bytes, url: str, *, max_bytes: int = MAX_SITEMAP_BYTES) 
             raise FeedError("not_xml", "the body is binary, not XML or text")
         if not head.startswith("<"):
             return _text_sitemap(body, url, warnings)
+        body = _decoded(body, content_type, warnings)
         _refuse_entities(body, warnings)
         try:
             root = etree.fromstring(body, _safe_xml_parser())
@@ -600,6 +688,7 @@ def _sitemap_entry(item, base: str, is_index: bool, warnings: list[str]) -> Feed
     updated_at = _w3c_date(lastmod_raw)
     if lastmod_raw and updated_at is None:
         warnings.append(f"date: unreadable lastmod {lastmod_raw!r}")
+    updated_at = _checked(updated_at, lastmod_raw, "lastmod", warnings)
     url = urljoin(base, loc.replace(" ", "%20"))
     news = None if is_index else _news_element(item)
     if news is None:
@@ -608,6 +697,7 @@ def _sitemap_entry(item, base: str, is_index: bool, warnings: list[str]) -> Feed
     published_at = _w3c_date(raw)
     if raw and published_at is None:
         warnings.append(f"date: unreadable news:publication_date {raw!r}")
+    published_at = _checked(published_at, raw, "news:publication_date", warnings)
     return FeedEntry(url=url, title=_child_text(news, "title"), published_at=published_at,
                      published_raw=raw, source="news_sitemap", updated_at=updated_at)
 
@@ -637,7 +727,8 @@ def filter_entries(entries: Iterable[FeedEntry], outlet: "Outlet"
 
     Args:
         entries: from one feed or sitemap.
-        outlet: anything with ``owns(host) -> bool`` (normally a :class:`rasd.core.seeds.Outlet`).
+        outlet: anything with ``owns(url) -> bool`` (normally a :class:`rasd.core.seeds.Outlet`:
+            scheme, host in one form — Unicode and punycode IDNs alike — and port).
 
     Returns:
         ``(kept, rejected)``: kept entries in their original order, and ``(entry, reason)``
@@ -645,7 +736,8 @@ def filter_entries(entries: Iterable[FeedEntry], outlet: "Outlet"
 
         * ``not_http`` — not an ``http``/``https`` URL (``mailto:``, ``javascript:``, …);
         * ``bad_url`` — no host, or a URL :func:`rasd.core.urls.canonicalize_url` refuses;
-        * ``off_domain`` — the host is not one of the outlet's domains;
+        * ``off_domain`` — not the outlet's: another host, or another port of its host (an
+          ``xml:base`` or a link to ``host:8080`` is another server);
         * ``duplicate`` — the same page as an earlier entry of this listing by Rasd's one URL
           identity, :func:`rasd.core.urls.canonicalize_url` (raw vs percent-encoded Arabic
           paths, query order, fragments: case 13; http/https, ``www.``, tracking parameters,
@@ -668,7 +760,7 @@ def filter_entries(entries: Iterable[FeedEntry], outlet: "Outlet"
         if not host:
             rejected.append((entry, "bad_url"))
             continue
-        if not outlet.owns(host):
+        if not outlet.owns(entry.url):
             rejected.append((entry, "off_domain"))
             continue
         try:

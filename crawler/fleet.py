@@ -8,8 +8,8 @@
   than the delay apart, so :func:`fleet_download_slots` sets it to 0 and lets Scrapy's slot
   concurrency be the outlet's.  Placed last before the download handler (priority 950), so
   retries and redirect hops ask too.
-* :class:`SharedRobotsTxt` — Scrapy's ``RobotsTxtMiddleware`` with its robots.txt bodies cached
-  in Redis for ``RASD_ROBOTS_CACHE_SECONDS`` (default a day): one worker fetches an outlet's
+* :class:`SharedRobotsTxt` — Rasd's ``RobotsTxtMiddleware`` (robots.txt decoded like any body)
+  with its robots.txt bodies cached, decoded, in Redis for ``RASD_ROBOTS_CACHE_SECONDS`` (default a day): one worker fetches an outlet's
   robots.txt, the others (and its own later polls) parse the cached copy; a long-lived worker
   forgets its parsed copies after the same time, so a changed robots.txt is obeyed next day.
 
@@ -24,12 +24,13 @@ import logging
 import time
 import uuid
 
-from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from twisted.internet.defer import Deferred
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
 from rasd.core.shared import PolitenessLimiter, connect
+from rasd.crawler.encodings import decode_text
+from rasd.crawler.middlewares import RobotsTxtMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,13 @@ class SharedRobotsTxt(RobotsTxtMiddleware):
 
     async def _parse_robots(self, response, netloc, request):
         # Store before parsing, so the other workers of the fleet skip the fetch.
+        # The body is kept decoded (UTF-8), as Rasd's robots middleware hands it to the parser.
         if 200 <= response.status < 300 or response.status == 404:
-            self.redis.set(self.prefix + netloc, response.body if response.status != 404 else b"", ex=self.ttl)
+            body = b""
+            if response.status != 404:
+                ctype = response.headers.get(b"Content-Type")
+                body = decode_text(response.body, ctype.decode("latin-1") if ctype else None)[0].encode("utf-8")
+            self.redis.set(self.prefix + netloc, body, ex=self.ttl)
         self._parsed_at[netloc] = time.time()
         await super()._parse_robots(response, netloc, request)
 
@@ -147,62 +153,83 @@ def _feedstate_base():
 
 
 class RedisFeedState(_feedstate_base()):
-    """Listing validators and remembered entries on Redis, shared by a fleet:
-    :class:`rasd.crawler.feedstate.FeedState`'s rules over another storage, one hash per
-    listing URL under ``prefix`` (``rasd:feed:<url>``).  Updates are buffered and written by
-    :meth:`commit` for the URLs of a poll that finished (:meth:`pending_under`), or forgotten
-    by :meth:`discard` for one that did not — a cut-short poll must not mark a listing seen
-    whose articles were never fetched."""
+    """Listing validators, remembered entries and distrust on Redis, shared by a fleet:
+    :class:`rasd.crawler.feedstate.FeedState`'s rules (conditional GET that cannot get stuck)
+    over another storage, one hash per listing URL under ``prefix`` (``rasd:feed:<url>``), a
+    field per :class:`~rasd.crawler.feedstate.FeedRecord` field (JSON) and ``updated_at``.
+    Updates are buffered and written by :meth:`commit` for the URLs of a poll that finished
+    (:meth:`pending_under`), or forgotten by :meth:`discard` for one that did not — a cut-short
+    poll must not mark a listing seen whose articles were never fetched."""
 
-    def __init__(self, client, prefix: str = "rasd:feed:"):  # noqa: D107 - not the dataclass's
+    def __init__(self, client, prefix: str = "rasd:feed:", *, max_not_modified: int | None = None,
+                 max_age_seconds: float | None = None, clock=time.time):  # noqa: D107
+        from rasd.crawler.feedstate import MAX_AGE_SECONDS, MAX_NOT_MODIFIED
+
         self.client, self.prefix = client, prefix
         self.path = None
+        self.max_not_modified = MAX_NOT_MODIFIED if max_not_modified is None else max_not_modified
+        self.max_age_seconds = MAX_AGE_SECONDS if max_age_seconds is None else max_age_seconds
+        self.clock = clock
         self._pending = {}
+        self.polls = {}
 
-    def get(self, url: str):
+    @staticmethod
+    def _decode(url: str, raw: dict):
+        from dataclasses import fields
+
         from rasd.crawler.feedstate import FeedRecord
 
+        d = {k.decode(): v.decode("utf-8") for k, v in raw.items()}
+        values = {}
+        for f in fields(FeedRecord):
+            if f.name != "url" and f.name in d:
+                try:
+                    values[f.name] = json.loads(d[f.name])
+                except ValueError:
+                    continue
+        if "children" in values:
+            values["children"] = tuple(values["children"] or ())
+        return FeedRecord(url, **values)
+
+    def get(self, url: str):
         if url in self._pending:
             return self._pending[url]
         raw = self.client.hgetall(self.prefix + url)
-        if not raw:
-            return None
-        d = {k.decode(): v.decode("utf-8") for k, v in raw.items()}
-        return FeedRecord(url, d.get("etag") or None, d.get("last_modified") or None,
-                          d.get("body_hash") or None, tuple(json.loads(d.get("children") or "[]")),
-                          d.get("liar") == "1", d.get("entries") if "entries" in d else None)
+        return self._decode(url, raw) if raw else None
 
     def records(self):
         out = []
         for key in self.client.scan_iter(self.prefix + "*", count=1000):
+            raw = self.client.hgetall(key)
+            if not raw:
+                continue
             url = key.decode("utf-8")[len(self.prefix):]
-            rec = self.get(url)
-            updated = self.client.hget(key, "updated_at")
-            out.append((rec, float(updated) if updated else None))
+            updated = raw.pop(b"updated_at", None)
+            out.append((self._decode(url, raw), float(updated) if updated else None))
         return sorted(out, key=lambda r: r[0].url)
 
     def pending_under(self, outlet) -> list[str]:
-        """Buffered listing URLs on ``outlet``'s hosts."""
-        from urllib.parse import urlsplit
-
-        return [u for u in self._pending if outlet.owns(urlsplit(u).hostname or "")]
+        """Buffered listing URLs ``outlet`` owns."""
+        return [u for u in self._pending if outlet.owns(u)]
 
     def commit(self, urls: list[str] | None = None) -> int:
+        """Write the buffered updates of ``urls`` (all when None); returns how many."""
+        from dataclasses import asdict
+
         todo = list(self._pending) if urls is None else [u for u in urls if u in self._pending]
         with self.client.pipeline() as pipe:
             for url in todo:
-                r = self._pending.pop(url)
-                fields = {"etag": r.etag or "", "last_modified": r.last_modified or "",
-                          "body_hash": r.body_hash or "", "children": json.dumps(list(r.children)),
-                          "liar": "1" if r.liar else "0", "updated_at": str(time.time())}
+                record = asdict(self._pending.pop(url))
+                record.pop("url")
+                record["children"] = list(record["children"])
+                fields = {k: json.dumps(v, ensure_ascii=False) for k, v in record.items()}
+                fields["updated_at"] = str(self.clock())
+                pipe.delete(self.prefix + url)
                 pipe.hset(self.prefix + url, mapping=fields)
-                if r.entries is not None:
-                    pipe.hset(self.prefix + url, "entries", r.entries)
-                else:
-                    pipe.hdel(self.prefix + url, "entries")
             pipe.execute()
         return len(todo)
 
     def discard(self, urls: list[str] | None = None) -> None:
+        """Forget the buffered updates of ``urls`` (all when None): the poll did not finish."""
         for url in (list(self._pending) if urls is None else urls):
             self._pending.pop(url, None)

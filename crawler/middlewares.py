@@ -1,9 +1,19 @@
-"""Downloader middlewares: charset repair and polite retries.
+"""Downloader middlewares: charset repair, robots.txt decoding, ownership, polite retries.
 
 * :class:`CharsetMiddleware` — decide a page's encoding from body evidence when the HTTP
   header lies (old Arabic CMSs serve windows-1256 bytes under a blanket ``utf-8`` header, or
   UTF-8 under the server default ``ISO-8859-1``).  Scrapy trusts the header first (scrapy
   issue #4933; ``../shared/cases/case-11-*``); browsers do too, but Rasd would lose the text.
+  A UTF-16 or UTF-32 page (byte-order mark, or the NUL pattern of ``<``) is decoded as such,
+  even when Scrapy took it for binary (no ``Content-Type``).
+* :class:`RobotsTxtMiddleware` — Scrapy's, with robots.txt decoded like any other body
+  (:func:`rasd.crawler.encodings.decode_text`: BOM, charset, UTF-8, windows-1256, ISO-8859-6)
+  before Protego reads it: Scrapy decodes UTF-8 with ``errors="ignore"``, so a legacy Arabic
+  ``Disallow: /أخبار/`` lost its path and the page was fetched.  Protego then matches a rule
+  written raw or percent-encoded alike.
+* :class:`OwnershipMiddleware` — the last check before any request of an outlet leaves: its URL
+  must be the outlet's (scheme, host *and port*, :meth:`rasd.core.seeds.Outlet.owns`), redirects
+  Scrapy follows for listings included.  A request that is not is dropped and counted.
 * :class:`BackoffRetryMiddleware` — Scrapy's retry middleware plus a wait before each retry:
   the server's ``Retry-After`` (every form servers send, :func:`retry_after_seconds`) on
   429/503, else exponential backoff, during which the whole download slot (the outlet's
@@ -16,6 +26,7 @@
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 import time
 from datetime import datetime, timezone
@@ -23,8 +34,11 @@ from email.utils import parsedate_to_datetime
 
 from charset_normalizer import from_bytes
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware as ScrapyRobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Request, Response, TextResponse
+from scrapy.http import HtmlResponse, Request, Response, TextResponse
+
+from rasd.crawler.encodings import decode_text, utf_codec
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.response import response_status_message
 from twisted.internet import task
@@ -64,7 +78,13 @@ def choose_encoding(body: bytes, content_type: str | None) -> tuple[str | None, 
 
     A body that is UTF-8 but for a few broken bytes (≤ 1 %) keeps UTF-8, decoded leniently
     (invalid bytes become U+FFFD), rather than being re-guessed as a legacy encoding.
+
+    Before all of them, a byte-order mark, or the NUL pattern of a ``<`` in UTF-16/32 (XML 1.0
+    appendix F), decides (``bom``): such a page is UTF-16 or UTF-32 whatever the header says.
     """
+    found = _utf16_32(body)
+    if found is not None:
+        return found, "bom"
     header = http_content_type_encoding(content_type) if content_type else None
     declared = html_body_declared_encoding(body)
     header_r = resolve_encoding(header) if header else None
@@ -86,11 +106,24 @@ def choose_encoding(body: bytes, content_type: str | None) -> tuple[str | None, 
     return (resolve_encoding(guess.encoding), "sniffed") if guess is not None else (None, "unknown")
 
 
+def _utf16_32(body: bytes) -> str | None:
+    """``utf-16``/``utf-32`` (with the byte order) when a BOM or a ``<`` pattern says so and
+    the body decodes with it, else ``None``."""
+    found = utf_codec(body)
+    if found is None or not found[0].startswith(("utf-16", "utf-32")):
+        return None
+    codec = found[0]
+    head = body[found[1]:found[1] + 4096]
+    head = head[: len(head) - len(head) % (4 if codec.startswith("utf-32") else 2)]
+    return codec if _decodes(head, codec) else None
+
+
 class CharsetMiddleware:
     """Rebuilds a text response with the encoding :func:`choose_encoding` picks.
 
     Counts ``rasd/charset/<reason>`` for every override.  Raw bytes are kept untouched
-    (``response.body``); only the decoding changes.
+    (``response.body``); only the decoding changes.  A response Scrapy took for binary whose
+    body is UTF-16/32 HTML becomes an ``HtmlResponse`` (``rasd/charset/utf16_32_page``).
     """
 
     def __init__(self, stats=None):
@@ -101,8 +134,17 @@ class CharsetMiddleware:
         return cls(crawler.stats)
 
     def process_response(self, request: Request, response: Response, spider=None) -> Response:
-        if not isinstance(response, TextResponse) or not response.body:
+        if not response.body:
             return response
+        if not isinstance(response, TextResponse):
+            codec = _utf16_32(response.body)
+            if codec is None:
+                return response
+            if self.stats is not None:
+                self.stats.inc_value("rasd/charset/utf16_32_page")
+            return HtmlResponse(url=response.url, status=response.status, headers=response.headers,
+                                body=response.body, encoding=codec, request=response.request,
+                                flags=response.flags, protocol=response.protocol)
         ctype = response.headers.get(b"Content-Type")
         encoding, reason = choose_encoding(response.body, ctype.decode("latin-1") if ctype else None)
         if encoding is None or encoding == resolve_encoding(response.encoding):
@@ -110,6 +152,52 @@ class CharsetMiddleware:
         if self.stats is not None:
             self.stats.inc_value(f"rasd/charset/{reason}")
         return response.replace(encoding=encoding)
+
+
+class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
+    """Scrapy's ``RobotsTxtMiddleware`` reading robots.txt decoded by Rasd (see the module
+    docstring): the body is decoded with :func:`rasd.crawler.encodings.decode_text` (its
+    ``Content-Type`` charset is one piece of evidence) and handed to the parser as UTF-8.
+    Counts ``rasd/robots/decoded/<codec>`` for a file that was not UTF-8.  Replaces
+    ``scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware`` (setting ``ROBOTSTXT_OBEY``
+    as before)."""
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        ctype = response.headers.get(b"Content-Type")
+        text, codec = decode_text(response.body, ctype.decode("latin-1") if ctype else None)
+        if codec != "utf-8":
+            self._stats.inc_value(f"rasd/robots/decoded/{codec}")
+        await super()._parse_robots(response.replace(body=text.encode("utf-8")), netloc, request)
+
+
+class OwnershipMiddleware:
+    """Drops any request of an outlet (``meta["rasd_outlet"]``) whose URL the outlet does not
+    own — another host, or another port of its host — before it is sent, counting
+    ``rasd/offsite/<outlet>/<kind>`` and logging it.  The spider already checks links,
+    sitemap children, redirects and meta refreshes; this is the one check nothing bypasses
+    (Scrapy's own redirects of listings, a request built elsewhere).  Requests without an
+    outlet (robots.txt) pass."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request: Request, spider=None):
+        slug = request.meta.get("rasd_outlet")
+        if slug is None:
+            return None
+        outlets = getattr(self.crawler.spider, "outlets", None) or {}
+        outlet = outlets.get(slug)
+        if outlet is None or outlet.owns(request.url):
+            return None
+        kind = request.meta.get("rasd_kind") or "request"
+        self.crawler.stats.inc_value(f"rasd/offsite/{slug}/{kind}")
+        logging.getLogger(__name__).warning("request_not_owned outlet=%s kind=%s url=%s", slug,
+                                            kind, request.url[:300])
+        raise IgnoreRequest(f"offsite: {request.url[:200]} is not on the outlet's scheme, host and port")
 
 
 _DELTA_SECONDS = re.compile(r"\d+(?:\.\d+)?")

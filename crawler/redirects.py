@@ -86,7 +86,7 @@ def next_hop(current_url: str, location: bytes | str | None, chain: Sequence[str
         current_url: the URL that answered with the redirect.
         location: its ``Location`` header (raw bytes) or meta-refresh URL.
         chain: the URLs requested before ``current_url`` for this page (oldest first).
-        owns: the outlet's ``owns(host)``.
+        owns: the outlet's ``owns(url)`` (scheme, host and port).
         max_redirects: hops allowed per page (``REDIRECT_MAX_TIMES``).
         max_url_chars: longest URL requested (``URLLENGTH_LIMIT``).
 
@@ -101,9 +101,9 @@ def next_hop(current_url: str, location: bytes | str | None, chain: Sequence[str
         return Hop(outcome="skipped/bad_redirect", detail=f"Location {shown[:200]!r}")
     if max_url_chars and len(target) > max_url_chars:
         return Hop(outcome="skipped/url_too_long", detail=f"target of {len(target)} characters")
-    host = urlsplit(target).hostname or ""
-    if not owns(host):
-        return Hop(outcome="skipped/offsite_redirect", detail=f"to {host}")
+    if not owns(target):
+        parts = urlsplit(target)
+        return Hop(outcome="skipped/offsite_redirect", detail=f"to {parts.netloc.rpartition('@')[2]}")
     key = same_page_key(target)
     earlier = {same_page_key(u) for u in (*chain, current_url)}
     if key is None or key in earlier:

@@ -40,6 +40,12 @@ ITEM_PIPELINES = {
 }
 
 DOWNLOADER_MIDDLEWARES = {
+    # every request of an outlet must be on its scheme, host and port (redirects included),
+    # checked first: not even the robots.txt of a server that is not the outlet's is fetched
+    "rasd.crawler.middlewares.OwnershipMiddleware": 90,
+    # robots.txt decoded like any other body before Protego reads it (crawler/middlewares.py)
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "rasd.crawler.middlewares.RobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "rasd.crawler.middlewares.BackoffRetryMiddleware": 550,
     # after HttpCompressionMiddleware (590) has unpacked the body, before it reaches the spider
@@ -75,7 +81,10 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 COOKIES_ENABLED = False
+# no control channels: the telnet console and Scrapy 2.19's remote-control HTTP server (which
+# writes a token-bearing job file under the user's state directory that a kill -9 leaves behind)
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 # One URL identity (rasd.core.urls.canonicalize_url) as Scrapy's request fingerprint, and a
 # dupefilter that also drops what the seen-URL store already holds (crawler/dupefilter.py)
 REQUEST_FINGERPRINTER_CLASS = "rasd.crawler.dupefilter.UrlFingerprinter"
@@ -109,6 +118,8 @@ def scrapy_settings(rasd: RasdSettings, **extra: Any) -> dict[str, Any]:
         "RASD_EXTRACT_WORKERS": crawl.extract_workers,
         "RASD_EXTRACT_MEMORY_MB": crawl.extract_memory_mb,
         "RASD_SITEMAP_MAX_AGE_DAYS": crawl.sitemap_max_age_days,
+        "RASD_CONDITIONAL_MAX_NOT_MODIFIED": crawl.conditional_max_not_modified,
+        "RASD_CONDITIONAL_MAX_AGE": crawl.conditional_max_age_seconds,
         "RASD_DATA_DIR": str(rasd.data_dir),
         "RASD_SEEDS_DIR": str(rasd.seeds_dir),
         "RASD_CONFIG_DIR": str(rasd.config_dir),

@@ -141,7 +141,10 @@ class WorkerSpider(OutletSpider):
                                      heartbeat_seconds=settings.getfloat("RASD_WORKER_HEARTBEAT_SECONDS", 15))
         spider.results_key = f"{prefix}results"
         spider.inflight_prefix = f"{prefix}inflight:"
-        spider.feedstate = RedisFeedState(spider.redis, prefix=f"{prefix}feed:")
+        spider.feedstate = RedisFeedState(
+            spider.redis, prefix=f"{prefix}feed:",
+            max_not_modified=settings.getint("RASD_CONDITIONAL_MAX_NOT_MODIFIED", 4),
+            max_age_seconds=settings.getfloat("RASD_CONDITIONAL_MAX_AGE", 6 * 3600.0))
         crawler.rasd_deadlines = {}
         crawler.signals.connect(spider._opened, signal=scrapy.signals.spider_opened)
         crawler.signals.connect(spider._idle, signal=scrapy.signals.spider_idle)
@@ -303,6 +306,7 @@ def worker_settings(rasd, redis_url: str, worker: str, *, prefix: str = "rasd:",
         "RASD_INDEX_ENABLED": False, "RASD_ALERTS_ENABLED": False,
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "rasd.crawler.middlewares.RobotsTxtMiddleware": None,
             "rasd.crawler.fleet.SharedRobotsTxt": 100,
             "rasd.crawler.fleet.FleetPoliteness": 950,
         },

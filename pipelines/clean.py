@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rasd.pipelines.base import StagePipeline
-from rasd.core.arabic import normalize
+from rasd.core.arabic import clean_text as unicode_policy, normalize
 from rasd.core.article import Article
 from rasd.core.errors import ConfigError
 from rasd.core.paths import CONFIG_DIR
@@ -91,18 +91,25 @@ class CleaningRules(BaseModel):
 
     * ``junk_lines``: regular expressions searched (case-insensitively) in each stripped body
       line; a matching line of at most ``max_junk_line_chars`` characters is removed.
+    * ``boilerplate_paragraphs``: regular expressions searched (case-insensitively) in each
+      line whatever its length: a matching paragraph is removed (a site's comment policy or a
+      share prompt runs over two hundred characters).
     * ``paired_shortcodes``: shortcode names removed with their content (``[caption]…[/caption]``).
     * ``credits``: canonical credit → aliases (``Euronews: [EURONEWS, يورونيوز]``).
+
+    A generic check needs no rule: a line among the first :data:`HEADLINE_LINES` that repeats
+    the title (compared folded, without punctuation) is removed (:func:`drop_repeated_title`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     junk_lines: list[str] = []
     max_junk_line_chars: int = Field(default=200, ge=1)
+    boilerplate_paragraphs: list[str] = []
     paired_shortcodes: list[str] = []
     credits: dict[str, list[str]] = {}
 
-    @field_validator("junk_lines")
+    @field_validator("junk_lines", "boilerplate_paragraphs")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for p in patterns:
@@ -123,6 +130,11 @@ class CleaningRules(BaseModel):
     @cached_property
     def junk_regex(self) -> re.Pattern | None:
         return re.compile("|".join(f"(?:{p})" for p in self.junk_lines), re.I) if self.junk_lines else None
+
+    @cached_property
+    def boilerplate_regex(self) -> re.Pattern | None:
+        ps = self.boilerplate_paragraphs
+        return re.compile("|".join(f"(?:{p})" for p in ps), re.I) if ps else None
 
     @cached_property
     def paired_regex(self) -> re.Pattern | None:
@@ -198,8 +210,28 @@ def clean_text(text: str, rules: CleaningRules, junk: re.Pattern | None = None) 
             continue
         if len(line) <= limit and any(rx is not None and rx.search(line) for rx in (rules.junk_regex, junk)):
             continue
+        if rules.boilerplate_regex is not None and rules.boilerplate_regex.search(line):
+            continue
         out.append(line)
     return "\n".join(out)
+
+
+#: how many of the body's first lines may repeat the headline (after a section/date stamp line
+#: or a kicker, extraction's own first-line check misses it)
+HEADLINE_LINES = 3
+
+
+def drop_repeated_title(text: str, title: str | None) -> str:
+    """``text`` without the lines among its first :data:`HEADLINE_LINES` that repeat ``title``
+    (folded, punctuation and spaces ignored: :func:`_name_key`)."""
+    if not title or not text:
+        return text
+    key = _name_key(title)
+    if not key:
+        return text
+    lines = text.split("\n")
+    head = [ln for ln in lines[:HEADLINE_LINES] if _name_key(ln) != key]
+    return "\n".join(head + lines[HEADLINE_LINES:]) if len(head) < min(len(lines), HEADLINE_LINES) else text
 
 
 def clean_article(article: Article, rules: CleaningRules, hints: ExtractionHints | None = None) -> Article:
@@ -212,19 +244,24 @@ def clean_article(article: Article, rules: CleaningRules, hints: ExtractionHints
             ``default_credit`` becomes ``source_credit`` when the body ends with no credit.
 
     Returns:
-        The same article.  Nothing but shortcodes, junk lines, surplus whitespace and the
-        trailing credit is removed.
+        The same article.  Nothing but shortcodes, junk lines, boilerplate paragraphs, the
+        headline repeated at the top, surplus whitespace and the trailing credit is removed, after the Unicode policy of the folding table
+        (:func:`rasd.core.arabic.clean_text`: invisible characters and tatweel out,
+        presentation forms to base letters, a ZWNJ between words a space) is applied to text,
+        title and description: body, title, index, alerts and shingles see one text.
     """
     hints = hints or ExtractionHints()
     junk = re.compile("|".join(f"(?:{p})" for p in hints.junk_lines), re.I) if hints.junk_lines else None
-    text = clean_text(article.text or "", rules, junk)
+    text = clean_text(unicode_policy(article.text or ""), rules, junk)
+    text = drop_repeated_title(text, unicode_policy(article.title or ""))
     text, credit = split_credit(text, rules)
     article.text = text.strip()
     article.source_credit = credit or hints.default_credit
     for name in ("title", "description"):
         value = getattr(article, name)
         if value:
-            setattr(article, name, _SPACES.sub(" ", strip_shortcodes(value, rules)).strip() or None)
+            value = unicode_policy(strip_shortcodes(value, rules))
+            setattr(article, name, _SPACES.sub(" ", value).strip() or None)
     return article
 
 

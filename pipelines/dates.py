@@ -34,7 +34,8 @@ def _feed_source(article: Article) -> str:
     return "sitemap" if article.feed_url and "sitemap" in article.feed_url.lower() else "feed"
 
 
-def resolve_published_at(article: Article, candidates: Iterable[tuple[str, str]] | None = None) -> Article:
+def resolve_published_at(article: Article, candidates: Iterable[tuple[str, str]] | None = None,
+                         zone=None) -> Article:
     """Set ``published_at``/``published_at_source``/``published_at_reason`` on ``article``.
 
     Args:
@@ -43,6 +44,8 @@ def resolve_published_at(article: Article, candidates: Iterable[tuple[str, str]]
         candidates: ``(source, raw_text)`` pairs with ``source`` in :data:`SOURCES`; default
             ``article.date_candidates`` (collected by ``rasd.pipelines.extract`` from the one parse
             of the page).  Tried in :data:`SOURCES` order, then in the given order.
+        zone: a ``tzinfo`` for times written without a zone (the outlet's seed ``timezone``);
+            default UTC.
 
     Returns:
         The same article.  ``published_at`` is an aware UTC datetime between 1995 and
@@ -54,7 +57,7 @@ def resolve_published_at(article: Article, candidates: Iterable[tuple[str, str]]
     found: list[tuple[int, str, datetime | None, str]] = []
     if article.feed_published_at is not None:
         feed = article.feed_published_at
-        feed = feed if feed.tzinfo else feed.replace(tzinfo=timezone.utc)
+        feed = feed if feed.tzinfo else feed.replace(tzinfo=zone or timezone.utc)
         found.append((0, _feed_source(article), feed.astimezone(timezone.utc), ""))
     pairs = article.date_candidates if candidates is None else candidates
     for i, (source, text) in enumerate(pairs):
@@ -62,7 +65,7 @@ def resolve_published_at(article: Article, candidates: Iterable[tuple[str, str]]
     saw_year = saw_out_of_range = False
     for _, source, value, text in sorted(found, key=lambda c: c[0]):
         if value is None:
-            value = parse_date_text(text, fallback=source != "htmldate")
+            value = parse_date_text(text, fallback=source != "htmldate", zone=zone)
         if value is None:
             saw_year = saw_year or bool(_HAS_YEAR.search(fold(text)))
         elif not is_plausible(value, fetched_at):
@@ -140,11 +143,13 @@ class DatesPipeline(StagePipeline):
 
     Never drops: an undated article is archived with ``published_at_reason``.  Counts
     ``rasd/dates/source/<source>`` (``none`` when undated) and ``rasd/dates/reason/<reason>``;
-    these are stage counters, not outcomes.
+    these are stage counters, not outcomes.  Times written without a zone are read in the
+    outlet's ``timezone`` (its seed; ``spider.outlets[item.outlet]``), else UTC.
     """
 
     def process_item(self, item, spider=None):
-        resolve_published_at(item)
+        outlet = (getattr(spider, "outlets", None) or {}).get(getattr(item, "outlet", None))
+        resolve_published_at(item, zone=outlet.zone() if outlet is not None else None)
         self.count(f"rasd/dates/source/{item.published_at_source or 'none'}")
         if item.published_at is None:
             self.count(f"rasd/dates/reason/{item.published_at_reason}")

@@ -53,7 +53,7 @@ from rasd.core.taxonomy import (ENTITIES_FILE,
     load_taxonomy,
     topic_applies)
 from rasd.core.rules import (QueryError,
-    _ARTICLE,
+    article_form,
     Document,
     exact_forms,
     parse_query,
@@ -90,9 +90,9 @@ def tag_topics(article: Any, taxonomy: Taxonomy) -> list[str]:
 def _readings(word: str) -> set[str]:
     """A text word and its readings without fused clitics: والعراق → العراق, لبغداد → بغداد."""
     out = {word}
-    m = _ARTICLE.match(word)
-    if m:
-        out.add("ال" + m.group(1))
+    bare = article_form(word)
+    if bare != word and len(bare) >= 2:
+        out.add("ال" + bare)
     for p in ("وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك"):
         if word.startswith(p) and len(word) - len(p) >= 3:
             out.add(word[len(p):])

@@ -9,6 +9,9 @@ extraction and it would run htmldate on every page.  Date evidence is not parsed
 stored in ``Article.date_candidates`` for :mod:`rasd.pipelines.dates`; htmldate runs only when the
 page has no cheaper date and the feed gave none.
 
+Before parsing, the folding table's word breaks run on the page (:func:`rasd.core.arabic.apply_breaks`):
+trafilatura deletes a ZWNJ and would glue the two words it separates (الأمم‌المتحدة, case 27).
+
 Own rules where trafilatura goes wrong on Arabic pages: titles lose site-name affixes and never
 come from a language menu (case 02); bylines lose "بقلم:"/"كتب"/… (case 04).
 
@@ -45,6 +48,7 @@ from rasd.pipelines import dates
 from rasd.pipelines.base import StagePipeline
 from rasd.pipelines.clean import clean_author
 from rasd.pipelines.workers import PoolUnavailable, TaskTimeout, WorkerDied, WorkerPool
+from rasd.core.arabic import apply_breaks
 from rasd.core.article import Article
 from rasd.core.errors import RasdError
 from rasd.core.seeds import ExtractionHints
@@ -387,6 +391,10 @@ def extract_article(article: Article, hints: ExtractionHints | None = None, *,
     hints = hints or _NO_HINTS
     import trafilatura  # here, not at the top: a crawl process with workers never extracts
 
+    if isinstance(article.html, str):
+        # a ZWNJ between two words becomes a space before trafilatura deletes it and glues the
+        # words (case 27; the folding table's `breaks`, rasd.core.arabic.apply_breaks)
+        article.html = apply_breaks(article.html)
     tree = trafilatura.load_html(article.html) if article.html and article.html.strip() else None
     if tree is None:
         raise ExtractError(f"{article.url}: not parseable as HTML")

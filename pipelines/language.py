@@ -19,7 +19,15 @@
 3. **The declared language** (``<html lang>``, ``Content-Language`` or the outlet's language)
    as a prior when the evidence is weak: Arabic-script text with no distinguishing letter
    (``"اخبار"``), Persian-side text without Urdu letters declared ``ur``, short Latin text.
-   Strong evidence overrides it (beirutobserver.com serves Arabic as ``lang="en-US"``).
+   Strong evidence overrides it (beirutobserver.com serves Arabic as ``lang="en-US"``).  A page
+   declared in an Arabic-script language whose text is at least :data:`DECLARED_SCRIPT_SHARE`
+   Arabic script is read as Arabic-script text (a headline of Latin club names on an ``ar``
+   page stays ``ar``).
+
+Arabic-script languages other than ar/fa/ur (:data:`OTHER_ARABIC_SCRIPT`: Pashto, Kurdish,
+Sindhi, Uyghur …) are not detected, and never forced into ar/fa/ur: text with their own letters
+(:data:`_OTHER_STRONG`) gets its declared code, else ``und``; a page declared in one of them
+keeps it unless the letters are decisive for Arabic.  Unknown is better than wrong.
 
 ``LanguagePipeline`` sets ``language``/``language_confidence``, counts ``rasd/language/<code>``
 and drops articles in a language the outlet does not want (``other_languages: drop``).
@@ -49,6 +57,17 @@ ARABIC_SCRIPT_SHARE = 0.25
 DECISIVE_SHARE = 0.8
 
 ARABIC_SCRIPT_LANGUAGES = ("ar", "fa", "ur")
+#: Other languages written in Arabic script (ISO 639-1/-3): Pashto, Sorani and Kurmanji Kurdish,
+#: Sindhi, Uyghur, Kashmiri, Balochi, Punjabi (Shahmukhi), South Azerbaijani, Saraiki, Luri,
+#: Mazanderani, Gilaki, Dari.  Rasd detects none of them: their text is never forced into ar/fa/ur.
+OTHER_ARABIC_SCRIPT = frozenset({"ps", "ckb", "ku", "sd", "ug", "ks", "bal", "pnb", "azb", "skr",
+                                 "lrc", "mzn", "glk", "prs", "ota", "khw", "bqi", "bgn"})
+#: Letters that Arabic, Persian and Urdu do not write but those languages do (Pashto ټ ډ ړ ږ ښ
+#: ځ څ ګ ڼ ې ۍ, Kurdish ڕ ڵ ۆ ێ ە ڤ, Sindhi ٻ ڄ ڃ ڇ ڏ ڙ ڦ ڪ ڳ ڱ ڻ ٺ ٽ ٿ, Uyghur ۇ ۈ ۋ).
+_OTHER_STRONG = "ټډړږښځڅګڼېۍڕڵۆێەڤٻڄڃڇڏڙڦڪڳڱڻٺٽٿۇۈۋ"
+#: Arabic-script share of the letters above which a page declared in an Arabic-script language
+#: keeps that declaration ("مباراة Real Madrid و Manchester City" on an ``ar`` page stays ar).
+DECLARED_SCRIPT_SHARE = 0.1
 _PERSO_URDU_STRONG, _PERSO_URDU_WEAK = "پچژگ", "کی"
 _URDU_STRONG, _URDU_WEAK = "ٹڈڑںےہۓ", "ھ"
 _ARABIC_STRONG, _ARABIC_WEAK = "ةى", "يك"
@@ -64,7 +83,8 @@ class LanguageGuess:
     """A detected language.
 
     ``code``: ISO 639-1 code as langdetect spells it (``ar``, ``fa``, ``ur``, ``en``, ``zh-cn``),
-    or ``und`` when the text has no letters and nothing was declared.
+    a declared code (``ps``, ``ckb`` …), or ``und`` when the text has no letters and nothing
+    was declared, or is in an Arabic-script language Rasd does not detect.
     ``confidence``: 0..1 (a probability for langdetect; an evidence share scaled down for short
     text for letters; fixed low values for priors).
     ``method``: ``letters``, ``langdetect``, ``declared``, ``script`` (Arabic script with no
@@ -102,7 +122,8 @@ def detect_language(text: str, declared: str | None = None) -> LanguageGuess:
     arabic, letters = _script_counts(sample)
     if letters == 0:
         return LanguageGuess(prior, 0.3, "declared") if prior else LanguageGuess("und", 0.0, "none")
-    if arabic < ARABIC_SCRIPT_SHARE * letters:
+    declared_script = prior in ARABIC_SCRIPT_LANGUAGES or prior in OTHER_ARABIC_SCRIPT
+    if arabic < ARABIC_SCRIPT_SHARE * letters and not (declared_script and arabic >= DECLARED_SCRIPT_SHARE * letters):
         return _langdetect_guess(sample, prior, weak=letters < SHORT_LETTERS)
     return _arabic_script_guess(sample, arabic, prior)
 
@@ -127,6 +148,18 @@ def _arabic_script_guess(sample: str, arabic: int, prior: str | None) -> Languag
     ur_strong, ur_weak = _count(sample, _URDU_STRONG), _count(sample, _URDU_WEAK)
     ar_score = 3 * _count(sample, _ARABIC_STRONG) + _count(sample, _ARABIC_WEAK)
     ps_score = 3 * (ps_strong + ur_strong) + ps_weak + ur_weak
+    other = _count(sample, _OTHER_STRONG)
+    if other >= max(2, 0.01 * arabic):
+        # another Arabic-script language (Pashto, Kurdish, Sindhi, Uyghur …): its declared code,
+        # else unknown — never ar/fa/ur
+        if prior and prior not in ARABIC_SCRIPT_LANGUAGES:
+            return LanguageGuess(prior, round(0.9 * length_factor, 3), "declared")
+        return LanguageGuess("und", round(0.9 * length_factor, 3), "letters")
+    if prior in OTHER_ARABIC_SCRIPT:
+        # declared Pashto, Kurdish …: kept unless the letters are decisive for Arabic
+        if ar_score and not short and ar_score >= DECISIVE_SHARE * (ar_score + ps_score) and not ps_strong:
+            return LanguageGuess("ar", round(ar_score / (ar_score + ps_score) * length_factor, 3), "letters")
+        return LanguageGuess(prior, round(0.5 * length_factor, 3), "declared")
     if ar_score == 0 and ps_score == 0:
         if prior in ARABIC_SCRIPT_LANGUAGES:
             return LanguageGuess(prior, 0.5, "declared")

@@ -23,7 +23,14 @@ Method (Broder, "On the resemblance and containment of documents", 1997; dataske
   when their estimated Jaccard similarity is ≥ ``threshold`` (LSH candidates are verified, so
   LSH false positives never join), else starts a new story with ``story_id = article.id``;
   when the similarity is ≥ ``duplicate_threshold`` the article is also marked
-  ``duplicate_of`` that article (unless exact dedup already set it).
+  ``duplicate_of`` that article (unless exact dedup already set it) — unless it was *published*
+  earlier (``published_at``, else ``fetched_at``) than that article: then the first publisher is
+  the original whatever the crawl order, and the copy crawled first is re-pointed to it (its id
+  in ``Article.relinked``: a ``links`` amendment in the archive, applied by the seen store, the
+  index follower and :func:`rasd.core.archive.read_archive`, as for exact copies).  The story id
+  stays the one the story was given first: ids already sent in notifications and linked from
+  the web (``/story/<id>``) keep working; the alert store re-points the story to its first
+  publisher (:mod:`rasd.alerts.outbox`) without a second notification.
 
 Thresholds (justified by the real pairs in ``tests/fixtures/stories``, see
 ``tests/pipelines/test_stories.py``): same-story pairs there have a 4-shingle Jaccard of
@@ -46,8 +53,8 @@ from pathlib import Path
 
 
 from rasd.pipelines.base import StagePipeline
-from rasd.pipelines.storyindex import StoryIndex, StoryParams, signature
-from rasd.core.article import Article
+from rasd.pipelines.storyindex import StoryIndex, StoryParams, _time, signature
+from rasd.core.article import Article, isoformat_utc
 from rasd.core.failpoints import failpoint
 
 log = logging.getLogger(__name__)
@@ -56,13 +63,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class StoryDecision:
     """Outcome of :func:`assign_story`: ``new`` (started a story) or ``joined``; ``similarity``
-    is the estimated Jaccard with ``matched`` (the closest earlier article), if any."""
+    is the estimated Jaccard with ``matched`` (the closest earlier article), if any;
+    ``relinked``: the near-duplicate crawled earlier that this earlier-published article made
+    its copy."""
 
     outcome: str
     story_id: str
     matched: str | None = None
     similarity: float = 0.0
     duplicate_of: str | None = None
+    relinked: tuple[str, ...] = ()
 
 
 def decide_story(article: Article, index: StoryIndex) -> StoryDecision:
@@ -87,10 +97,18 @@ def decide_story(article: Article, index: StoryIndex) -> StoryDecision:
     else:
         matched, story_id, similarity = match
         duplicate = matched if similarity >= index.params.duplicate_threshold else None
-        decision = StoryDecision("joined", story_id, matched, similarity, duplicate)
-        # an article dedup has just made the original of earlier copies is no copy itself
-        if duplicate and not article.duplicate_of and not getattr(article, "relinked", ()):
-            article.duplicate_of = duplicate
+        theirs = index.time_of(matched) if duplicate else None
+        if duplicate and not article.duplicate_of and theirs is not None and isoformat_utc(_time(article)) < theirs:
+            # published before the copy crawled first: this article is the original, the copy
+            # becomes its near-duplicate (a ``links`` amendment, as dedup re-points exact copies)
+            if matched not in article.relinked:
+                article.relinked = (*article.relinked, matched)
+            decision = StoryDecision("joined", story_id, matched, similarity, None, (matched,))
+        else:
+            decision = StoryDecision("joined", story_id, matched, similarity, duplicate)
+            # an article dedup has just made the original of earlier copies is no copy itself
+            if duplicate and not article.duplicate_of and not getattr(article, "relinked", ()):
+                article.duplicate_of = duplicate
     article.story_id = decision.story_id
     return decision
 
@@ -116,7 +134,8 @@ class StoryPipeline(StagePipeline):
     the archive stage records the article once its line is durable).
 
     Counts ``rasd/stories/new`` or ``rasd/stories/joined`` (and ``rasd/stories/near_duplicate``
-    when it set ``duplicate_of``); never drops an item.  Settings: ``RASD_STORIES_THRESHOLD``,
+    when it set ``duplicate_of``, ``rasd/stories/relinked`` when the article, published
+    earlier, made the copy crawled before it its near-duplicate); never drops an item.  Settings: ``RASD_STORIES_THRESHOLD``,
     ``RASD_STORIES_DUPLICATE_THRESHOLD``, ``RASD_STORIES_NUM_PERM``, ``RASD_STORIES_WINDOW_DAYS``.
     """
 
@@ -169,4 +188,6 @@ class StoryPipeline(StagePipeline):
         self.count(f"rasd/stories/{decision.outcome}")
         if decision.duplicate_of and not had_duplicate:
             self.count("rasd/stories/near_duplicate")
+        if decision.relinked:
+            self.count("rasd/stories/relinked")  # an earlier publisher re-pointed a copy
         return item

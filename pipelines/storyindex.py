@@ -341,6 +341,12 @@ class StoryIndex:
             return None
         return row[0], (_lean(row[1], self.params.seed) if row[1] is not None else None)
 
+    def time_of(self, article_id: str) -> str | None:
+        """The recorded time of an article (ISO 8601 UTC: ``published_at``, else
+        ``fetched_at``), or ``None`` if unknown or pruned."""
+        row = self.db.execute("SELECT at FROM sigs WHERE id = ?", (article_id,)).fetchone()
+        return row[0] if row else None
+
     def candidates(self, sig: Signature) -> list[tuple[str, str, bytes]]:
         """``(id, story_id, signature bytes)`` of the recorded articles sharing at least one
         band with ``sig`` (LSH candidates, not yet verified), within the window."""

@@ -17,8 +17,10 @@ wait that would end after it (less a margin) defers its page to a later run inst
 (``RASD_DEADLINE``, see :class:`rasd.crawler.middlewares.BackoffRetryMiddleware`).
 
 Output: one JSON line on stdout, the outlet's summary ``{"listings_ok", "listings_failed",
-"not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated", "finish_reason",
-"interrupted", "cpu_seconds", "max_rss_kb"}``, also after a stop.  ``cpu_seconds`` is the user +
+"listings_skipped", "listing_failures": {reason: n}, "listing_refusals": {reason: n},
+"dates_refused", "conditional": {fetch/200, fetch/304, fetch/forced, fetch/failed, bytes_saved,
+bytes_spent, validators_ignored, …}, "not_modified", "links": {...}, "outcomes": {...}, "pages", "syndicated",
+"finish_reason", "interrupted", "cpu_seconds", "max_rss_kb"}``, also after a stop.  ``cpu_seconds`` is the user +
 system CPU time of this process and of its reaped children (the extraction workers) when the
 line is written (the interpreter's teardown after it, a few tenths of a second, is not in it),
 ``max_rss_kb`` this process's peak resident memory in kB (``getrusage``; Linux units).  Exit codes: 0 done; 130 interrupted by SIGTERM/SIGINT

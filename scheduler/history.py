@@ -9,9 +9,14 @@ seconds, UTC), ``outcome`` (``running`` while a run is in flight, then ``ok`` / 
 ``interval_reason`` (why that interval, one line from :func:`rasd.scheduler.adaptive.next_interval`),
 ``new`` (links listed that were neither known nor too old), ``cpu_seconds`` (user + system CPU
 of the child and of its extraction workers) and ``max_rss_kb`` (the child's peak resident
-memory, kB); the last two as the child reports them, NULL when it did not.
+memory, kB); the last two as the child reports them, NULL when it did not; ``detail`` (JSON:
+the child's ``outcomes``, ``links``, ``listings`` ``{ok, failed, skipped, not_modified}`` and
+``conditional`` counts, what :mod:`rasd.scheduler.health` and the metrics read).
 
 Table ``outlets``: the current adaptive interval and the consecutive-failure count per outlet.
+Table ``health``: per outlet the health state last assessed after a run
+(:func:`rasd.scheduler.health.assess`), its reason and since when it holds (``since``, POSIX
+seconds): a change of it is what a health alert notifies (:meth:`RunHistory.set_health`).
 
 A connection is opened per call with :func:`rasd.core.sqlite.connect` (WAL, busy timeout 30 s,
 each write one ``BEGIN IMMEDIATE`` transaction), so the scheduler's worker threads can share one
@@ -57,12 +62,18 @@ CREATE TABLE IF NOT EXISTS outlets (
     interval_seconds REAL,
     failures INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS health (
+    outlet TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    since REAL NOT NULL
+);
 """
 
 OUTCOMES = ("ok", "failed", "timeout", "interrupted", "missed")
 #: Columns added to ``runs`` after its first version (added to older files on open).
 _ADDED_COLUMNS = {"interval_reason": "TEXT", "new": "INTEGER NOT NULL DEFAULT 0",
-                  "cpu_seconds": "REAL", "max_rss_kb": "INTEGER"}
+                  "cpu_seconds": "REAL", "max_rss_kb": "INTEGER", "detail": "TEXT"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class RunCounts:
     failures: dict[str, int] | None = None
     cpu_seconds: float | None = None
     max_rss_kb: int | None = None
+    detail: dict | None = None  # outcomes, links, listings, conditional (see the module docstring)
 
 
 def counts_from_summary(summary: dict[str, Any]) -> RunCounts:
@@ -96,7 +108,15 @@ def counts_from_summary(summary: dict[str, Any]) -> RunCounts:
         skips={k.split("/", 1)[1]: v for k, v in outcomes.items() if k.startswith("skipped/")},
         failures={k.split("/", 1)[1]: v for k, v in outcomes.items() if k.startswith("failed/")},
         cpu_seconds=summary.get("cpu_seconds"), max_rss_kb=summary.get("max_rss_kb"),
+        detail={"outcomes": outcomes, "links": links, "conditional": summary.get("conditional") or {},
+                "listings": {"ok": summary.get("listings_ok", 0), "failed": summary.get("listings_failed", 0),
+                             "skipped": summary.get("listings_skipped", 0),
+                             "not_modified": summary.get("not_modified", 0)}},
     )
+
+
+def _row(r: sqlite3.Row) -> dict[str, Any]:
+    return dict(r, skips=json.loads(r["skips"]), detail=json.loads(r["detail"]) if r["detail"] else None)
 
 
 class RunHistory:
@@ -145,10 +165,11 @@ class RunHistory:
             "UPDATE runs SET ended_at=?, outcome=?, pages=?, archived=?, duplicates=?, "
             "not_modified=?, listed=?, skips=?, errors=?, interval_after=?, "
             "scheduled_at=COALESCE(?, scheduled_at), interval_reason=?, new=?, cpu_seconds=?, "
-            "max_rss_kb=? WHERE id=?",
+            "max_rss_kb=?, detail=? WHERE id=?",
             (time.time(), outcome, c.pages, c.archived, c.duplicates, c.not_modified, c.listed,
              json.dumps(c.skips or {}, sort_keys=True), errors, interval_after, scheduled_at,
-             interval_reason, c.new, c.cpu_seconds, c.max_rss_kb, run_id))
+             interval_reason, c.new, c.cpu_seconds, c.max_rss_kb,
+             json.dumps(c.detail, sort_keys=True) if c.detail is not None else None, run_id))
 
     def missed(self, outlet: str, scheduled_at: float | None) -> int:
         """Record a run APScheduler did not start (``EVENT_JOB_MISSED``)."""
@@ -176,7 +197,7 @@ class RunHistory:
             rows = db.execute(sql + " ORDER BY id", args).fetchall()
         finally:
             db.close()
-        return [dict(r, skips=json.loads(r["skips"])) for r in rows]
+        return [_row(r) for r in rows]
 
     def last_ok_start(self, outlet: str, before_id: int | None = None) -> float | None:
         """``started_at`` (POSIX seconds) of the outlet's last ``ok`` run (before run
@@ -208,9 +229,63 @@ class RunHistory:
                     "ON CONFLICT(outlet) DO UPDATE SET interval_seconds=excluded.interval_seconds, "
                     "failures=excluded.failures", (outlet, interval_seconds, failures))
 
-    def status(self, since_seconds: float = 86400.0) -> dict[str, dict[str, Any]]:
+    # ---- health ----------------------------------------------------------------------------
+    def health(self) -> dict[str, dict[str, Any]]:
+        """``{outlet: {state, reason, since}}`` as last stored by :meth:`set_health`."""
+        db = self._connect()
+        try:
+            return {r["outlet"]: {"state": r["state"], "reason": r["reason"], "since": r["since"]}
+                    for r in db.execute("SELECT * FROM health ORDER BY outlet")}
+        finally:
+            db.close()
+
+    def set_health(self, outlet: str, state: str, reason: str, now: float | None = None
+                   ) -> dict[str, Any] | None:
+        """Store ``outlet``'s assessed state; returns the stored one it replaces when the state
+        *changed* (``{state, reason, since}``; ``{}`` for the first one), else None (the reason
+        is updated, ``since`` kept).  One transaction: two writers cannot both see a change."""
+        now = time.time() if now is None else now
+        db = self._connect()
+        try:
+            with transaction(db):
+                row = db.execute("SELECT state, reason, since FROM health WHERE outlet=?", (outlet,)).fetchone()
+                if row is not None and row["state"] == state:
+                    db.execute("UPDATE health SET reason=? WHERE outlet=?", (reason, outlet))
+                    return None
+                db.execute("INSERT INTO health (outlet, state, reason, since) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT(outlet) DO UPDATE SET state=excluded.state, "
+                           "reason=excluded.reason, since=excluded.since", (outlet, state, reason, now))
+                return dict(row) if row is not None else {}
+        finally:
+            db.close()
+
+    def recent_runs(self, outlet: str, days: float = 9.0, at_least: int = 60) -> list[dict[str, Any]]:
+        """The outlet's runs of the last ``days`` days, and at least its last ``at_least``,
+        oldest first: what :func:`rasd.scheduler.health.assess` needs."""
+        db = self._connect()
+        try:
+            rows = db.execute(
+                "SELECT * FROM runs WHERE outlet=? AND (COALESCE(ended_at, started_at) >= ? OR id >= "
+                "COALESCE((SELECT id FROM runs WHERE outlet=? ORDER BY id DESC LIMIT 1 OFFSET ?), 0)) "
+                "ORDER BY id", (outlet, time.time() - days * 86400, outlet, at_least - 1)).fetchall()
+        finally:
+            db.close()
+        return [_row(r) for r in rows]
+
+    def assess(self, outlet: str, now: float | None = None, rules=None):
+        """:func:`rasd.scheduler.health.assess` of ``outlet``'s recent runs."""
+        from rasd.scheduler.health import Rules, assess
+
+        rules = rules or Rules()
+        return assess(self.recent_runs(outlet, days=rules.volume_days + 2), now, rules)
+
+    def status(self, since_seconds: float = 86400.0, rules=None) -> dict[str, dict[str, Any]]:
         """Per outlet: ``last_run`` (dict or None), ``interval_seconds``, ``failures``,
-        ``health`` (``ok`` / ``failing N`` / ``never run``) and ``archived_24h``."""
+        ``health`` (``ok`` / ``failing N`` / ``never run``: consecutive failures only),
+        ``state``/``reason`` (:meth:`assess` now, :mod:`rasd.scheduler.health`), ``since`` (when
+        the stored state began, or None), ``last_ok_at`` (end of the last ``ok`` run) and
+        ``archived_24h``."""
+        stored = self.health()
         db = self._connect()
         try:
             names = [r[0] for r in db.execute(
@@ -227,9 +302,17 @@ class RunHistory:
                 failures = srow[1] if srow else 0
                 health = ("never run" if last is None else
                           f"failing {failures}" if failures else "ok")
-                out[name] = {"last_run": dict(last, skips=json.loads(last["skips"])) if last else None,
+                last_ok = db.execute("SELECT MAX(ended_at) FROM runs WHERE outlet=? AND outcome='ok'",
+                                     (name,)).fetchone()[0]
+                out[name] = {"last_run": _row(last) if last else None,
                              "interval_seconds": srow[0] if srow else None,
-                             "failures": failures, "health": health, "archived_24h": archived}
+                             "failures": failures, "health": health, "archived_24h": archived,
+                             "last_ok_at": last_ok}
         finally:
             db.close()
+        for name, entry in out.items():
+            now = self.assess(name, rules=rules)
+            held = stored.get(name) or {}
+            entry.update(state=now.state, reason=now.reason,
+                         since=held.get("since") if held.get("state") == now.state else None)
         return out

@@ -71,7 +71,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from rasd.core.errors import RasdError
 from rasd.core.seeds import Outlet
 from rasd.scheduler.adaptive import Bounds, bounds, next_interval
+from rasd.scheduler.health import Assessment, Rules
 from rasd.scheduler.history import RunHistory, counts_from_summary
+from rasd.scheduler.heartbeat import Heartbeat
 
 log = logging.getLogger("rasd.scheduler")
 
@@ -123,6 +125,11 @@ class ScheduleConfig:
     max_parallel: int | None = None  # crawls at once; default max(4, 2 × CPUs)
     digests: "Callable[[], object] | None" = None  # called every digest_check_seconds
     digest_check_seconds: float = 60.0
+    health_rules: "Rules | None" = None  # rasd.scheduler.health.Rules (default: its defaults)
+    #: called after a run changed an outlet's health: (slug, previous {state, reason, since} or
+    #: {} for the first, the new Assessment, since) — health alerts (rasd.alerts.health)
+    on_health: "Callable[[str, dict, Assessment, float], object] | None" = None
+    heartbeat_seconds: float = 5.0
     queue_url: str | None = None  # a fleet: polls go to Redis for `rasd worker` (scheduler/queue.py)
     queue_prefix: str = "rasd:"
     followers: "Callable[[], object] | None" = None  # fleet mode: index/alert followers, every 2 s
@@ -189,6 +196,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._children: dict[str, subprocess.Popen] = {}
         self._scheduled: dict[str, float] = {}
+        self.heartbeat = Heartbeat(self.data_dir / "scheduler" / "heartbeat.json", config.heartbeat_seconds)
         self._started: dict[int, float] = {}  # fleet mode: run id → when it was queued
         self.dispatcher = None
         self.outlets_file.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +252,7 @@ class Daemon:
             raise
         if not paused:
             self.scheduler.resume()
+        self.heartbeat.start()
         log.info("scheduler_started outlets=%d jobstore=%s", len(self.config.outlets),
                  jobstore_url(self.data_dir, self.config.jobstore_url).split("@")[-1])
         return self
@@ -352,7 +361,26 @@ class Daemon:
                             interval_reason=reason)
         log.info("run_finished outlet=%s run=%d outcome=%s archived=%s interval=%s", slug, run_id,
                  outcome, counts.archived if counts else 0, interval)
+        if outcome != "interrupted":
+            self.assess_health(slug)
         return outcome
+
+    def assess_health(self, slug: str, now: float | None = None) -> Assessment:
+        """Assess ``slug``'s health from its runs (:mod:`rasd.scheduler.health`), store it, and
+        on a change (not the first ``ok``) log it and call ``config.on_health``."""
+        now = time.time() if now is None else now
+        found = self.history.assess(slug, now, self.config.health_rules)
+        before = self.history.set_health(slug, found.state, found.reason, now)
+        if before is None or (before == {} and found.state == "ok"):
+            return found
+        log.warning("health_changed outlet=%s from=%s to=%s reason=%r", slug,
+                    before.get("state", "none"), found.state, found.reason)
+        if self.config.on_health is not None:
+            try:
+                self.config.on_health(slug, before, found, now)
+            except Exception:  # a failing notification must not stop the run's job
+                log.exception("health_notify_failed outlet=%s", slug)
+        return found
 
     def record_result(self, run_id: int, slug: str, outcome: str, summary: dict | None,
                       errors: str | None, cpu_seconds: float | None = None) -> None:
@@ -375,6 +403,8 @@ class Daemon:
                             scheduled_at=self._scheduled.get(job_id(slug)), interval_reason=reason)
         log.info("run_finished outlet=%s run=%d outcome=%s archived=%s interval=%s (fleet)", slug,
                  run_id, outcome, counts.archived if counts else 0, interval)
+        if outcome != "interrupted":
+            self.assess_health(slug)
 
     def _wait(self, proc: subprocess.Popen, deadline: float) -> tuple[str, str, str]:
         """Wait for ``proc``; SIGTERM it past ``deadline`` or on stop, SIGKILL after the grace."""
@@ -444,6 +474,7 @@ class Daemon:
                 proc.terminate()
         self.scheduler.shutdown(wait=True)
         self.scheduler = None
+        self.heartbeat.stop()
         if self.dispatcher is not None:  # polls in flight finish on their workers; results wait in Redis
             self.dispatcher.stop()
             self.dispatcher = None

@@ -33,7 +33,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -150,7 +149,7 @@ class OutletSpider(scrapy.Spider):
             if unknown:
                 raise ConfigError(f"unknown outlet(s): {', '.join(unknown)}; see `rasd outlets`")
             spider.outlets = {s: spider.outlets[s] for s in spider._wanted}
-        spider.allowed_domains = sorted({d for o in spider.outlets.values() for d in o.domains})
+        spider.allowed_domains = sorted({d for o in spider.outlets.values() for d in o.hosts()})
         spider.max_age = timedelta(days=settings.getint("RASD_SITEMAP_MAX_AGE_DAYS", 7))
         spider.max_redirects = settings.getint("REDIRECT_MAX_TIMES", 20)
         spider.max_url_chars = settings.getint("URLLENGTH_LIMIT", 2083)
@@ -174,7 +173,10 @@ class OutletSpider(scrapy.Spider):
         if settings.getbool("RASD_CONDITIONAL_GET", True):
             from rasd.crawler.feedstate import FeedState
 
-            spider.feedstate = FeedState(data_dir / "feedstate.sqlite")
+            spider.feedstate = FeedState(
+                data_dir / "feedstate.sqlite",
+                max_not_modified=settings.getint("RASD_CONDITIONAL_MAX_NOT_MODIFIED", 4),
+                max_age_seconds=settings.getfloat("RASD_CONDITIONAL_MAX_AGE", 6 * 3600.0))
 
             def _commit_feedstate(spider, reason):
                 if reason == "finished":
@@ -231,6 +233,12 @@ class OutletSpider(scrapy.Spider):
         self._count(f"rasd/listings/{slug}/failed")
         self._count(f"rasd/listings/{slug}/failed/{reason}")
 
+    def _listing_skipped(self, slug: str, reason: str) -> None:
+        """A listing refused at the door as hostile (``unsafe_encoding``, ``xml_entities``:
+        :data:`rasd.crawler.feeds.REFUSALS`): never handed to a parser."""
+        self._count(f"rasd/listings/{slug}/skipped")
+        self._count(f"rasd/listings/{slug}/skipped/{reason}")
+
     def _interrupted(self) -> bool:
         stop = clean_stop(self.crawler)
         return bool(stop is not None and stop.interrupted)
@@ -257,7 +265,8 @@ class OutletSpider(scrapy.Spider):
                 self.logger.error("outcomes_over_counted outlet=%s requested=%d counted=%d", slug,
                                   requested, counted)
             listed = int(stats.get(f"rasd/listings/{slug}/requested", 0))
-            ended = sum(int(stats.get(f"rasd/listings/{slug}/{k}", 0)) for k in ("ok", "not_modified", "failed"))
+            ended = sum(int(stats.get(f"rasd/listings/{slug}/{k}", 0))
+                        for k in ("ok", "not_modified", "failed", "skipped"))
             if listed > ended:
                 self.logger.warning("listings_without_outcome outlet=%s requested=%d ended=%d", slug,
                                     listed, ended)
@@ -317,6 +326,12 @@ class OutletSpider(scrapy.Spider):
         if feedstate is not None:
             request.headers.update(feedstate.conditional_headers(url))
             request.meta["handle_httpstatus_list"] = [304]  # a 304 must reach the callback
+            rec = feedstate.get(url)
+            if rec is not None and rec.liar:  # not honouring validators: never conditional again
+                self._count(f"rasd/listings/{outlet.slug}/unconditional/distrusted")
+            forced = feedstate.polls.get(url)
+            if forced is not None and forced.forced:
+                self._count(f"rasd/listings/{outlet.slug}/unconditional/{forced.forced}")
         self._count(f"rasd/listings/{outlet.slug}/requested")
         yield request
 
@@ -349,20 +364,45 @@ class OutletSpider(scrapy.Spider):
     def listing_failed(self, failure):
         request = failure.request
         slug = request.meta["rasd_outlet"]
+        self._count(f"rasd/listings/{slug}/fetch/failed")
         self._listing_failed(slug, failure_outcome(failure).split("/", 1)[1])
         self.logger.warning("listing failed outlet=%s url=%s reason=%s", slug, request.url,
                             failure.getErrorMessage() or failure.type.__name__)
+
+    def _count_poll(self, response: Response, slug: str) -> None:
+        """Count what a listing's answer did for conditional GET (crawler/feedstate.py): the
+        fetch by result (``fetch/200``, ``fetch/304``, ``fetch/forced`` for an unconditional
+        poll forced by a stuck server), bytes saved and spent, hidden entries found and a
+        listing newly marked as not honouring validators (``validators_ignored``, logged)."""
+        self._count(f"rasd/listings/{slug}/fetch/{304 if response.status == 304 else 200}")
+        poll = self.feedstate.polls.get(response.url) if getattr(self, "feedstate", None) else None
+        if poll is None:
+            return
+        if poll.forced:
+            self._count(f"rasd/listings/{slug}/fetch/forced")
+        if poll.saved:
+            self._count(f"rasd/listings/{slug}/bytes_saved", poll.saved)
+        if poll.spent:
+            self._count(f"rasd/listings/{slug}/bytes_spent", poll.spent)
+        if poll.hidden:
+            self._count(f"rasd/listings/{slug}/hidden_entries", poll.hidden)
+        if poll.distrusted:
+            self._count(f"rasd/listings/{slug}/validators_ignored")
+            self.logger.warning("listing_validators_ignored outlet=%s url=%s reason=%r (polled "
+                                "unconditionally from now on)", slug, response.url, poll.distrusted)
 
     def parse_feed(self, response: Response):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
         if verdict != "changed":  # 304, or the same body again: the remembered entries
+            self._count_poll(response, outlet.slug)
             yield from self._not_modified(response, outlet, verdict, kind="feed")
             return
         ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         result = parse_feed(response.body, response.url, ctype)
         if not result.error and getattr(self, "feedstate", None) is not None:
             self.feedstate.set_entries(response.url, result.entries)
+        self._count_poll(response, outlet.slug)
         yield from self._follow(result, response, outlet, kind="feed")
 
     def _not_modified(self, response: Response, outlet: Outlet, verdict: str, kind: str):
@@ -381,20 +421,23 @@ class OutletSpider(scrapy.Spider):
         outlet = self.outlets[response.meta["rasd_outlet"]]
         verdict = self.feedstate.classify(response) if getattr(self, "feedstate", None) else "changed"
         if verdict != "changed":
+            self._count_poll(response, outlet.slug)
             # an unchanged sitemap index says nothing about its children: poll them anyway
             for child in self.feedstate.children(response.url):
                 yield from self._listing(child, outlet, self.parse_sitemap, response.meta.get("rasd_depth", 0) + 1)
             yield from self._not_modified(response, outlet, verdict, kind="sitemap")
             return
-        result = parse_sitemap(response.body, response.url)
+        ctype = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
+        result = parse_sitemap(response.body, response.url, content_type=ctype)
         if not result.error and getattr(self, "feedstate", None) is not None:
             self.feedstate.set_entries(response.url, result.entries)
             if result.sitemaps:
                 self.feedstate.set_children(response.url, [c for c in result.sitemaps
-                                                           if outlet.owns(urlsplit(c).hostname or "")])
+                                                           if outlet.owns(c)])
+        self._count_poll(response, outlet.slug)
         if not result.error:
             for child in result.sitemaps:
-                if outlet.owns(urlsplit(child).hostname or ""):
+                if outlet.owns(child):
                     yield from self._listing(child, outlet, self.parse_sitemap,
                                              response.meta.get("rasd_depth", 0) + 1)
                 else:
@@ -406,10 +449,19 @@ class OutletSpider(scrapy.Spider):
         is already counted, as ``not_modified``)."""
         slug = outlet.slug
         if result.error:
-            self._listing_failed(slug, f"invalid_{kind}")
+            if result.error.refused:
+                self._listing_skipped(slug, result.error.reason)
+            else:
+                self._listing_failed(slug, f"invalid_{kind}")
             self.logger.warning("%s rejected outlet=%s url=%s reason=%s", kind, slug,
                                 response.url, result.error)
             return
+        refused_dates = sum(1 for w in result.warnings if w.startswith("date_out_of_range"))
+        if refused_dates:  # dropped as evidence, never repaired (crawler/feeds.py: sane_date)
+            self._count(f"rasd/dates/{slug}/refused", refused_dates)
+            self.logger.info("listing_dates_refused outlet=%s url=%s count=%d first=%r", slug,
+                             response.url, refused_dates,
+                             next(w for w in result.warnings if w.startswith("date_out_of_range")))
         if not counted:
             self._count(f"rasd/listings/{slug}/ok")
         kept, rejected = filter_entries(result.entries, outlet)
@@ -519,7 +571,8 @@ class OutletSpider(scrapy.Spider):
         if not response.body:
             self._outcome(outlet.slug, "skipped/empty_body", response.url, meta)
             return
-        if not isinstance(response, TextResponse) or b"\x00" in response.body[:4096]:
+        # UTF-16/32 pages are decoded (crawler/middlewares.py); NULs in the *text* mean binary
+        if not isinstance(response, TextResponse) or "\x00" in response.text[:4096]:
             self._outcome(outlet.slug, "skipped/not_html", response.url, meta)
             return
         if self.meta_refresh_max_delay is not None and isinstance(response, HtmlResponse):
@@ -529,7 +582,7 @@ class OutletSpider(scrapy.Spider):
                     same_page_key(target) != same_page_key(response.url):
                 yield from self._redirect(response, outlet, target, via="meta_refresh")
                 return
-        if not outlet.owns(urlsplit(response.url).hostname or ""):  # redirected off-site
+        if not outlet.owns(response.url):  # redirected off-site (another host or port)
             self._outcome(outlet.slug, "skipped/off_domain", response.url, meta)
             return
         if meta.get("rasd_deferred"):

@@ -51,6 +51,9 @@ class DigestSender:
             log.warning("digests_skipped reason=%r", str(exc))
             return None
         try:
+            from rasd.alerts.health import list_health_alerts
+
+            alerts = list(alerts) + list_health_alerts(store)  # their retries too, never "removed"
             report = send_digests(store, alerts, now=now, senders=self._senders)
         finally:
             store.close()

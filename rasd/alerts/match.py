@@ -53,16 +53,18 @@ from rasd.alerts.model import Alert, AlertError, compile_query, parse_alert, que
 from rasd.core.article import isoformat_utc, utcnow
 from rasd.search.engine import Engine
 from rasd.core.errors import EngineError
+from rasd.core.rules import analysis_tokens, name_alternatives
 from rasd.search.articles import HL_POST, HL_PRE, SEARCH_FIELDS, build_query, build_template
 from rasd.search.queryerrors import explain
 
 log = logging.getLogger(__name__)
 
 MAX_ALERTS = 10000
-_META_VERSION = 5  # 2: alert_keys + candidates (Alert.candidate_query); 4: alert.digest, alert.ref;
-#                    5: pre-analysed stored queries (stored_queries)
-#: the analyzer of ``alert_keys``: per word, the stems of it, of ال + it and of it without its
-#: article (see :func:`rasd.alerts.model.key_prefilter`)
+_META_VERSION = 6  # 2: alert_keys + candidates (Alert.candidate_query); 4: alert.digest, alert.ref;
+#                    5: pre-analysed stored queries (stored_queries); 6: keys of the proclitic
+#                    forms, name synonyms (queries with a name keep their query_string)
+#: the analyzer of ``alert_keys``: per word, the stems of it, of ال + it, of it without its
+#: article and of its forms without proclitics (see :func:`rasd.alerts.model.key_prefilter`)
 KEY_ANALYZER = "rasd_alert_keys"
 KEY_SOURCES = ("title", "description", "text")
 
@@ -87,7 +89,9 @@ def alerts_index_body(prefix: str) -> dict:
     analysis["filter"]["rasd_alert_key_forms"] = {
         "type": "multiplexer", "preserve_original": False,
         "filters": ["arabic_stem", "rasd_alert_with_article, arabic_stem",
-                    "rasd_arabic_article, arabic_stem"]}
+                    "rasd_arabic_article, arabic_stem",
+                    "rasd_arabic_stop, rasd_arabic_stop_folded, rasd_arabic_protected, rasd_arabic_proclitics, arabic_stem",
+                    "rasd_arabic_stop, rasd_arabic_stop_folded, rasd_arabic_protected, rasd_arabic_proclitic, arabic_stem"]}
     analysis["analyzer"][KEY_ANALYZER] = {
         "type": "custom", "char_filter": ["rasd_arabic_fold"], "tokenizer": "standard",
         "filter": ["lowercase", "decimal_digit", "arabic_normalization", "rasd_alert_key_forms"]}
@@ -198,15 +202,27 @@ def stored_queries(engine: Engine, index: str, alerts: Sequence[Alert]) -> dict[
     texts = sorted(set().union(*(tree_texts(t) for t in trees.values() if t is not None)))
     fields = [f.split("^")[0] for f in SEARCH_FIELDS]
     analysed = analyse_texts(engine, index, texts, fields) if texts else {}
+    names = named_texts(texts)
     out = {}
     for alert in alerts:
         query = alert.search_query()
         tree = trees[alert.name]
+        if tree is not None and tree_texts(tree) & names:
+            tree = None  # a name's spellings: the search analyzer's synonym graph decides
         compiled = compile_query(tree, analysed, fields) if tree is not None else None
         if compiled is not None:
             query["bool"]["must"] = [compiled]
         out[alert.name] = query
     return out
+
+
+def named_texts(texts: Sequence[str]) -> set[str]:
+    """The words and phrases among ``texts`` that hold a spelling of a gazetteer name (the
+    search analyzers' ``rasd_names`` synonyms, :func:`rasd.core.rules.name_alternatives`): an
+    alert with one keeps its ``query_string``, which the percolator analyses with the fields'
+    search analyzer, synonym graph included (the index analysis :func:`compile_query` is built
+    from has no synonyms)."""
+    return {t for t in texts if len(name_alternatives(analysis_tokens(t))) > 1}
 
 
 def alert_document(alert: Alert, query: dict | None = None) -> dict:

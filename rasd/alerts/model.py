@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rasd.core.errors import ConfigError, RasdError
 from rasd.core.query import Group, Node, Phrase, QueryError, Term, group_is_null, has_wildcard, occurs, parse_query
-from rasd.core.rules import is_null
+from rasd.core.rules import analysis_tokens, is_null, name_alternatives
 from rasd.search.articles import build_query
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -185,13 +185,18 @@ class Alert(_Strict):
 
 # --- the percolator's candidate selection ------------------------------------------------------
 
-#: the stemmed analyzer of the articles' text fields (config/index_template.yaml)
-KEY_QUERY_ANALYZER = "rasd_arabic"
+#: the stemmed search analyzer of the articles' text fields (config/index_template.yaml): the
+#: stems of a word's proclitic forms and of the other spellings of a name it is part of
+KEY_QUERY_ANALYZER = "rasd_arabic_search"
 
 
 def _key(word: str) -> dict:
+    # any of the analysed tokens (a word's forms, or the words of a name's other spellings: a
+    # document matching through a synonym has the keys of that spelling); alert_keys has no
+    # positions, so no phrase queries for several-word synonyms
     return {"match": {"alert_keys": {"query": word, "analyzer": KEY_QUERY_ANALYZER,
-                                     "operator": "or", "zero_terms_query": "all"}}}
+                                     "operator": "or", "zero_terms_query": "all",
+                                     "auto_generate_synonyms_phrase_query": False}}}
 
 
 def _parsed(text: str) -> tuple[Group, bool] | None:
@@ -227,6 +232,8 @@ def _condition(node: Node, exact_only: bool) -> dict | None:
         return None if node.prefix else _key(node.text)
     if isinstance(node, Phrase):
         words = node.text.split()
+        if len(words) > 1 and len(name_alternatives(analysis_tokens(node.text))) > 1:
+            return _key(node.text)  # a name in it: any word of any of its spellings
         return {"bool": {"filter": [_key(w) for w in words]}} if len(words) > 1 else _key(words[0])
     if not isinstance(node, Group):
         return None
@@ -245,6 +252,63 @@ def _condition(node: Node, exact_only: bool) -> dict | None:
     return should[0] if len(should) == 1 else {"bool": {"should": should, "minimum_should_match": 1}}
 
 
+HEALTH_STATES = ("ok", "degraded", "stale", "failing", "dark")
+
+
+
+class HealthFilters(_Strict):
+    outlets: list[str] = []
+
+
+class HealthAlert(_Strict):
+    """One health alert (:mod:`rasd.alerts.health`): ``name`` (slug), ``filters.outlets`` (empty: every outlet), ``states``
+    (notify only changes *into* these; empty: every change, recoveries to ``ok`` included),
+    ``deliveries`` (as a keyword alert's), ``paused``."""
+
+    kind: Literal["health"] = "health"
+    name: str
+    filters: HealthFilters = HealthFilters()
+    states: list[Literal[HEALTH_STATES]] = []  # type: ignore[valid-type]
+    deliveries: Deliveries = Deliveries()
+    paused: bool = False
+    owner: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG.match(v):
+            raise ValueError(f"{v!r} is not a slug (lower-case letters, digits, - and _)")
+        return v
+
+    @property
+    def frequency(self) -> str:  # the outbox's digest pass skips it (not a digest alert)
+        return "immediate"
+
+    @property
+    def query(self) -> str:
+        return "health"
+
+    def covers(self, outlet: str, state: str) -> bool:
+        return ((not self.filters.outlets or outlet in self.filters.outlets)
+                and (not self.states or state in self.states))
+
+    def spec(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def parse_health_alert(data: Any, where: str = "health alert") -> HealthAlert:
+    """A :class:`HealthAlert` from a dict; raises :class:`AlertError` naming the field, or when
+    it has no delivery."""
+    try:
+        alert = HealthAlert.model_validate(data)
+    except ValidationError as exc:
+        msg = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise AlertError(f"{where}: {msg}") from None
+    if not alert.deliveries.configured():
+        raise AlertError(f"{where}: a health alert needs a delivery (webhook, email, atom or apprise)")
+    return alert
+
+
 def parse_alert(data: Any, where: str = "alert") -> Alert:
     """Build an :class:`Alert` from a dict; raises :class:`AlertError` naming the field."""
     try:
@@ -254,8 +318,9 @@ def parse_alert(data: Any, where: str = "alert") -> Alert:
         raise AlertError(f"{where}: {msg}") from None
 
 
-def load_alerts_file(path: Path) -> list[Alert]:
-    """Alerts from a YAML file ``{alerts: [...]}`` (``config/alerts.example.yaml``).
+def load_alerts_file(path: Path) -> list:
+    """Alerts from a YAML file ``{alerts: [...]}`` (``config/alerts.example.yaml``): an
+    :class:`Alert` per entry, a :class:`rasd.alerts.health.HealthAlert` per ``kind: health`` one.
 
     Raises:
         ConfigError: unreadable file, or an invalid alert (the message names file and field).
@@ -266,8 +331,13 @@ def load_alerts_file(path: Path) -> list[Alert]:
         raise ConfigError(f"{path}: cannot read alerts: {exc}") from exc
     if not isinstance(data, dict) or set(data) - {"alerts"} or not isinstance(data.get("alerts", []), list):
         raise ConfigError(f"{path}: expected a mapping with one key, alerts: [...]")
+    def one(a, where):
+        if isinstance(a, dict) and a.get("kind") == "health":
+            return parse_health_alert(a, where)
+        return parse_alert(a, where)
+
     try:
-        return [parse_alert(a, f"{path}: alerts.{i}") for i, a in enumerate(data.get("alerts", []))]
+        return [one(a, f"{path}: alerts.{i}") for i, a in enumerate(data.get("alerts", []))]
     except AlertError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -305,6 +375,8 @@ def tree_texts(tree: Node) -> set[str]:
     """The word and phrase texts of a :func:`query_tree` (what has to be analysed)."""
     if isinstance(tree, (Term, Phrase)):
         return {tree.text}
+    if not isinstance(tree, Group):
+        return set()  # a field, a range …: no words of the text fields
     return set().union(*(tree_texts(c.node) for c in tree.clauses))
 
 

@@ -3,7 +3,9 @@
 State lives in one SQLite file, ``<data-dir>/alerts.sqlite`` (:class:`AlertStore`):
 
 * ``stories`` — one row per (alert, story_id): the first matching article (title, url, outlet,
-  published_at, highlight) and the distinct outlets that carried the story since.  The first
+  published_at, highlight; replaced by a later-matched copy published earlier, so the story
+  points at its first publisher whatever the crawl order) and the distinct outlets that carried
+  the story since.  The first
   article of a story for an alert is a *new* story (an immediate alert notifies now); later
   copies with the same ``story_id`` only add their outlet (digests say "also reported by N other
   outlets").  ``seen`` makes the same article counted once however often it is percolated.
@@ -149,6 +151,15 @@ class AlertStore:
                     outlets = sorted(set(json.loads(row[0])) | {doc.get("outlet", "")})
                     self.db.execute("UPDATE stories SET outlets = ?, articles = articles + 1 "
                                     "WHERE alert = ? AND story_id = ?", (_dumps(outlets), alert, story_id))
+                    # the story's first publisher is its origin, whatever the crawl order: a copy
+                    # published earlier than the article the story points at takes its place
+                    # (digests and the web show it; no second notification, the story is one)
+                    self.db.execute(
+                        "UPDATE stories SET first_id = ?, title = ?, url = ?, outlet = ?, published_at = ? "
+                        "WHERE alert = ? AND story_id = ? AND ? IS NOT NULL "
+                        "AND (published_at IS NULL OR ? < published_at)",
+                        (doc["id"], doc.get("title"), doc.get("url"), doc.get("outlet"), doc.get("published_at"),
+                         alert, story_id, doc.get("published_at"), doc.get("published_at")))
                     outcome = "copy"
         return outcome
 

@@ -45,7 +45,19 @@ def _what(message: dict) -> str:
     return "new story" if kind == "immediate" else f"{kind} digest"
 
 
+def health_line(message: dict) -> str:
+    """``outlet youm7 is now failing (was ok) since 2026-12-01T10:00:00Z: <reason>`` of a
+    health message (:mod:`rasd.alerts.health`)."""
+    h = message["health"]
+    was = f" (was {h['previous']})" if h.get("previous") else ""
+    return (f"outlet {h['outlet']} is now {h['state']}{was} since {h['since']}"
+            + (f": {h['reason']}" if h.get("reason") else ""))
+
+
 def render_subject(message: dict) -> str:
+    if message["kind"] == "health":
+        h = message["health"]
+        return f"[Rasd] {message['alert']}: outlet {h['outlet']} is {h['state']}"
     stories = message["stories"]
     if message["kind"] == "immediate" and stories:
         return f"[Rasd] {message['alert']}: {_plain(stories[0]['title'])}"
@@ -53,6 +65,8 @@ def render_subject(message: dict) -> str:
 
 
 def render_text(message: dict) -> str:
+    if message["kind"] == "health":
+        return f"Rasd health alert {message['alert']}: {health_line(message)}\n"
     lines = [f"Rasd alert {message['alert']} ({_what(message)}) for: {message['query']}", ""]
     for s in message["stories"]:
         lines.append(f"* {_plain(s['title'])}")
@@ -72,6 +86,11 @@ def marked_html(text: str) -> str:
 
 
 def render_html(message: dict) -> str:
+    if message["kind"] == "health":
+        return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                f"<title>{html.escape(render_subject(message))}</title></head><body>"
+                f"<p>Rasd health alert <b>{html.escape(message['alert'])}</b>: "
+                f"{html.escape(health_line(message))}</p></body></html>\n")
     items = []
     for s in message["stories"]:
         extra = (f'<p class="also">{html.escape(also_reported(s["also_reported_by"]))}: '
@@ -91,6 +110,8 @@ def render_html(message: dict) -> str:
 
 
 def render_slack(message: dict) -> dict:
+    if message["kind"] == "health":
+        return {"text": f"*Rasd health alert {message['alert']}*: {health_line(message)}"}
     lines = [f"*Rasd alert {message['alert']}* ({_what(message)}): {message['query']}"]
     for s in message["stories"]:
         also = f" — {also_reported(s['also_reported_by'])}" if s["also_reported_by"] else ""

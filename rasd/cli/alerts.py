@@ -8,7 +8,11 @@ Added to the main app by :func:`register` (``rasd/cli.py``: ``cli_alerts.registe
   [--replace]`` — the engine validates the query (an invalid one is refused with the reason
   in plain words); filters must exist (ISO 639 language codes, topics of the taxonomy, known
   outlets) and at least one delivery is required (:func:`rasd.alerts.checks.check_alert`);
-* ``rasd alerts import FILE`` — add every alert of a YAML file (``config/alerts.example.yaml``);
+* ``rasd alerts import FILE`` — add every alert of a YAML file (``config/alerts.example.yaml``;
+  ``kind: health`` entries are health alerts);
+* ``rasd alerts add-health NAME [--outlet ..] [--state ..] --webhook URL | --email .. | --atom
+  PATH | --apprise URL``, ``list-health``, ``remove-health NAME`` — health alerts
+  (:mod:`rasd.alerts.health`: one notification per change of an outlet's health state);
 * ``rasd alerts list`` / ``show NAME`` / ``remove NAME`` / ``pause NAME`` / ``resume NAME``;
 * ``rasd alerts test NAME [--since 7d]`` — what the alert would have sent: one row per story
   found in the articles index;
@@ -136,17 +140,127 @@ def add_cmd(
 def import_cmd(path: Annotated[Path, typer.Argument(help="YAML file with alerts: [...]")],
                replace: Annotated[bool, typer.Option(help="replace alerts of the same name")] = False) -> None:
     """Add every alert of a YAML file (each query checked by the engine)."""
-    from rasd.alerts.match import add_alert, load_alerts_file
+    from rasd.alerts.match import add_alert
+    from rasd.alerts.model import load_alerts_file
+
+    from rasd.alerts.health import HealthAlert, save_health_alert
+    from rasd.core.settings import load_settings
 
     try:
-        alerts = load_alerts_file(path)
-        settings, engine, prefix = _open()
-        _checked(alerts, engine, settings)  # all or none
-        for alert in alerts:
-            add_alert(engine, prefix, alert, replace=replace)
+        every = load_alerts_file(path)
+        health = [a for a in every if isinstance(a, HealthAlert)]
+        alerts = [a for a in every if not isinstance(a, HealthAlert)]
+        if alerts:
+            settings, engine, prefix = _open()
+            _checked(alerts, engine, settings)  # all or none
+        else:
+            settings = load_settings()
+        store = _store(settings)
+        try:
+            if not replace:
+                from rasd.alerts.health import list_health_alerts
+
+                taken = {a.name for a in list_health_alerts(store)} & {a.name for a in health}
+                if taken:
+                    raise RasdError(f"health alert(s) exist: {', '.join(sorted(taken))} (--replace to replace)")
+            for alert in alerts:
+                add_alert(engine, prefix, alert, replace=replace)
+            for h in health:
+                save_health_alert(store, h, replace=True)
+        finally:
+            store.close()
     except RasdError as exc:
         _fail(exc)
-    console.print(f"{len(alerts)} alerts added from {path}")
+    console.print(f"{len(every)} alerts added from {path}" + (f" ({len(health)} health alerts)" if health else ""))
+
+
+@alerts_app.command("add-health")
+def add_health_cmd(
+    name: Annotated[str, typer.Argument(help="alert name (slug: a-z 0-9 - _)")],
+    outlet: Annotated[Optional[list[str]], typer.Option(help="only this outlet (repeatable; default: all)")] = None,
+    state: Annotated[Optional[list[str]], typer.Option(help="only changes into this state: ok, degraded, stale, failing, dark (repeatable; default: every change)")] = None,
+    webhook: Annotated[Optional[str], typer.Option(help="POST notifications to this URL")] = None,
+    slack: Annotated[bool, typer.Option(help="webhook in Slack format ({\"text\": …})")] = False,
+    email: Annotated[Optional[list[str]], typer.Option(help="mail to this address (repeatable)")] = None,
+    smtp_host: Annotated[str, typer.Option(help="SMTP server")] = "127.0.0.1",
+    smtp_port: Annotated[int, typer.Option(help="SMTP port")] = 25,
+    mail_from: Annotated[str, typer.Option("--from", help="sender address")] = "rasd@localhost",
+    atom: Annotated[Optional[Path], typer.Option(help="append to this Atom feed file")] = None,
+    apprise: Annotated[Optional[list[str]], typer.Option(help="Apprise URL (repeatable)")] = None,
+    paused: Annotated[bool, typer.Option(help="add it paused")] = False,
+    replace: Annotated[bool, typer.Option(help="replace a health alert of that name")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (alerts.sqlite)")] = None,
+) -> None:
+    """Add a health alert: one notification each time a covered outlet changes health state
+    (ok, degraded, stale, failing, dark; `rasd status` shows them).  Kept in alerts.sqlite."""
+    from rasd.alerts.health import parse_health_alert, save_health_alert
+
+    spec: dict = {"name": name, "filters": {"outlets": outlet or []}, "states": [s.lower() for s in state or []],
+                  "paused": paused, "deliveries": {}}
+    if webhook:
+        spec["deliveries"]["webhook"] = {"url": webhook, "format": "slack" if slack else "json"}
+    if email:
+        spec["deliveries"]["email"] = {"to": email, "from": mail_from, "smtp_host": smtp_host,
+                                       "smtp_port": smtp_port}
+    if atom:
+        spec["deliveries"]["atom"] = {"path": str(atom.resolve())}
+    if apprise:
+        spec["deliveries"]["apprise"] = {"urls": list(apprise)}
+    try:
+        alert = parse_health_alert(spec, "rasd alerts add-health")
+        settings, store = _settings_store(data_dir)
+        try:
+            save_health_alert(store, alert, replace=replace)
+        finally:
+            store.close()
+    except RasdError as exc:
+        _fail(exc)
+    console.print(f"health alert {name} added ({', '.join(alert.filters.outlets) or 'every outlet'}); "
+                  f"deliveries: {escape(_deliveries(alert))}")
+
+
+@alerts_app.command("remove-health")
+def remove_health_cmd(name: str,
+                      data_dir: Annotated[Optional[Path], typer.Option(help="data directory (alerts.sqlite)")] = None) -> None:
+    """Delete a health alert."""
+    from rasd.alerts.health import remove_health_alert
+
+    try:
+        settings, store = _settings_store(data_dir)
+        try:
+            if not remove_health_alert(store, name):
+                raise RasdError(f"no health alert named {name!r}")
+        finally:
+            store.close()
+    except RasdError as exc:
+        _fail(exc)
+    console.print(f"health alert {name} removed")
+
+
+@alerts_app.command("list-health")
+def list_health_cmd(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+                    data_dir: Annotated[Optional[Path], typer.Option(help="data directory (alerts.sqlite)")] = None) -> None:
+    """List the health alerts."""
+    from rasd.alerts.health import list_health_alerts
+
+    try:
+        settings, store = _settings_store(data_dir)
+        try:
+            alerts = list_health_alerts(store)
+        finally:
+            store.close()
+    except RasdError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps([a.spec() for a in alerts], ensure_ascii=False, indent=1) + "\n")
+        return
+    table = Table(title=f"{len(alerts)} health alerts")
+    for col in ("name", "outlets", "states", "deliveries", "state"):
+        table.add_column(col)
+    for a in alerts:
+        table.add_row(a.name, ", ".join(a.filters.outlets) or "all", ", ".join(a.states) or "any change",
+                      escape(_deliveries(a)), "paused" if a.paused else "active")
+    console.print(table)
 
 
 @alerts_app.command("list")
@@ -272,7 +386,8 @@ def digests_cmd(
     try:
         settings, engine, prefix = _open(data_dir)
         store = _store(settings)
-        sent = send_digests(store, list_alerts(engine, prefix), force=force)
+        sent = send_digests(store, list_alerts(engine, prefix) + list(_health_alerts(settings).values()),
+                            force=force)
     except RasdError as exc:
         _fail(exc)
     for name, n in sent.items():
@@ -304,6 +419,17 @@ def _settings_store(data_dir):
     return settings, _store(settings)
 
 
+def _health_alerts(settings) -> dict:
+    """``{name: HealthAlert}`` of the local store (their rows are never "alert removed")."""
+    from rasd.alerts.health import list_health_alerts
+
+    store = _store(settings)
+    try:
+        return {a.name: a for a in list_health_alerts(store)}
+    finally:
+        store.close()
+
+
 def _existing_alerts(settings) -> dict | None:
     """``{name: Alert}`` from the engine, or ``None`` (with a warning) when it cannot say."""
     from rasd.alerts.match import list_alerts
@@ -311,7 +437,7 @@ def _existing_alerts(settings) -> dict | None:
 
     try:
         engine = connect(settings.engine, settings.secret)
-        return {a.name: a for a in list_alerts(engine, settings.engine.index_prefix)}
+        return {a.name: a for a in list_alerts(engine, settings.engine.index_prefix)} | _health_alerts(settings)
     except RasdError as exc:
         err.print(f"rasd: cannot list the alerts ({escape(str(exc))}); every pending row is tried, "
                   "none dropped or held", highlight=False, soft_wrap=True)

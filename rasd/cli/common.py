@@ -59,6 +59,66 @@ def fail(exc: BaseException | str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+#: the largest number of seconds an option takes (30 days): bigger ones overflow the scheduler
+MAX_SECONDS = 30 * 86400.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def finite(value: float | None) -> float | None:
+    """Typer callback: refuse ``nan`` (``inf`` is refused by the option's ``max``)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
+def log_level_option(value: str | None) -> str | None:
+    """Typer callback: one of :data:`LOG_LEVELS` (any case), upper-cased."""
+    if value is None:
+        return None
+    if value.upper() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not a log level ({', '.join(LOG_LEVELS)})")
+    return value.upper()
+
+
+def log_format_option(value: str) -> str:
+    if value.lower() not in ("text", "json"):
+        raise typer.BadParameter(f"{value!r} is not a log format (text or json)")
+    return value.lower()
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """Logs of a long-running command to stderr: ``text`` (time level logger key=value
+    message) or ``json`` (one ECS JSON object a line, ``ecs_logging.StdlibFormatter``; URLs'
+    credentials are redacted in both, :func:`rasd.core.errors.redact_secrets`)."""
+    import logging
+    import sys
+
+    from rasd.core.errors import redact_secrets
+
+    class _Redact(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.args:
+                record.msg, record.args = record.getMessage(), None
+            record.msg = redact_secrets(str(record.msg))
+            return True
+
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        import ecs_logging
+
+        handler.setFormatter(ecs_logging.StdlibFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_Redact())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
 def open_engine(data_dir: Path | None = None):
     """``(settings, engine, index_prefix)`` from the settings (``data_dir`` overrides).
 

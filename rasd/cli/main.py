@@ -20,7 +20,7 @@ from rasd.core.errors import ConfigError, RasdError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
-from rasd.cli.common import console, err, fail as _fail, print_failure  # noqa: E402  (one console setup)
+from rasd.cli.common import console, err, fail as _fail, log_level_option, print_failure  # noqa: E402  (one console setup)
 
 
 @app.command()
@@ -30,7 +30,7 @@ def crawl(
     replay_url: Annotated[Optional[str], typer.Option(help="with --replay: crawl this running replay server instead of starting one")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="where the archive, seen-URL store and logs go")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = None,
+    log_level: Annotated[Optional[str], typer.Option(callback=log_level_option, help="DEBUG, INFO, WARNING or ERROR")] = None,
     index: Annotated[Optional[bool], typer.Option("--index/--no-index", help="also index into the search engine (default: index_enabled setting)")] = None,
 ) -> None:
     """Crawl outlets once: feeds and sitemaps → new articles → pipeline → archive (→ index).
@@ -101,10 +101,15 @@ def crawl(
     if stats.get("rasd/interrupted"):
         _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
     read = sum(s.listings_ok + s.listings_not_modified for s in summaries.values())
-    unreadable = sum(s.listings_failed for s in summaries.values())
+    unreadable = sum(s.listings_failed + s.listings_skipped for s in summaries.values())
     if as_json:
         payload = {s.outlet: {"listings_ok": s.listings_ok, "listings_not_modified": s.listings_not_modified,
                               "listings_failed": s.listings_failed,
+                              "listings_skipped": s.listings_skipped,
+                              "listing_failures": dict(s.listing_failures),
+                              "listing_refusals": dict(s.listing_refusals),
+                              "dates_refused": s.dates_refused,
+                              "conditional": dict(s.conditional),
                               "links": dict(s.links), "outcomes": dict(s.outcomes),
                               "syndicated": s.syndicated} for s in summaries.values()}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=1) + "\n")

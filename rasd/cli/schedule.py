@@ -15,7 +15,6 @@ reads the run history and the job store of a data directory, also while the daem
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
@@ -25,11 +24,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rasd.core.errors import ConfigError, RasdError
 
-from rasd.cli.common import console, err, fail as _fail  # noqa: E402  (one console setup)
+from rasd.cli.common import (MAX_SECONDS, console, err, fail as _fail, finite, log_format_option,  # noqa: E402
+                             log_level_option, setup_logging)
 
 
 def _when(ts: float | None) -> str:
@@ -49,17 +50,21 @@ def schedule(
     replay: Annotated[Optional[Path], typer.Option(help="replay this recording (a dir with MANIFEST.tsv)")] = None,
     replay_url: Annotated[Optional[str], typer.Option(help="with --replay: use this running replay server instead of starting one")] = None,
     outlets: Annotated[Optional[str], typer.Option(help="comma-separated slugs (default: all)")] = None,
-    interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="poll interval in seconds instead of the seeds' interval_minutes (tests)")] = None,
-    max_interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="upper bound of the adaptive interval, seconds")] = None,
-    timeout_seconds: Annotated[Optional[float], typer.Option(min=1.0, help="run time limit in seconds instead of timeout_minutes")] = None,
-    max_parallel: Annotated[Optional[int], typer.Option(min=1, help="crawls running at once (default: max(4, 2 × CPUs))")] = None,
-    misfire_grace_seconds: Annotated[int, typer.Option(help="a run this late still runs")] = 300,
+    interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, max=MAX_SECONDS, callback=finite, help="poll interval in seconds instead of the seeds' interval_minutes (tests)")] = None,
+    max_interval_seconds: Annotated[Optional[float], typer.Option(min=1.0, max=MAX_SECONDS, callback=finite, help="upper bound of the adaptive interval, seconds (not below --interval-seconds)")] = None,
+    timeout_seconds: Annotated[Optional[float], typer.Option(min=1.0, max=MAX_SECONDS, callback=finite, help="run time limit in seconds instead of timeout_minutes")] = None,
+    max_parallel: Annotated[Optional[int], typer.Option(min=1, max=1024, help="crawls running at once (default: max(4, 2 × CPUs))")] = None,
+    misfire_grace_seconds: Annotated[int, typer.Option(min=1, max=int(MAX_SECONDS), help="a run this late still runs")] = 300,
     jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, RASD_SCHEDULER_JOBSTORE_URL, or <data-dir>/jobs.sqlite)")] = None,
     no_adapt: Annotated[bool, typer.Option("--no-adapt", help="keep intervals fixed")] = False,
     digests: Annotated[bool, typer.Option(help="send daily/weekly alert digests at their hour, and due outbox retries")] = True,
-    digest_check_seconds: Annotated[float, typer.Option(min=1.0, help="how often digests are checked")] = 60.0,
+    digest_check_seconds: Annotated[float, typer.Option(min=1.0, max=86400.0, callback=finite, help="how often digests are checked")] = 60.0,
+    metrics_port: Annotated[Optional[int], typer.Option(min=0, max=65535, help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port, printed)")] = None,
+    metrics_host: Annotated[str, typer.Option(help="address of the metrics endpoint")] = "127.0.0.1",
+    heartbeat_seconds: Annotated[float, typer.Option(min=0.2, max=3600.0, callback=finite, help="how often the scheduler writes its heartbeat (rasd status reads it)")] = 5.0,
+    log_level: Annotated[str, typer.Option(callback=log_level_option, help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+    log_format: Annotated[str, typer.Option(callback=log_format_option, help="text (key=value lines) or json (ECS JSON lines, ecs-logging: the engine can take them)")] = "text",
     queue: Annotated[Optional[str], typer.Option(help="fleet mode: push polls to this Redis (redis://host:6379/0) for `rasd worker` processes instead of starting a child per run; the scheduler then follows every worker's archive shard into the index and the alerts")] = None,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the scheduler until SIGINT/SIGTERM: every outlet polled on its own schedule."""
     from rasd.replay.server import ReplayServer, load_recording, replay_outlets
@@ -67,10 +72,12 @@ def schedule(
     from rasd.core.settings import load_settings
     from rasd.scheduler.runner import Daemon, ScheduleConfig
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = None
+    setup_logging(log_level, log_format)
+    server = metrics = None
     try:
+        if max_interval_seconds is not None and interval_seconds is not None and max_interval_seconds < interval_seconds:
+            raise ConfigError(f"--max-interval-seconds {max_interval_seconds:g} is below --interval-seconds "
+                              f"{interval_seconds:g} (the adaptive interval could never reach its base)")
         settings = load_settings(data_dir=data_dir)
         seeds = load_outlets(settings.seeds_dir)
         if replay is not None:
@@ -95,6 +102,16 @@ def schedule(
 
         sender = DigestSender(settings.data_dir, lambda: connect(settings.engine, settings.secret),
                               settings.engine.index_prefix)
+        from rasd.scheduler.health import rules_from
+
+        rules = rules_from(settings.health)
+        if metrics_port is not None:
+            from rasd.scheduler.metrics import serve
+
+            try:
+                metrics = serve(settings.data_dir, metrics_port, metrics_host, rules)[0]
+            except OSError as exc:
+                raise ConfigError(f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc.strerror or exc}") from None
         daemon = Daemon(ScheduleConfig(
             data_dir=settings.data_dir, outlets=chosen, replay_url=replay_url,
             jobstore_url=jobstore_url or settings.jobstore_url(), interval_seconds=interval_seconds,
@@ -102,15 +119,28 @@ def schedule(
             max_parallel=max_parallel,
             misfire_grace_seconds=misfire_grace_seconds, adapt=not no_adapt,
             digests=sender.tick if digests else None, digest_check_seconds=digest_check_seconds,
+            health_rules=rules, on_health=_health_notifier(settings.data_dir),
+            heartbeat_seconds=heartbeat_seconds,
             queue_url=queue, queue_prefix=settings.fleet.prefix,
             followers=_fleet_followers(settings) if queue else None))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        daemon.start()
+        try:
+            daemon.start()
+        except RasdError:
+            raise
+        except Exception as exc:  # the job store: a bad URL, a missing driver, a locked file
+            from rasd.core.errors import redact_secrets
+            from rasd.scheduler.runner import jobstore_url as store_url
+
+            where = redact_secrets(store_url(settings.data_dir, jobstore_url or settings.jobstore_url()))
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"job store {where}: {type(exc).__name__}: {first}") from None
         err.print(f"rasd schedule: {len(chosen)} outlets, data in {settings.data_dir}"
-                  + (f", replay {replay_url}" if replay_url else "") + "; SIGINT/SIGTERM stops",
-                  highlight=False)
+                  + (f", replay {replay_url}" if replay_url else "")
+                  + (f", metrics http://{metrics_host}:{metrics.server_port}/metrics" if metrics else "")
+                  + "; SIGINT/SIGTERM stops", highlight=False)
         while not stop.wait(1.0):
             pass
         daemon.stop()
@@ -119,6 +149,23 @@ def schedule(
     finally:
         if server is not None:
             server.stop()
+        if metrics is not None:
+            metrics.shutdown()
+
+
+def _health_notifier(data_dir: Path):
+    """The daemon's ``on_health``: the change goes to the health alerts (rasd.alerts.health)."""
+    def notify(slug: str, before: dict, found, since: float) -> None:
+        from rasd.alerts.health import notify_change
+        from rasd.alerts.outbox import AlertStore
+
+        store = AlertStore(Path(data_dir) / "alerts.sqlite")
+        try:
+            notify_change(store, slug, before.get("state"), found.state, found.reason, since)
+        finally:
+            store.close()
+
+    return notify
 
 
 #: fleet mode: how often the scheduler asks the engine to roll the index over (``max_age`` 30 d)
@@ -177,54 +224,91 @@ def _fleet_followers(settings):
     return follow
 
 
-def status_data(data_dir: Path, jobstore_url: str | None = None) -> dict[str, dict]:
-    """``{slug: {last_run, next_run, interval_seconds, health, failures, archived_24h}}``."""
+def status_data(data_dir: Path, jobstore_url: str | None = None, rules=None) -> dict[str, dict]:
+    """``{slug: {last_run, next_run, overdue, interval_seconds, health, state, reason, since,
+    failures, archived_24h, last_ok_at, listings_distrusted}}`` (``state``/``reason``:
+    :mod:`rasd.scheduler.health`; ``overdue``: the next run is past while no scheduler beats;
+    ``listings_distrusted``: ``[{url, reason}]`` of listings found not honouring validators)."""
+    from rasd.scheduler.heartbeat import liveness
     from rasd.scheduler.history import RunHistory
     from rasd.scheduler.runner import next_runs
 
-    data = RunHistory(Path(data_dir) / "runs.sqlite").status()
+    path = Path(data_dir) / "runs.sqlite"
+    data = RunHistory(path).status(rules=rules) if path.exists() else {}
     for slug, nxt in next_runs(data_dir, jobstore_url).items():
         data.setdefault(slug, {"last_run": None, "interval_seconds": None, "failures": 0,
-                               "health": "never run", "archived_24h": 0})["next_run"] = nxt
-    for entry in data.values():
+                               "health": "never run", "state": "never run", "reason": "no run recorded yet",
+                               "since": None, "archived_24h": 0, "last_ok_at": None})["next_run"] = nxt
+    running = liveness(data_dir)["running"]
+    distrusted: dict[str, list[dict]] = {}
+    if (Path(data_dir) / "feedstate.sqlite").exists():
+        from rasd.crawler.feedstate import FeedState
+
+        for rec, _ in FeedState(Path(data_dir) / "feedstate.sqlite").records():
+            if rec.liar and rec.outlet:
+                distrusted.setdefault(rec.outlet, []).append({"url": rec.url, "reason": rec.distrust or "marked"})
+    now = time.time()
+    for slug, entry in data.items():
         entry.setdefault("next_run", None)
+        entry["overdue"] = bool(not running and entry["next_run"] is not None and entry["next_run"] < now)
+        entry["listings_distrusted"] = distrusted.get(slug, [])
     return dict(sorted(data.items()))
 
 
 def status(
     data_dir: Annotated[Optional[Path], typer.Option(help="the scheduler's data directory")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts: {scheduler: {running, since, pid, why}, outlets: {slug: {...}}}")] = False,
     jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, or <data-dir>/jobs.sqlite)")] = None,
 ) -> None:
-    """Per outlet: last run, next run, interval, health and articles archived in 24 h."""
+    """Per outlet: last run, next run (overdue when the scheduler is down), interval, health
+    state and its reason, articles archived in 24 h; whether the scheduler is running."""
     from rasd.core.settings import load_settings
+    from rasd.scheduler.health import rules_from
+    from rasd.scheduler.heartbeat import liveness
 
     try:
         settings = load_settings(data_dir=data_dir)
         jobstore_url = jobstore_url or settings.jobstore_url()
         if not settings.data_dir.is_dir():
             raise ConfigError(f"{settings.data_dir}: no such data directory")
-        if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url:
+        alive = liveness(settings.data_dir)
+        if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url \
+                and not (settings.data_dir / "jobs.sqlite").exists():
+            if as_json:
+                sys.stdout.write(json.dumps({"scheduler": alive, "outlets": {}}) + "\n")
+                return
             console.print(f"no scheduled runs recorded in {settings.data_dir} yet "
-                          "(`rasd schedule --data-dir` with this directory records them)")
+                          "(`rasd schedule --data-dir` with this directory records them)", soft_wrap=True)
             return
-        data = status_data(settings.data_dir, jobstore_url)
+        data = status_data(settings.data_dir, jobstore_url, rules_from(settings.health))
     except RasdError as exc:
         _fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(json.dumps({"scheduler": alive, "outlets": data}, ensure_ascii=False, indent=1) + "\n")
         return
+    if alive["running"]:
+        console.print(f"scheduler running since {_when(alive['since'])} UTC (pid {alive['pid']})", soft_wrap=True)
+    elif alive["since"] is not None:
+        console.print(f"scheduler not running since {_when(alive['since'])} UTC ({alive['why']}); "
+                      "overdue outlets are marked", soft_wrap=True)
+    else:
+        console.print("scheduler not running (no heartbeat recorded)", soft_wrap=True)
     table = Table(title=f"Scheduler status ({settings.data_dir}, {_when(time.time())} UTC)")
-    for col in ("outlet", "last run", "outcome", "archived", "next run", "interval", "health", "archived 24h"):
+    for col in ("outlet", "last run", "outcome", "archived", "next run", "interval", "health", "reason", "archived 24h"):
         table.add_column(col, justify="right" if col in ("archived", "interval", "archived 24h") else "left")
     for slug, e in data.items():
         last = e["last_run"] or {}
         iv = e["interval_seconds"]
+        nxt = _when(e["next_run"]) + (" OVERDUE" if e["overdue"] else "")
         table.add_row(slug, _when(last.get("started_at") or last.get("ended_at")),
-                      last.get("outcome", "—"), str(last.get("archived", "—")), _when(e["next_run"]),
+                      last.get("outcome", "—"), str(last.get("archived", "—")), nxt,
                       "cron" if iv is None and last else _interval(iv),
-                      e["health"], str(e["archived_24h"]))
+                      e["state"], escape(e["reason"]) or "—", str(e["archived_24h"]))
     console.print(table)
+    for slug, e in data.items():
+        for d in e["listings_distrusted"]:
+            console.print(f"{slug}: listing {escape(d['url'])} does not honour validators, polled "
+                          f"unconditionally ({escape(d['reason'])})", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ def web_main(
     host: Annotated[Optional[str], typer.Option(help="listen address (default web.host, 127.0.0.1)")] = None,
     port: Annotated[Optional[int], typer.Option(help="port (default web.port, 8087)")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    metrics_port: Annotated[Optional[int], typer.Option(min=0, max=65535, help="also serve the data directory's Prometheus metrics on http://127.0.0.1:PORT/metrics (as rasd schedule --metrics-port)")] = None,
 ) -> None:
     """Serve the web app until SIGINT/SIGTERM.  On an address other than loopback it refuses
     to start unless web.auth is password or proxy."""
@@ -31,6 +32,16 @@ def web_main(
 
     try:
         settings = load_settings()
+        if metrics_port is not None:
+            from rasd.core.errors import ConfigError
+            from rasd.scheduler.health import rules_from
+            from rasd.scheduler.metrics import serve as serve_metrics
+
+            try:
+                metrics = serve_metrics(settings.data_dir, metrics_port, rules=rules_from(settings.health))[0]
+            except OSError as exc:
+                raise ConfigError(f"--metrics-port {metrics_port}: cannot listen: {exc.strerror or exc}") from None
+            console.print(f"metrics on http://127.0.0.1:{metrics.server_port}/metrics", highlight=False)
         console.print(f"rasd web on http://{host or settings.web.host}:{port or settings.web.port}/ "
                       f"(auth: {settings.web.auth})", highlight=False)
         serve(settings, host=host, port=port, log_level=log_level)

@@ -6,6 +6,17 @@ into one line on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import re
+
+#: ``scheme://user:password@`` anywhere in a text (a URL's userinfo: a secret)
+_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/?#@'\"<>]*@)")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the user name and password of every URL in it replaced by ``***``
+    (``ftp://user:secret@host/`` → ``ftp://***@host/``): for every message and log line."""
+    return _USERINFO.sub(r"\1***@", str(text))
+
 
 class RasdError(Exception):
     """Base class of all Rasd errors."""
@@ -25,10 +36,11 @@ class EngineError(RasdError):
 def error_line(exc: BaseException | str) -> str:
     """The one line a command shows for ``exc`` (without the ``rasd:`` prefix): its message, an
     ``OSError`` as ``<file>: <reason>``; line breaks become spaces.  Shared by the CLI
-    (:func:`rasd.cli.common.print_failure`) and the scheduler's child runs."""
+    (:func:`rasd.cli.common.print_failure`) and the scheduler's child runs.  Credentials in a
+    URL are redacted (:func:`redact_secrets`)."""
     if isinstance(exc, OSError) and not isinstance(exc, RasdError):
         where = f"{exc.filename}: " if exc.filename else ""
         text = where + (exc.strerror or str(exc))
     else:
         text = str(exc)
-    return " ".join(text.splitlines())
+    return redact_secrets(" ".join(text.splitlines()))

@@ -14,14 +14,24 @@ adds what the engine would do with the words, reproducing the index analyzers
   the template's ``rasd_arabic_stop_folded`` words) are removed from both analyses but keep
   their position, so ``"قال في بغداد"`` needs one word, any word, between قال and بغداد; a
   query term removed entirely adds no clause (:func:`rasd.core.query.occurs`);
-* the stemmed fields index :func:`stem` of a word, Lucene's ``ArabicStemmer`` (Larkey et al.
-  light stemming): one prefix of ال وال بال كال فال لل و (``و`` only on 4+ letter words; 2+
-  letters left), then each suffix of ها ان ات ون ين يه ه ي in turn that leaves 2+ letters (ة
-  and ية are ه and يه after folding);
-* the ``exact`` subfields index :func:`exact_forms`: the word, plus the word without the article
-  and its fused prepositions (ال وال بال كال فال لل) at the same position, then stop words
-  removed (so the exact field of الذي holds ذي).  Lone ف/ب/ل/ك prefixes are not stripped
-  because the index does not strip them;
+* a word's *clitic forms* (:func:`clitic_forms`, the template's ``rasd_arabic_proclitics`` and
+  ``rasd_arabic_proclitic`` filters): the word, and unless it is a stop word or a protected
+  word (``config/arabic_protected.txt``: بلاد, كتاب, وزير …) the word without its leading
+  proclitics و ف ب ل ك or a pair of them (3+ letters left) and without its first letter only:
+  بغزة → {بغزة, غزة}, ولبنان → {ولبنان, لبنان, بنان};
+* the stemmed fields index :func:`stem` of each clitic form that is not a stop word, Lucene's
+  ``ArabicStemmer`` (Larkey et al. light stemming): one prefix of ال وال بال كال فال لل و
+  (``و`` only on 4+ letter words; 2+ letters left), then each suffix of ها ان ات ون ين يه ه ي
+  in turn that leaves 2+ letters (ة and ية are ه and يه after folding);
+* the ``exact`` subfields index :func:`exact_forms`: the word, the word without the article and
+  the proclitics fused with it (ال وال فال بال كال لل وبال فبال وكال فكال ولل فلل) and its clitic
+  forms, all at the same position, then stop words removed (so the exact field of الذي holds
+  ذي);
+* at search time (the fields' ``search_analyzer``, the template's ``rasd_names`` synonym
+  filter), a query word or phrase that is a spelling of a gazetteer entity
+  (:func:`rasd.core.gazetteer.spelling_sets`) also matches every other spelling of it, a
+  several-word spelling as a phrase (:func:`name_alternatives`: Lucene's synonym graph, longest
+  match first, each path a phrase);
 * a term matches when one field has it in either analysis (``most_fields`` over title, text
   and description and their ``exact`` subfields); a phrase, and a term the tokenizer splits
   (``الأمم-المتحدة``: both parts), within one field and one analysis;
@@ -49,8 +59,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import product
 
 from rasd.core.arabic import normalize
+from rasd.core.gazetteer import spelling_sets
 from rasd.core.paths import CONFIG_DIR
 from rasd.core.query import (Group, Other, Phrase, QueryError, Term, has_wildcard, leaves, matches,
                              occurs, parse_query as parse_syntax)
@@ -61,19 +73,56 @@ __all__ = ["QueryError", "STOP_WORDS", "analysis_tokens", "Document", "Rule", "s
 
 _STEM_PREFIXES = ("ال", "وال", "بال", "كال", "فال", "لل", "و")
 _STEM_SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
-_ARTICLE = re.compile(r"^(?:ال|وال|بال|كال|فال|لل)([^\W\d_]{2,})$")
 STOPWORDS_FILE = CONFIG_DIR / "arabic_stopwords.txt"
+#: words no proclitic is stripped from (scripts/arabic-protected-words); the template's
+#: ``rasd_arabic_protected`` filter
+PROTECTED_FILE = CONFIG_DIR / "arabic_protected.txt"
+
+
+def _word_list(path) -> set[str]:
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+@cache
+def _template_filters() -> dict:
+    import yaml
+
+    template = yaml.safe_load((CONFIG_DIR / "index_template.yaml").read_text(encoding="utf-8"))
+    return template["settings"]["analysis"]["filter"]
 
 
 @cache
 def _stop_words() -> frozenset[str]:
-    import yaml
+    return frozenset(_word_list(STOPWORDS_FILE) | set(_template_filters()["rasd_arabic_stop_folded"]["stopwords"]))
 
-    words = {line.strip() for line in STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
-             if line.strip() and not line.startswith("#")}
-    template = yaml.safe_load((CONFIG_DIR / "index_template.yaml").read_text(encoding="utf-8"))
-    words |= set(template["settings"]["analysis"]["filter"]["rasd_arabic_stop_folded"]["stopwords"])
-    return frozenset(words)
+
+@cache
+def protected_words() -> frozenset[str]:
+    """The folded words of ``config/arabic_protected.txt`` (the template's
+    ``rasd_arabic_protected`` list): no proclitic is stripped from them."""
+    return frozenset(_word_list(PROTECTED_FILE))
+
+
+class _PatternFilter:
+    """One ``pattern_replace`` token filter of the template, run as Lucene runs it
+    (``replaceAll`` on the token; the ``regex`` module reads ``\\p{L}`` as Java does)."""
+
+    def __init__(self, name: str):
+        import regex
+
+        spec = _template_filters()[name]
+        self.regex = regex.compile(spec["pattern"])
+        self.replacement = re.sub(r"\$(\d)", r"\\\1", spec["replacement"])
+
+    def __call__(self, word: str) -> str:
+        return self.regex.sub(self.replacement, word)
+
+
+@cache
+def _filters() -> tuple[_PatternFilter, _PatternFilter, _PatternFilter]:
+    return (_PatternFilter("rasd_arabic_article"), _PatternFilter("rasd_arabic_proclitics"),
+            _PatternFilter("rasd_arabic_proclitic"))
 
 
 class _StopWords:
@@ -105,17 +154,36 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=65536)
+def clitic_forms(word: str) -> tuple[str, ...]:
+    """A folded word and its forms without proclitics (module docstring), as the template's
+    ``rasd_arabic_clitic_forms`` multiplexer emits them: ``بغزه`` → (``بغزه``, ``غزه``);
+    a stop word or a protected word → (word,)."""
+    if word in STOP_WORDS or word in protected_words():
+        return (word,)
+    _, longest, one = _filters()
+    return tuple(dict.fromkeys((word, longest(word), one(word))))
+
+
+def article_form(word: str) -> str:
+    """The word without the article and the proclitics fused with it (``rasd_arabic_article``):
+    ``وبالعراق`` → ``عراق``; other words unchanged."""
+    return _filters()[0](word)
+
+
+@lru_cache(maxsize=65536)
 def exact_forms(word: str) -> tuple[str, ...]:
-    """The word and, when it has one, its form without the article: ``بالعراق`` → (…, ``عراق``)."""
-    m = _ARTICLE.match(word)
-    return (word, m.group(1)) if m else (word,)
+    """The forms the ``exact`` analyzer puts at a folded word's position before removing stop
+    words: the word, its form without the article (``بالعراق`` → ``عراق``) and its clitic
+    forms (``بغزه`` → ``غزه``)."""
+    return tuple(dict.fromkeys((word, article_form(word), *clitic_forms(word))))
 
 
 @lru_cache(maxsize=65536)
 def stemmed_terms(word: str) -> frozenset[str]:
-    """What the stemmed analyzer keeps of one folded word at its position: ``{stem}``, or
-    nothing for a stop word."""
-    return frozenset() if word in STOP_WORDS else frozenset((stem(word),))
+    """What the stemmed analyzer keeps of one folded word at its position: the stems of its
+    clitic forms that are not stop words (nothing for a stop word)."""
+    return frozenset(stem(f) for f in clitic_forms(word) if f not in STOP_WORDS)
 
 
 @lru_cache(maxsize=65536)
@@ -125,14 +193,89 @@ def exact_terms(word: str) -> frozenset[str]:
     return frozenset(f for f in exact_forms(word) if f not in STOP_WORDS)
 
 
+# ---------------------------------------------------------------- name synonyms (search time)
+
+#: most alternatives one query leaf expands to (each spelling of each name in it, combined)
+MAX_ALTERNATIVES = 256
+
+
+@cache
+def name_synonyms() -> dict[str, tuple[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], ...]]:
+    """The search-time synonym rules as the index's ``rasd_names`` filter holds them:
+    ``{first word: ((spelling, all spellings of its set), …)}``, spellings as folded word tuples
+    (:func:`analysis_tokens`), longest first.  Spellings with a stop word are left out (the stop
+    filter after a synonym graph would cut it), spellings that extend another of their set
+    (:func:`synonym_sets`), and sets left with one spelling."""
+    out: dict[str, list] = {}
+    for spellings in synonym_sets():
+        for key in spellings:
+            out.setdefault(key[0], []).append((key, spellings))
+    return {k: tuple(sorted(v, key=lambda e: -len(e[0]))) for k, v in out.items()}
+
+
+@cache
+def synonym_sets() -> tuple[tuple[tuple[str, ...], ...], ...]:
+    """Per gazetteer entity, its spellings usable as synonyms (see :func:`name_synonyms`), as
+    folded word tuples; what :func:`rasd.search.articles.build_template` writes into the
+    ``rasd_names`` filter (one rule ``a, b, c`` per set)."""
+    sets = []
+    for spellings in spelling_sets():
+        words = [tuple(analysis_tokens(s)) for s in spellings]
+        kept = tuple(dict.fromkeys(w for w in words if w and not any(x in STOP_WORDS for x in w)))
+        # a spelling that extends another of its set (تنظيم الدولة الإسلامية after تنظيم الدولة)
+        # is left out: the multiplexer after the synonym graph keeps only the longest of two
+        # paths that share a start, so تنظيم الدولة would be lost (measured on OpenSearch 2.19);
+        # a document with the longer spelling holds the shorter one anyway
+        kept = tuple(w for w in kept if not any(o != w and w[:len(o)] == o for o in kept))
+        if len(kept) > 1:
+            sets.append(kept)
+    return tuple(sets)
+
+
+def name_alternatives(words: list[str] | tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The word sequences a query's words stand for at search time: the words themselves when
+    no name occurs in them, else one sequence per combination of the spellings of the names in
+    them (longest match first from the left, as Lucene's ``SynonymGraphFilter``; at most
+    :data:`MAX_ALTERNATIVES`).  ``("قال", "نتنياهو")`` → ``[("قال", "نتنياهو"), ("قال",
+    "نتانياهو"), ("قال", "بنيامين", "نتنياهو"), …]``."""
+    table = name_synonyms()
+    if not any(w in table for w in words):
+        return [tuple(words)]
+    parts: list[tuple[tuple[str, ...], ...]] = []
+    i = 0
+    while i < len(words):
+        found = next((e for e in table.get(words[i], ()) if tuple(words[i:i + len(e[0])]) == e[0]), None)
+        if found is None:
+            parts.append(((words[i],),))
+            i += 1
+        else:
+            parts.append(found[1])
+            i += len(found[0])
+    out = []
+    for combo in product(*parts):
+        out.append(tuple(w for part in combo for w in part))
+        if len(out) >= MAX_ALTERNATIVES:
+            break
+    return out
+
+
 _ANALYSES = {"stemmed": stemmed_terms, "exact": exact_terms}
 _WORD = re.compile(r"\w+(?:(?:[\u200c\u200d]+|[.'\u2019](?=\w))\w+)*")
 
 
 def analysis_tokens(text: str) -> list[str]:
     """The words of ``text`` as the index's tokenizer sees them after the char filter (see
-    the module docstring): ``"هسته‌ای U.S. 3.5"`` → ``['هسته\u200cاي', 'u.s', '3.5']``."""
+    the module docstring): ``"هسته‌ای U.S. 3.5"`` → ``['هسته\u200cاي', 'u.s', '3.5']``.
+    Query texts (short) are analysed once per process (a rule's leaves are asked again for
+    every document)."""
+    if len(text) <= 200:
+        return list(_short_tokens(text))
     return _WORD.findall(normalize(text).lower())
+
+
+@lru_cache(maxsize=65536)
+def _short_tokens(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(normalize(text).lower()))
 
 
 def _positions(words: list[str], analysis: str) -> list[frozenset[str]] | None:
@@ -150,6 +293,7 @@ def _analyses(exact_only: bool) -> tuple[str, ...]:
     return ("exact",) if exact_only else ("stemmed", "exact")
 
 
+@lru_cache(maxsize=65536)
 def is_null(node, exact_only: bool = False) -> bool:
     """Whether a leaf is empty after analysis in every searched field (a stop word alone): the
     engine then adds no clause for it."""
@@ -202,41 +346,87 @@ def parse_rule(text: str) -> Rule:
 parse_query = parse_rule
 
 
+@lru_cache(maxsize=16384)
+def _plan(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """A leaf's words and the word sequences it stands for (:func:`name_alternatives`)."""
+    words = tuple(analysis_tokens(text))
+    return words, tuple(name_alternatives(words))
+
+
 class Document:
     """The searchable form of some fields (e.g. title and text): per field and analysis, the
-    terms at each position; per analysis, every term of any field."""
+    terms at each position; per analysis, every term of any field and where it occurs (an
+    inverted index built in one pass, so a term costs one lookup and a phrase a few, whatever
+    the document's length)."""
 
     def __init__(self, *fields: str | None):
         self.fields = [analysis_tokens(f) for f in fields if f]
         self.positions = {a: [[fn(w) for w in words] for words in self.fields] for a, fn in _ANALYSES.items()}
-        self.terms = {a: frozenset().union(*(t for field in self.positions[a] for t in field))
-                      for a in _ANALYSES}
+        self.where: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        for a, fields_ in self.positions.items():
+            where: dict[str, list[tuple[int, int]]] = {}
+            for f, field in enumerate(fields_):
+                for i, terms in enumerate(field):
+                    for t in terms:
+                        where.setdefault(t, []).append((f, i))
+            self.where[a] = where
+        self.terms = {a: self.where[a].keys() for a in _ANALYSES}
+        self._sorted_exact: list[str] | None = None
 
-    def _phrase(self, words: list[str], analysis: str) -> bool:
-        query = _positions(words, analysis)
+    def _phrase(self, words, analysis: str) -> bool:
+        query = _positions(list(words), analysis)
         if query is None:
             return False
+        where, fields = self.where[analysis], self.positions[analysis]
+        starts = {fi for t in query[0] for fi in where.get(t, ())}
         n = len(query)
-        for field in self.positions[analysis]:
-            for i in range(len(field) - n + 1):
-                if all(not q or (field[i + j] & q) for j, q in enumerate(query)):
-                    return True
+        for f, i in starts:
+            field = fields[f]
+            if i + n <= len(field) and all(not q or (field[i + j] & q) for j, q in enumerate(query)):
+                return True
+        return False
+
+    def _has_prefix(self, prefix: str) -> bool:
+        from bisect import bisect_left
+
+        if self._sorted_exact is None:
+            self._sorted_exact = sorted(self.terms["exact"])
+        i = bisect_left(self._sorted_exact, prefix)
+        return i < len(self._sorted_exact) and self._sorted_exact[i].startswith(prefix)
+
+    def _term(self, word: str, analyses) -> bool:
+        for a in analyses:
+            where = self.where[a]
+            if any(t in where for t in _ANALYSES[a](word)):  # hash lookups, not a scan of the document
+                return True
+        return False
+
+    def _split_term(self, words, analyses) -> bool:
+        # a term the tokenizer splits: every part (that is not a stop word) in one field
+        for a in analyses:
+            parts = [_ANALYSES[a](w) for w in words if _ANALYSES[a](w)]
+            if not parts:
+                continue
+            fields = [set().union(*(self.where[a].get(t, ()) for t in p)) for p in parts]
+            common = set.intersection(*({f for f, _ in hits} for hits in fields))
+            if common:
+                return True
         return False
 
     def _leaf(self, node, exact_only: bool) -> bool:
         analyses = _analyses(exact_only)
-        words = analysis_tokens(node.text)
-        if isinstance(node, Phrase):
-            return any(self._phrase(words, a) for a in analyses)
-        if node.prefix:
-            prefixes = exact_terms(words[0])
-            return any(t.startswith(p) for t in self.terms["exact"] for p in prefixes)
-        if len(words) == 1:
-            return any(_ANALYSES[a](words[0]) & self.terms[a] for a in analyses)
-        # a term the tokenizer splits: every part (that is not a stop word) in one field
-        for a in analyses:
-            parts = [_ANALYSES[a](w) for w in words if _ANALYSES[a](w)]
-            if parts and any(all(any(p & t for t in field) for p in parts) for field in self.positions[a]):
+        if isinstance(node, Term) and node.prefix:
+            words = analysis_tokens(node.text)
+            return any(self._has_prefix(p) for p in exact_terms(words[0]))
+        words, alternatives = _plan(node.text)
+        for alt in alternatives:
+            if isinstance(node, Phrase) or (alt != words and len(alt) > 1):
+                if any(self._phrase(alt, a) for a in analyses):  # a phrase, or a name's spelling
+                    return True
+            elif len(alt) == 1:
+                if self._term(alt[0], analyses):
+                    return True
+            elif self._split_term(alt, analyses):
                 return True
         return False
 
@@ -245,7 +435,30 @@ class Document:
         if isinstance(rule, str):
             rule = parse_rule(rule)
         exact_only = rule.exact_only
+        keys = rule_keys(rule)
+        if keys is not None and not any(t in self.where[a] for a, t in keys):
+            return False  # none of its words here, and it needs one: no evaluation
         return matches(rule.group, lambda n: self._leaf(n, exact_only), lambda n: is_null(n, exact_only))
+
+
+@lru_cache(maxsize=16384)
+def rule_keys(rule: Rule) -> frozenset[tuple[str, str]] | None:
+    """The terms one of which a document must hold for ``rule`` to match it, as ``(analysis,
+    term)``: every analysed form of every word of every leaf (a name's other spellings
+    included), built once per rule — or ``None`` when the rule can match without any (``NOT x``
+    alone) or has a prefix term.  What lets :meth:`Document.matches` skip most rules of a
+    taxonomy with a few hash lookups (a superset: never changes a result)."""
+    if matches(rule.group, lambda n: False, lambda n: is_null(n, rule.exact_only)):
+        return None
+    keys = set()
+    for leaf in leaves(rule.group):
+        if not isinstance(leaf, (Term, Phrase)) or (isinstance(leaf, Term) and leaf.prefix):
+            return None
+        for alt in _plan(leaf.text)[1]:
+            for w in alt:
+                for a in _analyses(rule.exact_only):
+                    keys.update((a, t) for t in _ANALYSES[a](w))
+    return frozenset(keys)
 
 
 def query_matches(query: str, *fields: str | None) -> bool:
@@ -287,6 +500,9 @@ def _related(a, b) -> bool:
     """Whether one word could satisfy both clauses (terms and phrases only)."""
     if a is None or b is None:
         return False
+    if not (isinstance(a, Term) and a.prefix) and not (isinstance(b, Term) and b.prefix):
+        if set(_plan(a.text)[1]) & set(_plan(b.text)[1]) - {()}:
+            return True  # spellings of one name (داعش / "تنظيم الدولة"), or the same words
     if isinstance(a, Phrase) and isinstance(b, Term):
         a, b = b, a
     if isinstance(a, Term) and isinstance(b, Phrase):

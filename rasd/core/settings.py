@@ -30,7 +30,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rasd.core.errors import ConfigError
@@ -63,10 +63,30 @@ class EngineSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
+        from rasd.core.errors import redact_secrets
+
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9200, not {v!r}")
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:9200, not {redact_secrets(v)!r}")
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _credentials_in_url(self) -> "EngineSettings":
+        """``http://user:password@host:9200``: the credentials move to ``username``/``password``
+        (unless those are set) and leave the URL, so they are sent as basic auth and never
+        shown with it."""
+        from urllib.parse import unquote
+
+        parts = urlsplit(self.url)
+        if parts.username is None and parts.password is None:
+            return self
+        host = parts.netloc.rpartition("@")[2]
+        object.__setattr__(self, "url", parts._replace(netloc=host).geturl())
+        if self.username is None and parts.username:
+            object.__setattr__(self, "username", unquote(parts.username))
+        if self.password is None and self.password_file is None and parts.password is not None:
+            object.__setattr__(self, "password", SecretStr(unquote(parts.password)))
+        return self
 
     def secret(self, name: Literal["password", "api_key"]) -> str | None:
         """The secret ``name`` (``password`` or ``api_key``) from the environment/config, else
@@ -115,6 +135,10 @@ class CrawlSettings(BaseModel):
     replay_download_delay: float = Field(default=0.0, ge=0, le=600)
     replay_concurrency: int = Field(default=4, ge=1, le=16)
     request_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: conditional GET that cannot get stuck (crawler/feedstate.py): after this many 304s in a
+    #: row, or this long since a listing's last full answer, the next poll is unconditional
+    conditional_max_not_modified: int = Field(default=4, ge=1, le=1000)
+    conditional_max_age_seconds: float = Field(default=6 * 3600.0, gt=0, le=30 * 86400)
     # extraction budget (pipelines/extract.py, pipelines/workers.py); 0 turns each one off
     max_page_elements: int = Field(default=30_000, ge=0)  # more elements: skipped/too_complex
     extract_timeout_seconds: float = Field(default=20.0, ge=0)  # per page, in a worker
@@ -203,6 +227,25 @@ class StorySettings(BaseModel):
     window_days: float = Field(default=7.0, gt=0)  # how far back a story can be joined
 
 
+class HealthSettings(BaseModel):
+    """The numbers of the outlet-health rules (``scheduler/health.py``, whose ``Rules`` has the
+    same fields and defaults; its docstring says what each means)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    failing_runs: int = Field(default=2, ge=1, le=1000)  # failed runs in a row: failing (fewer: degraded)
+    dark_runs: int = Field(default=6, ge=1, le=1000)  # failed runs in a row: dark
+    only_not_modified_runs: int = Field(default=5, ge=1, le=1000)  # runs whose listings only answered 304: dark
+    stale_factor: float = Field(default=3.0, gt=1, le=100)  # × the outlet's usual gap between news: stale
+    min_gaps: int = Field(default=3, ge=1, le=1000)
+    volume_days: int = Field(default=7, ge=1, le=60)
+    volume_drop: float = Field(default=0.5, gt=0, lt=1)
+    volume_min: int = Field(default=5, ge=1)
+    window_runs: int = Field(default=3, ge=1, le=1000)
+    yield_floor: float = Field(default=0.5, gt=0, le=1)
+    jump: float = Field(default=0.3, gt=0, le=1)
+
+
 class FleetSettings(BaseModel):
     """A fleet on Redis (``rasd schedule --queue``, ``rasd worker``; docs/scale.md).  Unused by
     the embedded default."""
@@ -244,6 +287,7 @@ class RasdSettings(BaseSettings):
     index: IndexStageSettings = IndexStageSettings()
     alerts: AlertStageSettings = AlertStageSettings()
     stories: StorySettings = StorySettings()
+    health: HealthSettings = HealthSettings()
     fleet: FleetSettings = FleetSettings()
 
     @classmethod

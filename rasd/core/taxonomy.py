@@ -11,32 +11,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rasd.core.errors import ConfigError
 from rasd.core.paths import CONFIG_DIR
 from rasd.core.arabic import tokens
+from rasd.core.gazetteer import (ENTITIES_FILE, ENTITY_KINDS, Entity, GazetteerFile,  # noqa: F401
+                                 load_yaml_model)
 from rasd.core.rules import QueryError, evidence_groups, parse_query
 
 TOPICS_FILE = CONFIG_DIR / "topics.yaml"
-ENTITIES_FILE = CONFIG_DIR / "entities.yaml"
-ENTITY_KINDS = ("countries", "cities", "organisations", "people")
 #: distinct evidence groups needed in title + text when none matches the title
 MIN_TEXT_EVIDENCE = 2
 
 
-def _load_yaml(path: Path, model: type[BaseModel]) -> Any:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: {loc}: {err['msg']}") from None
+_load_yaml = load_yaml_model
 
 
 class Topic(BaseModel):
@@ -102,24 +91,6 @@ def topic_applies(title_groups: int, all_groups: int) -> bool:
     return title_groups >= 1 or all_groups >= MIN_TEXT_EVIDENCE
 
 
-class Entity(BaseModel):
-    """One gazetteer entry: canonical Arabic name, English name, other spellings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name_ar: str = Field(min_length=1)
-    name_en: str = Field(min_length=1)
-    variants: list[str] = []
-
-
-class GazetteerFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    schema_version: int = Field(ge=1, le=1)
-    countries: list[Entity] = []
-    cities: list[Entity] = []
-    organisations: list[Entity] = []
-    people: list[Entity] = []
-
-
 class Gazetteer:
     """Folded word sequences → (kind, canonical name); ``ConfigError`` if a spelling is claimed twice."""
 
@@ -128,7 +99,7 @@ class Gazetteer:
         owner: dict[tuple[str, ...], tuple[str, str]] = {}
         for kind in ENTITY_KINDS:
             for i, ent in enumerate(getattr(data, kind)):
-                for spelling in (ent.name_ar, ent.name_en, *ent.variants):
+                for spelling in (*ent.spellings, *ent.entity_only):
                     key = tuple(tokens(spelling))
                     if not key:
                         raise ConfigError(f"{source}: {kind}.{i}: {spelling!r} has no word")

@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
+import idna
 from courlan import extract_domain
 from w3lib.url import canonicalize_url as w3lib_canonicalize_url
 
@@ -26,6 +27,64 @@ TRACKING_PARAMS = frozenset({
 TRACKING_PREFIXES = ("utm_", "at_", "pk_", "ns_")
 #: Host prefixes that name the same site: ``www.``, ``www2.``, ``m.``, ``mobile.``, ``amp.``.
 _HOST_PREFIX = re.compile(r"^(?:www\d{0,2}|m|mobile|amp)\.(?=.+\.)")
+#: Ports a URL of each scheme has when it names none (RFC 9110 §4.2).
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@lru_cache(maxsize=4096)
+def ascii_host(host: str) -> str:
+    """One form of a host name for every comparison: lower case, no trailing dot, an
+    internationalised (IDN) name in its ASCII/punycode form (IDNA 2008 with UTS #46 mapping, the
+    ``idna`` package; IDNA 2003, Python's codec, for names it refuses), an IPv6 address without
+    brackets.  ``اخبار-المثال.مصر`` and ``XN----YMCABACYT3A6QCJ.xn--wgbh1c.`` are both
+    ``xn----ymcabacyt3a6qcj.xn--wgbh1c`` (case 24).
+
+    Raises:
+        ValueError: empty, or a name no IDNA form can encode (a label over 63 octets, a space…).
+    """
+    host = host.strip().rstrip(".").strip("[]")
+    if not host:
+        raise ValueError("empty host name")
+    if host.isascii():
+        host = host.lower()
+        if any(c.isspace() or c in "/?#@" for c in host):
+            raise ValueError(f"not a host name: {host!r}")
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        try:
+            return host.encode("idna").decode("ascii").lower()
+        except UnicodeError as exc:
+            raise ValueError(f"not an internationalised host name IDNA can encode: {host!r} ({exc})") from None
+
+
+def url_origin(url: str) -> tuple[str, str, int]:
+    """``(scheme, ascii host, port)`` of an absolute http(s) URL, the port filled in from the
+    scheme's default (:data:`DEFAULT_PORTS`).
+
+    Raises:
+        ValueError: not an absolute http(s) URL, no host, or a port that is not a number in range.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an absolute http(s) URL: {redact_url(url)!r}")
+    port = parts.port  # ValueError for "host:99999" or "host:x"
+    return scheme, ascii_host(parts.hostname), port if port is not None else DEFAULT_PORTS[scheme]
+
+
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name and password replaced by ``***`` (``ftp://user:secret@host/``
+    → ``ftp://***@host/``), for every message and log line that shows a URL; other text is
+    returned unchanged (:func:`rasd.core.errors.redact_secrets`: any URL in a text)."""
+    from rasd.core.errors import redact_secrets
+
+    return redact_secrets(url)
+
+
 @lru_cache(maxsize=4096)
 def canonicalize_url(url: str) -> str:
     """The identity form of an article URL: equal strings for the same article.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from rasd.core.errors import ConfigError
-from rasd.core.seeds import Outlet
+from rasd.core.seeds import Outlet, is_country_code
+from rasd.core.urls import ascii_host
 
 
 @dataclass
@@ -54,9 +56,14 @@ class Resource:
 
 
 def url_key(url: str) -> str:
-    """Lookup key of a URL: lower-case host + unquoted path and query (scheme ignored)."""
+    """Lookup key of a URL: the host in one form (lower case, an IDN in punycode:
+    :func:`rasd.core.urls.ascii_host`) + unquoted path and query (scheme and port ignored)."""
     parts = urlsplit(url)
-    key = (parts.hostname or "").lower() + unquote(parts.path or "/")
+    try:
+        host = ascii_host(parts.hostname or "")
+    except ValueError:
+        host = (parts.hostname or "").lower()
+    key = host + unquote(parts.path or "/")
     if parts.query:
         key += "?" + unquote(parts.query)
     return key
@@ -213,8 +220,14 @@ def load_recording(directory: Path) -> tuple[ReplaySite, list[RecordedPage], lis
 
 def replay_slug(host: str) -> str:
     """The slug :func:`replay_outlets` gives a host no ``seeds/`` outlet owns:
-    ``www.akhbar-01.example`` → ``akhbar_01_example``."""
-    return host.lower().removeprefix("www.").replace(".", "_").replace("-", "_")
+    ``www.akhbar-01.example`` → ``akhbar_01_example``; any host gives one (an IDN from its
+    punycode, a port or other characters as ``_``: ``News.Example:8080`` → ``news_example_8080``)."""
+    try:
+        name = ascii_host(host)
+    except ValueError:
+        name = host.lower()
+    slug = re.sub(r"[^a-z0-9]+", "_", name.removeprefix("www.")).strip("_")
+    return slug or "host"
 
 
 def replay_outlets(pages: list[RecordedPage], seeds: dict[str, Outlet], *,
@@ -223,24 +236,28 @@ def replay_outlets(pages: list[RecordedPage], seeds: dict[str, Outlet], *,
 
     A host owned by a ``seeds/`` outlet keeps that outlet's slug, name, country and hints;
     other hosts get an outlet named after the manifest's ``outlet`` column, with the country
-    from a two-letter top-level domain (``ZZ``, "unknown", otherwise).  Every outlet gets the
+    from a top-level domain that is an ISO 3166-1 code (``.tn`` → ``TN``; ``ZZ``, "unknown",
+    for any other: ``.eu``, ``.uk``, ``.com``, ``.مصر``).  Any host is accepted (IDN in either
+    form, a port, one label).  Every outlet gets the
     politeness given (seconds between request starts, concurrent requests; settings
     ``crawl.replay_download_delay`` / ``crawl.replay_concurrency``).
     """
     outlets: dict[str, Outlet] = {}
     for page in pages:
         root = host_root(page.url)
-        host = urlsplit(root).hostname or ""
+        parts = urlsplit(root)
+        host = ascii_host(parts.hostname or "")
         seed = next((o for o in seeds.values() if o.owns(host)), None)
         if seed is not None:
             slug, base = seed.slug, seed.model_dump()
         else:
             bare = host.removeprefix("www.")
             slug = replay_slug(host)
-            tld = bare.rsplit(".", 1)[-1]
-            base = {"name": page.outlet, "homepage": root + "/",
-                    "country": tld.upper() if len(tld) == 2 and tld.isalpha() else "ZZ",
-                    "languages": [page.language], "domains": [bare]}
+            tld = bare.rsplit(".", 1)[-1].upper()
+            base = {"name": page.outlet or slug, "homepage": root + "/",
+                    "country": tld if is_country_code(tld) else "ZZ",
+                    "languages": [page.language if re.fullmatch(r"[a-z]{2}", page.language) else "ar"],
+                    "domains": [bare]}
         prev = outlets.get(slug)
         feeds = sorted(set((prev.feeds if prev else []) + [root + "/rss.xml"]))
         sitemaps = sorted(set((prev.sitemaps if prev else []) + [root + "/sitemap_index.xml"]))

@@ -37,10 +37,15 @@ from rasd.core.arabic import Folding, default_folding
 from rasd.search.engine import Engine
 from rasd.core.errors import ConfigError, EngineError
 from rasd.core.query import has_wildcard
+from rasd.core.rules import protected_words, synonym_sets
 from rasd.core.paths import CONFIG_DIR
 
 TEMPLATE_FILE = CONFIG_DIR / "index_template.yaml"
 FOLDING_PLACEHOLDER = "@arabic_folding"
+PROTECTED_PLACEHOLDER = "@arabic_protected"
+SYNONYMS_PLACEHOLDER = "@entity_synonyms"
+#: char filters generated from the folding table's ``breaks`` are named with this prefix
+BREAK_FILTER_PREFIX = "rasd_arabic_break_"
 #: highlight markers (Unicode private use): never in news text, turned into markup by the CLI
 HL_PRE, HL_POST = "\ue000", "\ue001"
 #: fields searched by default, with boosts (Kibana users get the same with a saved query)
@@ -83,10 +88,19 @@ def load_template(path: Path = TEMPLATE_FILE) -> dict:
 
 
 def folding_digest(folding: Folding | None = None) -> str:
-    """SHA-256 (first 16 hex digits) of the char-filter rules: tells an index built with an older
-    folding table apart."""
-    rules = (folding or default_folding()).char_filter_mappings()
+    """SHA-256 (first 16 hex digits) of the char-filter rules, the break patterns, the protected
+    words and the name synonyms: tells an index built with an older folding table (or word
+    lists) apart."""
+    folding = folding or default_folding()
+    rules = folding.char_filter_mappings() + [json.dumps(b, sort_keys=True) for b in folding.char_filter_breaks()]
+    rules += sorted(protected_words()) + synonym_rules()
     return hashlib.sha256("\n".join(rules).encode("utf-8")).hexdigest()[:16]
+
+
+def synonym_rules() -> list[str]:
+    """The ``rasd_names`` synonym filter's rules: one ``a, b c, d`` line per gazetteer entity
+    with several spellings (:func:`rasd.core.rules.synonym_sets`, folded words)."""
+    return [", ".join(" ".join(words) for words in spellings) for spellings in synonym_sets()]
 
 
 def build_template(prefix: str, path: Path = TEMPLATE_FILE, folding: Folding | None = None) -> dict:
@@ -100,7 +114,22 @@ def build_template(prefix: str, path: Path = TEMPLATE_FILE, folding: Folding | N
     data = load_template(path)
     folding = folding or default_folding()
     settings = copy.deepcopy(data["settings"])
-    settings["analysis"]["char_filter"]["rasd_arabic_fold"]["mappings"] = folding.char_filter_mappings()
+    analysis = settings["analysis"]
+    analysis["char_filter"]["rasd_arabic_fold"]["mappings"] = folding.char_filter_mappings()
+    breaks = {}
+    for rule, spec in zip(folding.breaks, folding.char_filter_breaks()):
+        breaks[BREAK_FILTER_PREFIX + rule.name] = spec
+    analysis["char_filter"].update(breaks)
+    for analyzer in analysis.get("analyzer", {}).values():
+        chars = analyzer.get("char_filter", [])
+        if "rasd_arabic_fold" in chars:
+            at = chars.index("rasd_arabic_fold")
+            analyzer["char_filter"] = chars[:at] + list(breaks) + chars[at:]
+    for spec in analysis.get("filter", {}).values():
+        if spec.get("stopwords") == PROTECTED_PLACEHOLDER:
+            spec["stopwords"] = sorted(protected_words())
+        if spec.get("synonyms") == SYNONYMS_PLACEHOLDER:
+            spec["synonyms"] = synonym_rules()
     mappings = copy.deepcopy(data["mappings"])
     meta = {"rasd_template_version": data["template_version"], "folding": folding_digest(folding)}
     mappings["_meta"] = meta

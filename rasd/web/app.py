@@ -723,6 +723,9 @@ def _outbox_act(state: _State, seq: int, action: str, user: str | None) -> tuple
             return 404, f"outbox row {seq} is not pending"
         try:
             alerts = {a.name: a for a in list_alerts(state.engine(), state.prefix)}
+            from rasd.alerts.health import list_health_alerts
+
+            alerts |= {a.name: a for a in list_health_alerts(store)}  # never "removed"
         except EngineError:
             state.reset()
             alerts = None
@@ -780,7 +783,9 @@ def _outlets_data(state: _State) -> list[dict]:
                 domains.setdefault(slug, o.get("domains", []))
         except (OSError, ValueError):
             pass
-    health = outlet_health(data_dir)
+    from rasd.scheduler.health import rules_from
+
+    health = outlet_health(data_dir, rules_from(settings.health))
     today = datetime.now(timezone.utc).date()
     days = [today - timedelta(days=29 - i) for i in range(30)]
     per_day: dict[str, dict[str, int]] = {}

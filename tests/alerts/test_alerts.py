@@ -19,7 +19,9 @@ from rasd.alerts.match import (KEY_ANALYZER,
     parse_alert,
     remove_alert)
 from rasd.pipelines.alerts import AlertPipeline
-from rasd.alerts.model import load_alerts_file
+from rasd.alerts.model import load_alerts_file, query_tree, tree_texts
+from rasd.alerts.match import named_texts
+from rasd.core.query import parse_query
 from rasd.core.errors import ConfigError
 from rasd.core.paths import CONFIG_DIR
 from rasd.search.articles import HL_POST, HL_PRE
@@ -275,7 +277,10 @@ def test_pre_analysed_alerts_match_exactly_what_search_shows(engine, loaded):
         has_qs = "query_string" in str(stored)
         if alert in kept:
             assert has_qs, alert.query
-        assert has_qs == (alert in kept) or alert not in plain[:11], alert.query
+        named = bool(named_texts(sorted(tree_texts(query_tree(alert.query) or parse_query(alert.query)))))
+        # plain words compile, except a gazetteer name ("التحالف الدولي"), whose spellings only
+        # the search analyzer's synonym graph expands: it keeps its query_string
+        assert has_qs == (alert in kept or named) or alert not in plain[:11], alert.query
         compiled += not has_qs
     assert compiled >= len(plain) * 3 // 4  # the others have stop words (في, إلى): query_string
     story = {r["id"]: r["story_id"] for r in records}

@@ -17,7 +17,7 @@ import pytest
 from w3lib.url import canonicalize_url
 
 from rasd.crawler import feeds
-from rasd.crawler.feeds import FeedEntry, FeedError, filter_entries, parse_feed, parse_sitemap
+from rasd.crawler.feeds import FeedEntry, FeedError, filter_entries, parse_feed, parse_sitemap, sane_date
 from rasd.core.errors import RasdError
 from rasd.core.seeds import Outlet
 
@@ -73,11 +73,12 @@ def test_case14_served_with_other_content_types_still_parses(ctype):
     assert all(e.published_at == utc(2023, 3, 12, 7, 30) for e in result.entries)
 
 
-def test_case14_text_xml_bozo_is_a_warning_only():
+def test_case14_text_xml_without_charset_is_read_as_declared():
+    # RFC 3023 would make text/xml without a charset US-ASCII (feedparser's
+    # CharacterEncodingOverride); Rasd decodes the body itself and hands feedparser UTF-8
     result = parse_feed((CASE14 / "feed.xml").read_bytes(), "https://news.example/rss", "text/xml")
-    assert result.ok
-    assert any(w.startswith("encoding: CharacterEncodingOverride") for w in result.warnings)
-    assert not any(w.startswith("malformed") for w in result.warnings)
+    assert result.ok and [e.title for e in result.entries] == CASE14_TITLES
+    assert not any(w.startswith(("malformed", "encoding")) for w in result.warnings)
 
 
 def test_case14_in_windows_1256_and_utf16():
@@ -454,3 +455,78 @@ def test_filter_feed_end_to_end_with_a_seed_outlet():
     assert len(kept) == 26 and rejected == []
     kept, rejected = filter_entries(result.entries, load_outlets()["aljazeera"])
     assert kept == [] and {r for _, r in rejected} == {"off_domain"}
+
+
+# --------------------------------------------------------------------------- hostile encodings
+
+def _utf7_bomb(entities: int = 17) -> bytes:
+    """A feed that declares UTF-7 and writes its DTD in UTF-7 shifts: ``<!ENTITY`` is
+    ``+ADwAIQ-ENTITY``, invisible to an ASCII scan; decoded, it is a billion-laughs bomb."""
+    dtd = '<!DOCTYPE rss [<!ENTITY a "' + "x" * 8 + '">' + "".join(
+        f'<!ENTITY a{i} "&a{"" if i == 0 else i - 1};&a{"" if i == 0 else i - 1};">' for i in range(entities)) + "]>"
+    rss = (f'<rss version="2.0"><channel><title>t</title><item><title>&a{entities - 1};</title>'
+           "<link>https://n.example/1</link></item></channel></rss>")
+    import base64
+
+    def shifted(c: str) -> str:  # UTF-7's base64 form of one character (RFC 2152)
+        return "+" + base64.b64encode(c.encode("utf-16-be")).decode().rstrip("=") + "-"
+
+    body = "".join(shifted(c) if c in '<!"' else c for c in dtd) + rss
+    assert body.encode().decode("utf-7") == dtd + rss
+    return b'<?xml version="1.0" encoding="utf-7"?>' + body.encode()
+
+
+@pytest.mark.parametrize("body, ctype", [
+    (_utf7_bomb(), None),
+    (_utf7_bomb(), "application/rss+xml; charset=utf-7"),
+    (b"+/v8" + _utf7_bomb()[38:], None),  # UTF-7's byte-order mark, no declaration
+    ('<?xml version="1.0" encoding="cp037"?><rss/>'.encode("cp037"), None),  # EBCDIC, sniffed
+    (b'<?xml version="1.0" encoding="ISO-2022-JP"?><rss version="2.0"><channel/></rss>', None),
+    # a body that declares UTF-8 but is served with a UTF-7 charset: feedparser would use the header
+    (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><item>'
+     b"<link>https://n.example/1</link></item></channel></rss>", "text/xml; charset=UTF-7"),
+], ids=["utf7-declared", "utf7-header", "utf7-bom", "ebcdic", "iso-2022-jp", "utf8-body-utf7-header"])
+def test_unsafe_encodings_are_refused_before_any_parser(body, ctype):
+    assert len(_utf7_bomb()) < 1200 and b"<!ENTITY" not in _utf7_bomb()  # 8 × 2^17 characters expanded
+    result = parse_feed(body, "https://n.example/rss", ctype)
+    assert result.error is not None and result.error.reason == "unsafe_encoding", result
+    assert result.error.refused and result.entries == ()
+    sitemap = parse_sitemap(body, "https://n.example/sitemap.xml", content_type=ctype)
+    assert sitemap.error is not None and sitemap.error.reason == "unsafe_encoding"
+
+
+def test_safe_legacy_encodings_are_decoded_by_rasd():
+    text = (CASE14 / "feed.xml").read_text(encoding="utf-8")
+    for codec, label in (("cp1256", "windows-1256"), ("iso8859-6", "ISO-8859-6"), ("utf-32", "UTF-32")):
+        body = text.replace('encoding="utf-8"', f'encoding="{label}"').encode(codec, "ignore")
+        result = parse_feed(body, "https://news.example/rss", "application/rss+xml")
+        assert result.error is None, codec
+        assert result.entries and all("\ufffd" not in (e.title or "") for e in result.entries), codec
+    # a header that lies (UTF-8 said, windows-1256 sent, no declaration): the bytes decide
+    body = text.replace('<?xml version="1.0" encoding="utf-8"?>', "").encode("cp1256")
+    result = parse_feed(body, "https://news.example/rss", "application/rss+xml; charset=utf-8")
+    assert [e.title for e in result.entries] == CASE14_TITLES
+
+
+@pytest.mark.parametrize("raw", ["10000-01-01T00:00:00Z", "Tue, 12 Mar 2024 07:30:05 +9999",
+                                 "2024-03-12T07:30:05+99:99", "Mon, 01 Jan 1900 00:00:00 GMT",
+                                 "1989-12-31T23:00:00Z", "2999-01-01T00:00:00Z"])
+def test_insane_listing_dates_are_dropped_not_repaired(raw):
+    body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>x</title>'
+            f"<link>https://n.example/1</link><pubDate>{raw}</pubDate></item></channel></rss>").encode()
+    [entry] = parse_feed(body, "https://n.example/rss").entries
+    assert entry.published_at is None and entry.published_raw == raw
+    feed = parse_feed(body, "https://n.example/rss")
+    assert [w for w in feed.warnings if w.startswith("date_out_of_range")], feed.warnings
+    sitemap = ('<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+               'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url><loc>https://n.example/1</loc>'
+               f"<lastmod>{raw}</lastmod><news:news><news:publication_date>{raw}</news:publication_date>"
+               "<news:title>x</news:title></news:news></url></urlset>").encode()
+    [entry] = parse_sitemap(sitemap, "https://n.example/s.xml").entries
+    assert entry.published_at is None and entry.updated_at is None
+
+
+def test_sane_dates_are_kept():
+    assert sane_date(utc(2024, 3, 12, 7, 30), "Tue, 12 Mar 2024 07:30:05 +0300") is None
+    assert sane_date(utc(2024, 3, 12, 7, 30), "2024-03-12T07:30:05.123456+14:00") is None
+    assert sane_date(utc(1990, 1, 1), "1990-01-01") is None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from rasd.core.seeds import Outlet
 from rasd.crawler.redirects import REDIRECT_OUTCOMES, next_hop, resolve_location
 
 HERE = "https://news.example/ar/1"
-
-
-def _owns(host: str) -> bool:
-    return host == "news.example" or host.endswith(".news.example")
+OUTLET = Outlet(slug="news", name="news", country="ZZ", homepage="https://news.example/",
+                domains=["news.example"], feeds=["https://news.example/rss.xml"])
+_owns = OUTLET.owns
 
 
 def _hop(location, chain=(), max_redirects=20, max_url_chars=2083):
@@ -22,6 +22,7 @@ def _hop(location, chain=(), max_redirects=20, max_url_chars=2083):
     (b"2", "https://news.example/ar/2"),
     (b"//m.news.example/ar/1", "https://m.news.example/ar/1"),  # scheme-relative
     (b"http://news.example/ar/1", "http://news.example/ar/1"),  # another scheme is another request
+    (b"https://news.example:443/ar/2", "https://news.example:443/ar/2"),  # the default port, written
     (b" /ar/3#top ", "https://news.example/ar/3"),  # spaces and fragment dropped
     ("/أخبار/1".encode(), "https://news.example/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/1"),  # raw UTF-8
 ])
@@ -42,6 +43,9 @@ def test_followed(location, url):
     (b"/x?q=" + b"a" * 2100, (), "skipped/url_too_long"),
     (b"https://elsewhere.example/ar/1", (), "skipped/offsite_redirect"),
     (b"https://news.example.evil.example/", (), "skipped/offsite_redirect"),
+    (b"https://news.example:8443/ar/1", (), "skipped/offsite_redirect"),  # another port: another server
+    (b"http://news.example:8080/ar/1", (), "skipped/offsite_redirect"),
+    (b"ftp://news.example/ar/1", (), "skipped/bad_redirect"),
     (b"/ar/1", (), "skipped/redirect_loop"),  # to itself
     (b"/ar/1#again", (), "skipped/redirect_loop"),
     (b"/ar/0", ("https://news.example/ar/0",), "skipped/redirect_loop"),  # back into its chain

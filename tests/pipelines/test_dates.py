@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import trafilatura
@@ -13,6 +14,7 @@ from scrapy.utils.test import get_crawler
 
 from rasd.pipelines.dates import DatesPipeline, htmldate_candidate, resolve_published_at
 from rasd.core.datetext import parse_date_text
+from rasd.core.errors import ConfigError
 from tests.pipelines._corpus import CASES, FETCHED_AT, article_for, case_html, run_stages
 
 
@@ -215,3 +217,73 @@ def test_dates_pipeline_counts_sources_and_never_drops():
     assert stage.process_item(dated, None) is dated and stage.process_item(undated, None) is undated
     assert stats.get_stats() == {"rasd/dates/source/jsonld": 1, "rasd/dates/source/none": 1,
                                  "rasd/dates/reason/no_date_found": 1}
+
+
+# --- issue 11: zone names, era marks, AM/PM, numbered months, Hijri year first -------------
+
+CASE25 = Path(__file__).resolve().parents[1] / "fixtures" / "cases" / "case-25-dates-arabic-named-timezone-mecca-time" / "dates.tsv"
+
+
+@pytest.mark.parametrize("text, expected", [
+    tuple(line.split("\t")) for line in CASE25.read_text(encoding="utf-8").splitlines() if line.strip()])
+def test_case25_arabic_zone_names(text, expected):
+    from rasd.core.datetext import parse_date_text
+
+    assert parse_date_text(text).isoformat().replace("+00:00", "Z") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("12 مارس 2024م 10:30", "2024-03-12T10:30:00+00:00"),           # era mark, time kept
+    ("2024/03/12م 22:05 بتوقيت بيروت", "2024-03-12T20:05:00+00:00"),
+    ("12 مارس 2024 10:30 AST", "2024-03-12T07:30:00+00:00"),        # Arabia Standard Time
+    ("12 مارس 2024 10:30 توقيت السعودية", "2024-03-12T07:30:00+00:00"),
+    ("1 يوليو 2024 10:00 بتوقيت القاهرة", "2024-07-01T07:00:00+00:00"),  # Egypt's summer time
+    ("1 يناير 2024 10:00 بتوقيت القاهرة", "2024-01-01T08:00:00+00:00"),
+    ("12 مارس 2024 08:15 م", "2024-03-12T20:15:00+00:00"),          # م = PM after a time
+    ("12 مارس 2024 08:15 ص", "2024-03-12T08:15:00+00:00"),
+    ("15 كانون 2 2024", "2024-01-15T00:00:00+00:00"),               # numbered Levantine months
+    ("3 تشرين 1 2023 08:00", "2023-10-03T08:00:00+00:00"),
+    ("20 تشرين 2 2023", "2023-11-20T00:00:00+00:00"),
+    ("1445/09/10 هـ", "2024-03-20T00:00:00+00:00"),                 # Hijri, year first
+    ("1445 هـ رمضان 10", "2024-03-20T00:00:00+00:00"),
+    ("10 رمضان 1445 هـ", "2024-03-20T00:00:00+00:00"),
+])
+def test_issue11_date_forms(text, expected):
+    from rasd.core.datetext import parse_date_text
+
+    assert parse_date_text(text).isoformat() == expected
+
+
+def test_zone_table_is_validated(tmp_path):
+    from rasd.core.datetext import load_zone_names
+
+    bad = tmp_path / "tz.yaml"
+    bad.write_text("schema_version: 1\nzones:\n  - {zone: Mars/Olympus, names: [المريخ]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="zones.0.zone"):
+        load_zone_names(bad)
+    bad.write_text("schema_version: 1\nzones:\n  - {zone: UTC, nmes: [x]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="nmes"):
+        load_zone_names(bad)
+
+
+def test_an_outlet_timezone_reads_local_times_written_without_an_offset():
+    """A seed's ``timezone``: "10:30" on a Riyadh outlet's page is 07:30 UTC, in summer and in
+    winter alike (no DST there), Cairo's follows its daylight saving time, and a time that
+    says its own zone keeps it."""
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from rasd.core.seeds import Outlet
+
+    riyadh, cairo = ZoneInfo("Asia/Riyadh"), ZoneInfo("Africa/Cairo")
+    assert parse_date_text("12 مارس 2024 10:30", zone=riyadh) == datetime(2024, 3, 12, 7, 30, tzinfo=timezone.utc)
+    assert parse_date_text("12 مارس 2024 10:30") == datetime(2024, 3, 12, 10, 30, tzinfo=timezone.utc)
+    assert parse_date_text("2024-07-12 10:30", zone=cairo) == datetime(2024, 7, 12, 7, 30, tzinfo=timezone.utc)
+    assert parse_date_text("2024-01-12 10:30", zone=cairo) == datetime(2024, 1, 12, 8, 30, tzinfo=timezone.utc)
+    assert parse_date_text("2024-07-12T10:30:00+01:00", zone=riyadh) == datetime(2024, 7, 12, 9, 30, tzinfo=timezone.utc)
+    outlet = Outlet(slug="o", name="O", country="SA", homepage="https://o.example/",
+                    domains=["o.example"], feeds=["https://o.example/rss"], timezone="Asia/Riyadh")
+    spider = SimpleNamespace(outlets={"o": outlet})
+    item = article_for("", outlet="o", date_candidates=[("jsonld", "2024-03-12T10:30:00")])
+    DatesPipeline().process_item(item, spider)
+    assert item.published_at == datetime(2024, 3, 12, 7, 30, tzinfo=timezone.utc)

@@ -232,3 +232,29 @@ def test_pipeline_uses_declared_language_of_the_article():
                    declared_language="fa")
     LanguagePipeline().process_item(item, _spider())
     assert item.language == "fa"
+
+
+# --- issue 11: other Arabic-script languages, the declared language kept ---------------------
+
+SORANI = "هەواڵەکانی ئەمڕۆ لە هەرێمی کوردستان و عێراق، سەرۆکی حکومەت ڕایگەیاند کە پرۆژەی نوێ دەست پێدەکات."
+PASHTO = "د افغانستان په پلازمینه کابل کې نن سهار یوه چاودنه وشوه چې له امله یې څو تنه ټپیان شول."
+
+
+@pytest.mark.parametrize("text, declared, code", [
+    (SORANI, "ckb", "ckb"), (SORANI, None, "und"), (SORANI, "ar", "und"), (SORANI, "fa", "und"),
+    (PASHTO, "ps", "ps"), (PASHTO, None, "und"), (PASHTO, "ur", "und"),
+    ("اخبار", "ps", "ps"),                                   # no evidence against the declaration
+])
+def test_other_arabic_script_languages_are_never_forced_into_ar_fa_ur(text, declared, code):
+    from rasd.pipelines.language import detect_language
+
+    assert detect_language(text, declared).code == code
+
+
+def test_latin_heavy_headline_on_an_arabic_page_stays_arabic():
+    from rasd.pipelines.language import detect_language
+
+    headline = "مباراة Real Madrid و Manchester City"
+    assert detect_language(headline, "ar").code == "ar"
+    assert detect_language(headline, None).code == "en"          # nothing declared: the letters
+    assert detect_language("Real Madrid beat Manchester City in a thrilling match", "ar").code == "en"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import rasd.core.arabic as arabic
-from rasd.core.arabic import Folding, char_filter_mappings, default_folding, normalize, tokens
+from rasd.core.arabic import clean_text, Folding, char_filter_mappings, default_folding, normalize, tokens
 from rasd.core.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "language"
@@ -76,10 +76,51 @@ def test_decomposed_text_folds_like_composed():
     assert normalize(nfd) == normalize(text)
 
 
-def test_invisible_marks_removed_zwnj_kept():
+def test_invisible_marks_removed():
     assert normalize("مسؤول\u200f") == "مسءول"
     assert normalize("\ufeffخبر\u200e") == "خبر"
-    assert normalize("می\u200cکنند") == "مي\u200cكنند"
+    assert normalize("خ\u200dبر\u00ad\u061c\u202bنص\u2067") == "خبرنص"
+
+
+@pytest.mark.parametrize("text, folded", [
+    ("الأمم\u200cالمتحدة", "الامم المتحده"),          # ZWNJ in place of a space (case 27)
+    ("الإيرانية\u200c اليوم", "الايرانيه اليوم"),      # ZWNJ after a word
+    ("وزارة\u200c\u200cالخارجية", "وزاره الخارجيه"),   # several
+    ("هسته\u200cای", "هستهاي"),                       # Persian suffix: one word
+    ("کتاب\u200cها", "كتابها"),
+    ("بزرگ\u200cتر", "بزرگتر"),
+    ("می\u200cکنند", "ميكنند"),                       # Persian prefix: one word
+    ("نمی\u200cروم", "نميروم"),
+    ("دانش\u200cآموز", "دانش اموز"),                  # compound: two searchable words
+    ("abc\u200cdef", "abcdef"),                       # not Arabic script: removed
+])
+def test_zwnj_between_words_is_a_word_break_inside_a_word_it_joins(text, folded):
+    assert normalize(text) == folded
+
+
+def test_presentation_forms_fold_to_base_letters():
+    pdf = "ﺑﻐﺰﺓ ﻻ ﺍﻟﻤﺴﺆﻭﻝ ﷲ"                       # as copied from a PDF press release
+    assert normalize(pdf) == normalize("بغزة لا المسؤول الله")
+    assert clean_text(pdf) == "بغزة لا المسؤول الله"     # stored text: base letters, spelling kept
+
+
+def test_clean_text_applies_the_unicode_policy_and_keeps_the_spelling():
+    text = "قال المسؤول\u200f في الأمم\u200cالمتحدة: مدرســة ٢٠٢٤"
+    assert clean_text(text) == "قال المسؤول في الأمم المتحدة: مدرسة ٢٠٢٤"
+    assert normalize(clean_text(text)) == normalize(text)
+    assert clean_text("plain text") == "plain text"
+
+
+def test_break_rules_are_char_filters_too():
+    zwnj, kashida = default_folding().char_filter_breaks()
+    assert zwnj["type"] == kashida["type"] == "pattern_replace" and zwnj["replacement"] == " "
+    assert "\\u200C" in zwnj["pattern"] and "{L}" not in zwnj["pattern"]
+    assert kashida["replacement"] == "" and "\\u0640" in kashida["pattern"]
+
+
+def test_kashida_goes_from_stored_text_the_proclitic_tatweel_stays():
+    assert clean_text("مدرســة لـ«الصباح» بـ\"الجيش\"") == "مدرسة لـ«الصباح» بـ\"الجيش\""
+    assert normalize("لـ«الصباح»") == normalize("ل«الصباح»")
 
 
 def test_other_text_passes_through_unchanged():

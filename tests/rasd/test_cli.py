@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 
@@ -122,3 +123,32 @@ def test_failures_have_one_printer():
     proc = _rasd("outlets", env={"RASD_SEEDS_DIR": "/nonexistent/[red]seeds"})
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
     assert proc.stderr.startswith("rasd: ") and "[red]seeds" in proc.stderr
+
+
+def test_status_json_is_json_on_a_crawl_only_directory(tmp_path):
+    import json
+
+    proc = _rasd("status", "--data-dir", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"scheduler": {"running": False, "since": None, "pid": None,
+                                                     "why": "no scheduler has run here"}, "outlets": {}}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--interval-seconds", "1e12"], "less than or equal to 2592000"),
+    (["--interval-seconds", "inf"], "less than or equal to 2592000"),
+    (["--misfire-grace-seconds", "-1"], "greater than or equal to 1"),
+    (["--log-level", "LOUD"], "'LOUD' is not a log level"),
+    (["--log-format", "xml"], "'xml' is not a log format"),
+    (["--max-interval-seconds", "5", "--interval-seconds", "30"], "--max-interval-seconds 5 is below --interval-seconds 30"),
+])
+def test_schedule_options_are_validated_where_they_enter(tmp_path, args, says):
+    proc = _rasd("schedule", "--data-dir", str(tmp_path), *args, env={"COLUMNS": "300"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert says in " ".join(proc.stderr.split())
+    assert not (tmp_path / "jobs.sqlite").exists()
+
+
+def test_crawl_log_level_is_validated(tmp_path):
+    proc = _rasd("crawl", "--data-dir", str(tmp_path), "--log-level", "LOUD", env={"COLUMNS": "300"})
+    assert proc.returncode == 2 and "'LOUD' is not a log level" in proc.stderr and "Traceback" not in proc.stderr

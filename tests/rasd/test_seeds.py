@@ -95,6 +95,20 @@ def test_valid_temp_file_loads(tmp_path):
     outlet = load_outlet(_write(tmp_path, VALID))
     assert isinstance(outlet, Outlet)
     assert outlet.slug == "test_outlet" and outlet.schedule.interval_minutes == 30
+    assert outlet.timezone is None and outlet.zone() is None
+
+
+def test_any_iso_639_language_and_an_iana_timezone(tmp_path):
+    text = VALID.replace("name: Test\n", "name: Test\nlanguages: [ps, ckb, AR]\ntimezone: Asia/Riyadh\n")
+    outlet = load_outlet(_write(tmp_path, text))
+    assert outlet.languages == ["ps", "ckb", "ar"]
+    assert outlet.timezone == "Asia/Riyadh" and str(outlet.zone()) == "Asia/Riyadh"
+    for bad, says in (("languages: [xx]", "not an ISO 639 language code"),
+                      ("languages: [arabic]", "not an ISO 639 language code"),
+                      ("timezone: Mars/Olympus", "not an IANA time zone")):
+        with pytest.raises(ConfigError) as err:
+            load_outlet(_write(tmp_path, VALID.replace("name: Test\n", f"name: Test\n{bad}\n")))
+        assert says in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +131,17 @@ def test_valid_temp_file_loads(tmp_path):
         ("domains: [example.com]", "domains: [https://example.com/]", "domains.0"),
         # both triggers, or a malformed cron
         ("  interval_minutes: 30\n", "  interval_minutes: 30\n  cron: '*/5 * * * *'\n", "schedule"),
-        ("  interval_minutes: 30\n", "  cron: '*/5 * * *'\n", "schedule"),
+        ("  interval_minutes: 30\n", "  cron: '*/5 * * *'\n", "schedule.cron"),
+        # impossible cron values, read by APScheduler's CronTrigger.from_crontab at load
+        ("  interval_minutes: 30\n", "  cron: '61 * * * *'\n", "schedule.cron"),
+        ("  interval_minutes: 30\n", "  cron: '0 0 31 2 *'\n", "schedule.cron"),  # never fires
+        ("  interval_minutes: 30\n", "  cron: '0 25 * * *'\n", "schedule.cron"),
+        ("  interval_minutes: 30\n", "  interval_minutes: 30\n  min_interval_minutes: 60\n"
+         "  max_interval_minutes: 10\n", "schedule"),
+        # a feed off the outlet's domains would list nothing it may follow
+        ("feeds: [https://feeds.example.com/ar/rss.xml]", "feeds: [https://feeds.other.example/rss.xml]", "feeds"),
+        ("domains: [example.com]", "domains: ['example.com:99999']", "domains.0"),
+        ("domains: [example.com]", "domains: ['exa mple.com']", "domains.0"),
         ("  interval_minutes: 30\n", "  interval_minutes: 0\n", "schedule.interval_minutes"),
         # a regular expression that does not compile
         ('junk_lines: ["^اقرأ أيضا$"]', 'junk_lines: ["^ok$", "(unclosed"]', "extraction.junk_lines.1"),
@@ -134,6 +158,33 @@ def test_wrong_field_names_file_and_dotted_field(tmp_path, old, new, field):
     message = str(info.value)
     assert str(path) in message
     assert re.search(rf"{re.escape(str(path))}: {re.escape(field)}: ", message), message
+
+
+def test_case_24_unicode_domain_is_kept_in_punycode(tmp_path):
+    text = VALID.replace("domains: [example.com]", "domains: [اخبار-المثال.مصر]").replace(
+        "feeds: [https://feeds.example.com/ar/rss.xml]", "feeds: [https://اخبار-المثال.مصر/rss.xml]")
+    outlet = load_outlet(_write(tmp_path, text))
+    assert outlet.domains == ["xn----ymcabacyt3a6qcj.xn--wgbh1c"]
+    assert outlet.owns("https://اخبار-المثال.مصر/سياسة/2024/03/12/الموازنة")
+    assert outlet.owns("https://XN----YMCABACYT3A6QCJ.xn--wgbh1c./%D8%A7")
+    assert outlet.owns("https://www.اخبار-المثال.مصر/")
+    assert not outlet.owns("https://اخبار-المثال.مصر:8443/")
+    punycode = load_outlet(_write(tmp_path, text.replace("[اخبار-المثال.مصر]", "[xn----ymcabacyt3a6qcj.xn--wgbh1c]"),
+                                  "other.yaml"))
+    assert punycode.domains == outlet.domains
+
+
+def test_an_outlet_owns_scheme_host_and_port():
+    o = Outlet(slug="o", name="o", country="ZZ", homepage="http://127.0.0.1:5000/", domains=["127.0.0.1"],
+               feeds=["http://127.0.0.1:5000/rss.xml"])
+    assert o.owns("http://127.0.0.1:5000/a") and o.owns("https://127.0.0.1/a") and o.owns("http://127.0.0.1:80/")
+    assert not o.owns("http://127.0.0.1:5001/a")  # another port of the host is another server
+    assert not o.owns("ftp://127.0.0.1/a") and not o.owns("http://127.0.0.1:99999/") and not o.owns("http:///x")
+    named = Outlet(slug="o", name="o", country="ZZ", homepage="https://news.example/",
+                   domains=["news.example:8443"], feeds=["https://news.example:8443/rss.xml"])
+    assert named.domains == ["news.example:8443"]
+    assert named.owns("https://news.example:8443/a") and named.owns("https://m.news.example:8443/a")
+    assert named.owns("https://news.example/a") and not named.owns("https://news.example:8444/a")
 
 
 def test_missing_required_field(tmp_path):

@@ -144,7 +144,8 @@ def test_status_reads_the_job_store_url_from_the_settings(tmp_path):
     assert not (data / "jobs.sqlite").exists()
     proc = _rasd("status", "--data-dir", str(data), "--json", env={"RASD_SCHEDULER_JOBSTORE_URL": url})
     assert proc.returncode == 0, proc.stderr
-    assert list(json.loads(proc.stdout)) == ["youm7"] and json.loads(proc.stdout)["youm7"]["next_run"] > 0
+    outlets = json.loads(proc.stdout)["outlets"]
+    assert list(outlets) == ["youm7"] and outlets["youm7"]["next_run"] > 0
 
 
 def test_settings_yaml_shows_every_setting():

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 
 import pytest
@@ -138,6 +140,13 @@ def test_three_workers_archive_600_pages_once_and_no_domain_gets_more_than_its_r
     # one-second window may catch one request more than the rate, a ten-second one no more
     assert max(per_second.values()) <= 1 / delay + 1, per_second
     assert max(per_10s.values()) <= 10 / delay + 1, per_10s
+    # rasd status reads the run history the workers' results were recorded in, as in one process
+    status = subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir",
+                             str(tmp_path / "data")], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, COLUMNS="200"))
+    assert status.returncode == 0, status.stderr
+    rows = [line for line in status.stdout.splitlines() if any(o in line for o in info.outlets)]
+    assert len(rows) == len(info.outlets) and all(" ok" in row for row in rows), status.stdout
 
 
 @pytest.mark.parametrize("trial", range(KILL_TRIALS))

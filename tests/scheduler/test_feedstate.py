@@ -81,3 +81,95 @@ def test_a_file_from_before_entries_gets_the_column_and_no_304s(tmp_path):
     fs = FeedState(path)
     assert fs.get(URL).etag == '"old"' and fs.entries(URL) is None
     assert fs.conditional_headers(URL) == {}
+
+
+# --------------------------------------------------------------------------- stuck 304s (case 23)
+
+FROZEN = "Sat, 16 Nov 2041 19:11:00 GMT"
+A = FeedEntry("https://news.example/ar/a/1001", "A", datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc))
+B = FeedEntry("https://news.example/ar/a/1002", "B", datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc))
+
+
+class Clock:
+    def __init__(self, t: float):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _poll(fs: FeedState, status: int, body: bytes, entries=None, etag='"x"', lm="Mon, 30 Nov 2026 07:00:00 GMT",
+          date=None) -> tuple[dict, str]:
+    headers = fs.conditional_headers(URL)
+    verdict = fs.observe(URL, status, etag, lm, body, outlet="news", date=date)
+    if verdict == "changed" and entries is not None:
+        fs.set_entries(URL, entries)
+    fs.commit()
+    return headers, verdict
+
+
+def test_case_23_a_validator_in_the_future_is_not_trusted(tmp_path):
+    now = datetime(2026, 11, 30, 8, 30, tzinfo=timezone.utc).timestamp()
+    fs = FeedState(tmp_path / "fs.sqlite", clock=Clock(now))
+    _poll(fs, 200, b"<rss>A</rss>", [A], etag=f'"{FROZEN}"', lm=FROZEN, date="Mon, 30 Nov 2026 08:30:00 GMT")
+    assert fs.get(URL).future
+    assert fs.forced(URL) == "future_validator" and fs.conditional_headers(URL) == {}
+    # the next poll is unconditional: the full answer shows B (same ETag, another body: distrusted too)
+    fs.clock.t += 1800
+    headers, verdict = _poll(fs, 200, b"<rss>B A</rss>", [B, A], etag=f'"{FROZEN}"', lm=FROZEN)
+    assert headers == {} and verdict == "changed"
+    assert fs.get(URL).liar and "same ETag" in fs.get(URL).distrust
+    assert fs.entries(URL) == (B, A)
+
+
+def test_after_n_304s_the_next_poll_is_unconditional_and_a_hider_is_marked(tmp_path):
+    t0 = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc).timestamp()
+    fs = FeedState(tmp_path / "fs.sqlite", max_not_modified=2, clock=Clock(t0))
+    body_a = b"<rss>" + b"A" * 1000 + b"</rss>"
+    _poll(fs, 200, body_a, [A], etag=None)
+    for _ in range(2):  # B is published at 09:00, the server keeps answering 304
+        fs.clock.t += 3600
+        headers, verdict = _poll(fs, 304, b"", etag=None)
+        assert headers == {"If-Modified-Since": "Mon, 30 Nov 2026 07:00:00 GMT"} and verdict == "not_modified"
+        assert fs.polls[URL].saved == len(body_a)
+    assert fs.get(URL).streak == 2 and fs.get(URL).saved_bytes == 2 * len(body_a)
+    assert fs.forced(URL) == "not_modified_streak"
+    fs.clock.t += 3600
+    body_ba = b"<rss>B" + b"A" * 1000 + b"</rss>"
+    headers, verdict = _poll(fs, 200, body_ba, [B, A], etag=None)
+    assert headers == {} and verdict == "changed"
+    poll = fs.polls[URL]
+    assert (poll.forced, poll.hidden, poll.spent) == ("not_modified_streak", 1, len(body_ba))
+    rec = fs.get(URL)
+    assert rec.liar and rec.distrust.startswith("a full answer listed 1 entries its 2 304")
+    assert rec.streak == 0 and rec.spent_bytes == len(body_ba)
+    assert fs.conditional_headers(URL) == {}  # from then on, unconditional
+
+
+def test_an_honest_server_is_not_marked(tmp_path):
+    t0 = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc).timestamp()
+    fs = FeedState(tmp_path / "fs.sqlite", max_not_modified=1, clock=Clock(t0))
+    _poll(fs, 200, b"<rss>A</rss>", [A])
+    fs.clock.t += 60
+    _poll(fs, 304, b"")
+    fs.clock.t += 60
+    headers, verdict = _poll(fs, 200, b"<rss>A</rss>", [A])  # forced: the same body, the 304 was right
+    assert headers == {} and verdict == "unchanged"
+    assert not fs.get(URL).liar and fs.get(URL).streak == 0
+    # an item published after the last 304 is news, not a hidden item
+    fs.clock.t += 60
+    _poll(fs, 304, b"")
+    late = FeedEntry("https://news.example/ar/a/1003", "C", datetime.fromtimestamp(fs.clock.t + 30, timezone.utc))
+    fs.clock.t += 60
+    _poll(fs, 200, b"<rss>C A</rss>", [late, A], etag='"y"')
+    assert not fs.get(URL).liar and fs.entries(URL) == (late, A)
+
+
+def test_a_full_answer_too_long_ago_forces_an_unconditional_poll(tmp_path):
+    t0 = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc).timestamp()
+    fs = FeedState(tmp_path / "fs.sqlite", max_not_modified=100, max_age_seconds=3600, clock=Clock(t0))
+    _poll(fs, 200, b"<rss>A</rss>", [A])
+    fs.clock.t += 1800
+    assert fs.conditional_headers(URL)
+    fs.clock.t += 1801
+    assert fs.forced(URL) == "max_age" and fs.conditional_headers(URL) == {}

@@ -186,8 +186,11 @@ def test_quiet_polls_lengthen_the_interval_and_news_brings_it_back(tmp_path):
     assert all(r["interval_reason"].startswith("0 new in ") for r in quiet[1:])
     news = next(r for r in runs if r["new"] == 5)
     before = runs[runs.index(news) - 1]["interval_after"]
-    assert news["interval_after"] == 2 < before  # back to the minimum at once
-    assert news["interval_reason"].startswith("5 new in ") and "raised to the minimum 2 s" in news["interval_reason"]
+    # back to (about) the minimum at once: exactly 2 s unless a loaded machine made the poll
+    # itself slow, so that 5 new in its longer gap averages to a little more
+    assert 2 <= news["interval_after"] < min(before, 3), (news, before)
+    assert news["interval_reason"].startswith("5 new in ")
+    assert news["interval_after"] > 2 or "raised to the minimum 2 s" in news["interval_reason"]
     job_interval = d.history.outlet_state(slug)[0]
     assert job_interval is not None and job_interval <= before
 
@@ -301,7 +304,7 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
             assert history.runs("jawharafm_net")[before["jawharafm_net"] - 1]["outcome"] == "interrupted"
             status = json.loads(subprocess.run(
                 [sys.executable, "-m", "rasd.cli.schedule", "status", "--data-dir", str(data), "--json"],
-                capture_output=True, text=True, check=True, timeout=60).stdout)
+                capture_output=True, text=True, check=True, timeout=60).stdout)["outlets"]
             assert set(status) == set(OUTLETS)
             assert status["jawharafm_net"]["archived_24h"] == 8
             assert status["youm7"]["health"] == "ok" and status["youm7"]["interval_seconds"] == INTERVAL

@@ -7,7 +7,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from rasd.alerts.channels.base import DeliveryError
-from rasd.alerts.render import ATOM_NS, _plain, also_reported
+from rasd.alerts.render import ATOM_NS, _plain, also_reported, health_line, render_subject
 
 
 def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -20,6 +20,14 @@ def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> 
 def atom_entries(message: dict) -> list[ET.Element]:
     """One ``<entry>`` per story: id ``urn:rasd:alert:<name>:<story_id>:<kind>:<created_at>``."""
     out = []
+    if message["kind"] == "health":  # one entry per change (rasd.alerts.health)
+        entry = ET.Element(f"{{{ATOM_NS}}}entry")
+        _el(entry, "id", f"urn:rasd:alert:{message['alert']}:{message['id']}")
+        _el(entry, "title", render_subject(message))
+        _el(entry, "updated", message["created_at"])
+        _el(_el(entry, "author"), "name", message["health"]["outlet"])
+        _el(entry, "summary", health_line(message))
+        out.append(entry)
     for s in message["stories"]:
         entry = ET.Element(f"{{{ATOM_NS}}}entry")
         _el(entry, "id", f"urn:rasd:alert:{message['alert']}:{s['story_id']}:{message['kind']}:"
