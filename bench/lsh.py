@@ -44,11 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from datasketch import LeanMinHash  # noqa: E402
 
 from paired import run_rounds  # noqa: E402
 from rasd.core.article import isoformat_utc  # noqa: E402
-from rasd.pipelines.storyindex import SCHEME, StoryIndex, StoryParams  # noqa: E402
+from rasd.pipelines.storyindex import Signature, StoryIndex, StoryParams  # noqa: E402
 
 TARGET = 2.0
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)  # the stores' clock (injected, as tests do)
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> float:
     mask = rng.random(picked.shape) < 0.1
     picked[mask] = rng.integers(0, 1 << 32, size=int(mask.sum()), dtype=np.uint32)
     probe_values = np.vstack([picked, random_signatures(rng, args.queries - half, params.num_perm)])
-    probes = [LeanMinHash(seed=params.seed, hashvalues=v, scheme=SCHEME) for v in probe_values]
+    probes = [Signature(v, params.seed) for v in probe_values]
 
     with tempfile.TemporaryDirectory(prefix="rasd-bench-lsh-") as tmp:
         stores = {"small": Path(tmp) / "small.sqlite", "large": Path(tmp) / "large.sqlite"}

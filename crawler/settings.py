@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 from rasd.core.errors import ConfigError
 from rasd.core.settings import RasdSettings, load_settings
 
@@ -50,6 +52,13 @@ DOWNLOADER_MIDDLEWARES = {
     "rasd.crawler.middlewares.CharsetMiddleware": 595,
 }
 
+#: Scrapy's built-in extensions without its remote control (2.19+): an HTTP server on localhost
+#: that runs Python code sent to it and leaves a job file in the user's profile.  A crawler needs
+#: neither, and aiohttp, which it imports, was a fifth of a one-page crawl's CPU.  It is left out
+#: of the base list, not set to None in EXTENSIONS: Scrapy imports every class named there,
+#: disabled or not, to normalise the names.
+_REMOTE_CONTROL = "scrapy.extensions.remote_control.RemoteControl"
+EXTENSIONS_BASE = {k: v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items() if k != _REMOTE_CONTROL}
 EXTENSIONS = {
     "rasd.crawler.stopping.CleanStop": 100,  # SIGTERM/SIGINT: stop within seconds (crawler/stopping.py)
     "rasd.crawler.extensions.OutcomeSummary": 500,

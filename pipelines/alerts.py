@@ -8,12 +8,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasd.pipelines.base import StagePipeline
-from rasd.alerts.follower import AlertFollower, AlertFollowerBusy
-from rasd.search.engine import Engine
 from rasd.core.errors import EngineError
+
+if TYPE_CHECKING:  # the alert machinery and the search client load only when the stage is on
+    from rasd.alerts.follower import AlertFollower
+    from rasd.search.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class AlertPipeline(StagePipeline):
 
     def open_spider(self, spider=None) -> None:
         if self.enabled and self.follower is None:
+            from rasd.alerts.follower import AlertFollower
+
             self.follower = AlertFollower(self.data_dir, self._connect, self.prefix,
                                           batch_size=self.batch_size, senders=self._senders)
             if self._background:
@@ -92,6 +96,8 @@ class AlertPipeline(StagePipeline):
     def flush(self, wait: float | None = 0.0, max_seconds: float | None = None, force: bool = False) -> int:
         """Match what the archive holds beyond the checkpoint, then deliver; returns the
         articles checked (0 with the engine down or another process matching)."""
+        from rasd.alerts.follower import AlertFollowerBusy
+
         try:
             outcome = self.follower.run(wait=wait, max_seconds=max_seconds)
         except AlertFollowerBusy:

@@ -20,9 +20,10 @@ use other keys, so the outcome counters always add up to the pages that entered.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scrapy.exceptions import DropItem
+if TYPE_CHECKING:
+    from scrapy.exceptions import DropItem
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,37 @@ def outcome_key(outlet: str, outcome: str) -> str:
     return f"{OUTCOME_PREFIX}{outlet}/{outcome}"
 
 
-class Skip(DropItem):
-    """``DropItem`` that carries its outcome (``skipped/<reason>``, ``duplicate`` …).
+def _skip_class() -> type:
+    """Build :class:`Skip` on first use.  It subclasses Scrapy's ``DropItem``, and importing
+    anything of Scrapy imports all of it (0.25 s of CPU): the extraction workers' fork server
+    imports the stages' pure functions (:mod:`rasd.pipelines.extract` → ``dates``, ``clean``, this
+    module) and never needs Scrapy, so the class is made when it is first asked for
+    (:func:`__getattr__`, PEP 562)."""
+    from scrapy.exceptions import DropItem
 
-    Raised by :meth:`StagePipeline.drop` after the outcome has been counted, so Scrapy's own
-    dropped-item log line and Rasd's counters agree.
-    """
+    class Skip(DropItem):
+        """``DropItem`` that carries its outcome (``skipped/<reason>``, ``duplicate`` …).
 
-    def __init__(self, outcome: str, detail: str = ""):
-        self.outcome = outcome
-        super().__init__(f"{outcome}: {detail}" if detail else outcome)
+        Raised by :meth:`StagePipeline.drop` after the outcome has been counted, so Scrapy's own
+        dropped-item log line and Rasd's counters agree.
+        """
+
+        def __init__(self, outcome: str, detail: str = ""):
+            self.outcome = outcome
+            super().__init__(f"{outcome}: {detail}" if detail else outcome)
+
+    Skip.__module__, Skip.__qualname__ = __name__, "Skip"  # pickled and printed as base.Skip
+    return Skip
+
+
+def __getattr__(name: str):
+    """``Skip``, made by :func:`_skip_class` the first time it is imported or used."""
+    if name == "Skip":
+        cls = globals().get("_Skip")
+        if cls is None:
+            cls = globals()["_Skip"] = _skip_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StagePipeline:
@@ -106,10 +128,11 @@ class StagePipeline:
         else:
             log.warning("state write failed: %s: %s", path, exc)
 
-    def drop(self, item, outcome: str, detail: str = "") -> Skip:
-        """Count ``outcome`` for the item's outlet and return the ``DropItem`` to raise."""
+    def drop(self, item, outcome: str, detail: str = "") -> "DropItem":
+        """Count ``outcome`` for the item's outlet and return the ``DropItem`` (a :class:`Skip`)
+        to raise."""
         self.count_outcome(item.outlet, outcome)
-        return Skip(outcome, detail)
+        return __getattr__("Skip")(outcome, detail)
 
 
 def close_crawl(crawler, reason: str) -> None:

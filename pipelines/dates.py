@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-from htmldate import find_date
 from lxml import etree
 
 from rasd.pipelines.base import StagePipeline
@@ -121,6 +120,8 @@ def htmldate_candidate(tree, url: str | None, fetched_at: datetime) -> tuple[str
         if el.getparent() is not None:
             el.drop_tree()
     try:
+        from htmldate import find_date  # only for pages without a cheaper date (in a worker)
+
         found = find_date(tree, url=url, original_date=True, extensive_search=False,
                           min_date=MIN_PUBLISHED.date().isoformat(),
                           max_date=(fetched_at + FUTURE_TOLERANCE).date().isoformat())

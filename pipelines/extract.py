@@ -42,9 +42,7 @@ from contextlib import suppress
 from dataclasses import fields
 from urllib.parse import urljoin, urlsplit
 
-import trafilatura
 from lxml import etree
-from scrapy.utils.asyncio import run_in_thread
 
 from rasd.pipelines import dates
 from rasd.pipelines.base import StagePipeline
@@ -391,6 +389,8 @@ def extract_article(article: Article, hints: ExtractionHints | None = None, *,
         ExtractError: the HTML cannot be parsed at all (empty or not HTML).
     """
     hints = hints or _NO_HINTS
+    import trafilatura  # here, not at the top: a crawl process with workers never extracts
+
     if isinstance(article.html, str):
         # a ZWNJ between two words becomes a space before trafilatura deletes it and glues the
         # words (case 27; the folding table's `breaks`, rasd.core.arabic.apply_breaks)
@@ -527,6 +527,8 @@ class ExtractPipeline(StagePipeline):
 
     async def close_spider(self, spider=None) -> None:
         if self.pool is not None:
+            from scrapy.utils.asyncio import run_in_thread
+
             await run_in_thread(self.pool.close)
             if self.pool.restarts:
                 self.count("rasd/extract/pool_restarts", self.pool.restarts)

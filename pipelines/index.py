@@ -8,12 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasd.pipelines.base import StagePipeline
-from rasd.search.engine import Engine
 from rasd.core.errors import EngineError
-from rasd.search.indexing import FollowerBusy, IndexFollower, IndexReport
+
+if TYPE_CHECKING:  # the search client loads only when the stage is on (index_enabled)
+    from rasd.search.engine import Engine
+    from rasd.search.indexing import IndexFollower, IndexReport
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class IndexPipeline(StagePipeline):
             log.info("index stage off (index_enabled is false): articles are archived but not "
                      "indexed; `rasd index` backfills from the archive later")
             return
+        from rasd.search.indexing import IndexFollower
+
         self.follower = IndexFollower(self.data_dir, self._connect, self.index, batch_size=self.batch_size)
         if self._background:
             self._thread = threading.Thread(target=self._run, name="rasd-index", daemon=True)
@@ -83,9 +87,11 @@ class IndexPipeline(StagePipeline):
                 self.flush()
 
     def flush(self, force: bool = False, wait: float | None = 0.0,
-              max_seconds: float | None = None) -> IndexReport | None:
+              max_seconds: float | None = None) -> "IndexReport | None":
         """Run the follower once; ``None`` if the engine is known down and ``retry_seconds``
         have not passed (``force`` tries anyway) or another process is following."""
+        from rasd.search.indexing import FollowerBusy
+
         if not force and time.monotonic() < self._next_contact:
             return None
         try:
@@ -103,7 +109,7 @@ class IndexPipeline(StagePipeline):
         self._count(report)
         return report
 
-    def _count(self, report: IndexReport) -> None:
+    def _count(self, report: "IndexReport") -> None:
         for name in ("indexed", "already_indexed", "amended"):
             if getattr(report, name):
                 self.count(f"rasd/index/{name}", getattr(report, name))

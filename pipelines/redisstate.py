@@ -304,10 +304,10 @@ class RedisStoryIndex(_FollowsArchive):
         wanted = {"num_perm": str(params.num_perm), "seed": str(params.seed),
                   "shingle_size": str(params.shingle_size), "threshold": str(params.threshold)}
         stored = {_b(k): _b(v) for k, v in client.hgetall(meta_key).items()}
-        if not stored:  # datasketch's optimal banding for the threshold, computed once per fleet
-            from datasketch.lsh import _optimal_param
+        if not stored:  # the optimal banding for the threshold (datasketch's), computed once per fleet
+            from rasd.pipelines.storyindex import optimal_bands
 
-            b, r = _optimal_param(params.threshold, params.num_perm, 0.5, 0.5)
+            b, r = optimal_bands(params.threshold, params.num_perm)
             client.hset(meta_key, mapping=wanted | {"bands": f"{b},{r}"})
             stored = {_b(k): _b(v) for k, v in client.hgetall(meta_key).items()}
         if {k: stored.get(k) for k in wanted} != wanted:

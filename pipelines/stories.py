@@ -11,8 +11,9 @@ Method (Broder, "On the resemblance and containment of documents", 1997; dataske
   :func:`rasd.core.arabic.tokens`, i.e. over the *folded* text, so hamza-seat and alef spelling
   variants (مسؤول / مسئول, أ / ا) give identical shingles and never split a story;
 * :func:`signature` — a ``MinHash`` of those shingles: ``num_perm`` (default 128) uint32 hash
-  values, scheme ``affine32``, fixed ``seed`` (default 1), so signatures stored in one run are
-  comparable in the next;
+  values, datasketch's scheme ``affine32`` (computed by Rasd with numpy, bit for bit the same,
+  without importing datasketch and scipy), fixed ``seed`` (default 1), so signatures stored in
+  one run are comparable in the next;
 * :class:`StoryIndex` — the LSH (candidate threshold ``threshold``) stored and queried in
   SQLite: every article's signature (``num_perm * 4`` bytes blob) with id, outlet, time and
   story id, and one row per LSH band key, so a lookup touches only its candidates and opening

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -21,9 +21,6 @@ from rasd.core.arabic import tokens
 from rasd.core.article import Article, isoformat_utc, utcnow
 from rasd.core.errors import RasdError
 from rasd.core.sqlite import connect as connect_sqlite, transaction
-
-if TYPE_CHECKING:  # datasketch (and scipy under it) load only when a signature is made
-    from datasketch import LeanMinHash, MinHash
 
 log = logging.getLogger(__name__)
 SCHEME = "affine32"
@@ -56,30 +53,123 @@ class StoryParams:
     duplicate_threshold: float = 0.8
 
 
-_TEMPLATES: dict[tuple[int, int], "MinHash"] = {}
+class Signature:
+    """A MinHash signature: ``hashvalues``, ``num_perm`` uint32 values (read-only numpy array),
+    made with permutation ``seed`` in scheme :data:`SCHEME`.
+
+    The values are bit for bit those of datasketch's ``MinHash(num_perm, seed,
+    scheme="affine32")`` updated with the same byte strings (``tests/pipelines/test_stories.py``
+    compares them), so stores written by earlier Rasd versions, which used datasketch, stay
+    valid.  Rasd computes them itself because importing datasketch imports every index of the
+    library and scipy under them (0.6–0.7 s of CPU in every crawl process that makes a
+    signature), for ten lines of numpy.
+    """
+
+    __slots__ = ("hashvalues", "seed")
+
+    def __init__(self, hashvalues: np.ndarray, seed: int):
+        values = np.asarray(hashvalues, dtype=_DTYPE)
+        values.flags.writeable = False
+        self.hashvalues, self.seed = values, seed
+
+    def jaccard(self, other: "Signature") -> float:
+        """Estimated Jaccard similarity: the share of equal hash values (0.0–1.0).
+
+        Raises:
+            ValueError: the two have other seeds or lengths (their values are not comparable).
+        """
+        if other.seed != self.seed or len(other.hashvalues) != len(self.hashvalues):
+            raise ValueError("signatures made with other seeds or num_perm are not comparable")
+        return float(np.count_nonzero(self.hashvalues == other.hashvalues)) / len(self.hashvalues)
+
+    def __len__(self) -> int:
+        return len(self.hashvalues)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Signature) and other.seed == self.seed
+                and np.array_equal(other.hashvalues, self.hashvalues))
+
+    def __repr__(self) -> str:
+        return f"Signature(num_perm={len(self.hashvalues)}, seed={self.seed})"
 
 
-def signature(text: str, params: StoryParams = StoryParams()) -> "LeanMinHash | None":
-    """MinHash of :func:`shingles` of ``text``; ``None`` when the text has fewer than
+_PERMUTATIONS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The affine permutations ``h → a·h + b mod 2^32`` of scheme :data:`SCHEME`: ``(a, b)``,
+    two uint32 arrays of ``num_perm`` values (every ``a`` odd, so each map is a bijection),
+    drawn from ``numpy.random.RandomState(seed)`` in datasketch's order; cached."""
+    key = (num_perm, seed)
+    if key not in _PERMUTATIONS:
+        gen = np.random.RandomState(seed)
+        a = gen.randint(0, 1 << 31, num_perm, dtype=_DTYPE) * _DTYPE(2) + _DTYPE(1)
+        b = gen.randint(0, 1 << 32, num_perm, dtype=_DTYPE)
+        _PERMUTATIONS[key] = (a, b)
+    return _PERMUTATIONS[key]
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer (a bijection that spreads the bits of ``h``)."""
+    h = h ^ (h >> _DTYPE(16))
+    h = h * _DTYPE(0x85EBCA6B)
+    h = h ^ (h >> _DTYPE(13))
+    h = h * _DTYPE(0xC2B2AE35)
+    return h ^ (h >> _DTYPE(16))
+
+
+def minhash(items, num_perm: int = 128, seed: int = 1) -> Signature:
+    """MinHash of a set of byte strings: each hashed with SHA-1 (its first 4 bytes, little
+    endian), pre-mixed by :func:`_fmix32`, then through every permutation of
+    :func:`permutations`; the signature is the minimum per permutation (``2^32 - 1`` for the
+    empty set).  Broder (1997); the scheme is datasketch's ``affine32``."""
+    a, b = permutations(num_perm, seed)
+    values = np.full(num_perm, np.iinfo(_DTYPE).max, dtype=_DTYPE)
+    hashed = np.fromiter((int.from_bytes(hashlib.sha1(x).digest()[:4], "little") for x in items),
+                         dtype=_DTYPE)
+    if len(hashed):
+        values = np.minimum(values, (_fmix32(hashed).reshape(-1, 1) * a + b).min(axis=0))
+    return Signature(values, seed)
+
+
+def signature(text: str, params: StoryParams = StoryParams()) -> Signature | None:
+    """:func:`minhash` of :func:`shingles` of ``text``; ``None`` when the text has fewer than
     ``params.min_tokens`` tokens (such texts must never match)."""
     if len(tokens(text)) < params.min_tokens:
         return None
-    from datasketch import LeanMinHash, MinHash
-
-    key = (params.num_perm, params.seed)
-    if key not in _TEMPLATES:  # permutations are costly to draw; reuse them
-        _TEMPLATES[key] = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=SCHEME)
-    m = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=SCHEME,
-                permutations=_TEMPLATES[key].permutations)
-    m.update_batch(list(shingles(text, params.shingle_size)))
-    return LeanMinHash(m)
+    return minhash(shingles(text, params.shingle_size), params.num_perm, params.seed)
 
 
-def _lean(hashvalues: bytes | np.ndarray, seed: int) -> "LeanMinHash":
-    from datasketch import LeanMinHash
-
+def _lean(hashvalues: bytes | np.ndarray, seed: int) -> Signature:
     values = np.frombuffer(hashvalues, dtype=_DTYPE) if isinstance(hashvalues, bytes) else hashvalues
-    return LeanMinHash(seed=seed, hashvalues=values, scheme=SCHEME)
+    return Signature(values, seed)
+
+
+def optimal_bands(threshold: float, num_perm: int, false_positive_weight: float = 0.5,
+                  false_negative_weight: float = 0.5) -> tuple[int, int]:
+    """The LSH banding ``(b, r)`` (``b`` bands of ``r`` rows, ``b·r ≤ num_perm``) that minimises
+    the weighted false-positive and false-negative probabilities for ``threshold``: the
+    integrals of ``P(s) = 1 − (1 − s^r)^b`` over [0, threshold] and of ``1 − P(s)`` over
+    [threshold, 1] (Leskovec, Rajaraman, Ullman, *Mining of Massive Datasets*, ch. 3; the
+    rule of datasketch's ``MinHashLSH``, which integrates with scipy's ``quad``).  ``P`` is a
+    polynomial of degree ``b·r ≤ num_perm``, so Gauss–Legendre quadrature with
+    ``num_perm // 2 + 1`` nodes integrates it exactly (up to rounding) with numpy alone;
+    the choice equals datasketch's (``tests/pipelines/test_stories.py``)."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+
+    def integral(lo: float, hi: float, b: int, r: int, complement: bool) -> float:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2
+        p = 1 - (1 - s ** r) ** b
+        return float(np.dot(weights, 1 - p if complement else p)) * (hi - lo) / 2
+
+    best, choice = float("inf"), (0, 0)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            error = (integral(0.0, threshold, b, r, False) * false_positive_weight
+                     + integral(threshold, 1.0, b, r, True) * false_negative_weight)
+            if error < best:
+                best, choice = error, (b, r)
+    return choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +202,7 @@ class StoryIndex:
     One SQLite file: ``sigs`` (per article: id, outlet, time, story id, signature as
     ``num_perm × 4`` bytes) and ``bands`` (per article and LSH band: a 64-bit key of the band's
     ``r`` hash values, BLAKE2b; the same ``b × r`` banding as datasketch's ``MinHashLSH`` for
-    ``threshold`` and ``num_perm``, so the candidates are the same).  A lookup reads only the
+    ``threshold`` and ``num_perm``, :func:`optimal_bands`, so the candidates are the same).  A lookup reads only the
     rows of its ``b`` band keys (one index probe each) and the signatures of those candidates;
     nothing proportional to the window is loaded at open, and no process holds rows in memory
     that another could prune.  The window is over the time Rasd *archived* an article
@@ -174,10 +264,8 @@ class StoryIndex:
             raise StoryIndexError(f"{path}: written with { {k: stored.get(k) for k in wanted} }, "
                                   f"opened with {wanted}; delete the file to rebuild the story index")
         key = f"bands@{p.threshold}"
-        if key not in stored:  # datasketch's optimal banding for this threshold, computed once
-            from datasketch.lsh import _optimal_param
-
-            b, r = _optimal_param(p.threshold, p.num_perm, 0.5, 0.5)
+        if key not in stored:  # the optimal banding for this threshold, computed once
+            b, r = optimal_bands(p.threshold, p.num_perm)
             with self._transaction():
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, f"{b},{r}"))
             stored[key] = dict(self.db.execute("SELECT key, value FROM meta"))[key]
@@ -245,7 +333,7 @@ class StoryIndex:
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM sigs").fetchone()[0]
 
-    def get(self, article_id: str) -> tuple[str, LeanMinHash | None] | None:
+    def get(self, article_id: str) -> tuple[str, Signature | None] | None:
         """``(story_id, signature)`` of a recorded article, or ``None``."""
         row = self.db.execute("SELECT story_id, hashvalues FROM sigs WHERE id = ?",
                               (article_id,)).fetchone()
@@ -259,7 +347,7 @@ class StoryIndex:
         row = self.db.execute("SELECT at FROM sigs WHERE id = ?", (article_id,)).fetchone()
         return row[0] if row else None
 
-    def candidates(self, sig: LeanMinHash) -> list[tuple[str, str, bytes]]:
+    def candidates(self, sig: Signature) -> list[tuple[str, str, bytes]]:
         """``(id, story_id, signature bytes)`` of the recorded articles sharing at least one
         band with ``sig`` (LSH candidates, not yet verified), within the window."""
         keys = self.band_keys(sig.hashvalues)
@@ -269,7 +357,7 @@ class StoryIndex:
             f"(SELECT sig FROM bands WHERE bkey IN ({marks})) AND s.hashvalues IS NOT NULL "
             "AND s.seen_at >= ?", (*keys, isoformat_utc(self.now() - self.window))).fetchall()
 
-    def best_match(self, sig: LeanMinHash) -> tuple[str, str, float] | None:
+    def best_match(self, sig: Signature) -> tuple[str, str, float] | None:
         """Closest recorded article by estimated Jaccard: ``(id, story_id, similarity)``, or
         ``None`` when no LSH candidate reaches ``threshold``."""
         best = None
@@ -282,7 +370,7 @@ class StoryIndex:
                 best = (candidate, story_id, similarity)
         return best
 
-    def add(self, article: Article, story_id: str, sig: LeanMinHash | None) -> None:
+    def add(self, article: Article, story_id: str, sig: Signature | None) -> None:
         """Record ``article`` (needs ``id``) in ``story_id`` with its signature (no-op for an id
         already recorded)."""
         blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
@@ -296,7 +384,7 @@ class StoryIndex:
             self.prune()
 
     # ---- following the archive -----------------------------------------------------------
-    def apply(self, lines, signatures: dict[str, LeanMinHash] | None = None) -> int:
+    def apply(self, lines, signatures: dict[str, Signature] | None = None) -> int:
         """Apply archive lines (:class:`rasd.pipelines.archive.ArchiveLine`) in one transaction with
         the checkpoint: a record with ``story_id`` inside the window is recorded with its
         signature (``signatures``: already computed, by id; else from its text); other lines

@@ -13,21 +13,24 @@ task past its timeout (SIGTERM, SIGKILL three seconds later), fails that task's 
 ``TimeoutError`` (a dead worker: ``ProcessExpired``) and starts a replacement.  The timeout
 counts from the moment a worker takes the page, not while it waits in the queue.
 
-Start method: ``forkserver``, with :mod:`rasd.pipelines.extract` preloaded.  The crawl process has
-threads (Twisted's thread pool, the index pipeline's sender, pebble's own three manager
-threads, which start the replacement workers), and ``fork`` from a threaded process copies
-locks that another thread may hold (logging, import, allocator locks), so a worker can deadlock
-before it runs a line: Python 3.12 warns about exactly that and 3.14 makes ``forkserver`` the
-Linux default.  ``spawn`` is safe but re-imports trafilatura, htmldate and dateparser in every
-worker and every replacement (about 0.5 s of CPU each).  The fork server is one clean,
-single-threaded process started on first use; it imports the extraction modules once and forks
-each worker from that state, so no worker imports them again and none inherits a thread (what
-each worker still runs is multiprocessing's bootstrap, which re-runs the crawl's main module as
-``__mp_main__``: 5 ms for ``python -m rasd.scheduler.child``, 55 ms for ``rasd crawl``).  Cost,
-measured on a one-page ``rasd crawl --replay``: 2.5 s of CPU with the pool against 1.8 s inline,
-almost all of it the fork server's one import (Scrapy, pulled in by ``rasd.pipelines.base``, is
-0.17 s of it); 1, 2 or 4 workers cost the same.  A crawl that finds no new article never starts
-the pool (it starts on the first page).
+Start method: ``forkserver``, with :data:`PRELOAD` (:mod:`rasd.pipelines.extract`, trafilatura,
+htmldate) preloaded.  The crawl process has threads (Twisted's thread pool, the index
+pipeline's sender, pebble's own three manager threads, which start the replacement workers),
+and ``fork`` from a threaded process copies locks that another thread may hold (logging,
+import, allocator locks), so a worker can deadlock before it runs a line: Python 3.12 warns
+about exactly that and 3.14 makes ``forkserver`` the Linux default.  ``spawn`` is safe but
+re-imports trafilatura, htmldate and dateparser in every worker and every replacement (about
+0.5 s of CPU each).  The fork server is one clean, single-threaded process started on first
+use; it imports the extraction modules once and forks each worker from that state, so no
+worker imports them again and none inherits a thread.  The crawl process itself never imports
+trafilatura or htmldate (it never extracts), and the fork server imports no Scrapy
+(:mod:`rasd.pipelines.base` makes its ``DropItem`` subclass on first use).  What each worker
+still runs is multiprocessing's bootstrap, which re-runs the crawl's main module as
+``__mp_main__``; the modules that module imports are preloaded too (:func:`_main_module`), so
+only its body runs again.  Cost, measured on a one-page ``rasd crawl`` (``bench/state.py``,
+2026-12-01): the fork server and two workers 0.44–0.46 s of CPU in all (before: 0.63–0.67 s,
+0.25 s of it Scrapy), against a crawl process of 1.15–1.4 s; 1, 2 or 4 workers cost about the
+same.  A crawl that finds no new article never starts the pool (it starts on the first page).
 
 Workers never outlive the crawl, also when the crawl is ``kill -9``'ed.  A worker's OS parent
 is the fork server, which does not notice the crawl's death by itself: it exits when every holder
@@ -75,7 +78,7 @@ from pebble import ProcessExpired, ProcessPool
 log = logging.getLogger(__name__)
 
 #: Modules the fork server imports once, so that workers forked from it start warm.
-PRELOAD = ["rasd.pipelines.workers", "rasd.pipelines.extract"]
+PRELOAD = ["rasd.pipelines.workers", "rasd.pipelines.extract", "trafilatura", "htmldate"]
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -130,6 +133,24 @@ def _init_worker(memory_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def _main_module() -> list[str]:
+    """The modules whose names or objects the ``__main__`` module of this process holds, when it
+    was started with ``python -m name`` (``rasd crawl``: ``rasd.cli.main`` → typer, rich, the
+    CLI's command modules …), else ``[]``.
+
+    Every worker re-runs that module as ``__mp_main__`` (multiprocessing's "safe importing of
+    main module"); with what it imports preloaded in the fork server, only its body runs again
+    in each worker (preloading the module itself would make runpy warn in every worker)."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if not name or name == "__main__" or name.endswith(".__main__"):
+        return []
+    found = {v.__name__ if isinstance(v, type(sys)) else getattr(v, "__module__", None)
+             for v in vars(main).values()}
+    return sorted(m for m in found if isinstance(m, str) and m in sys.modules and m != name
+                  and not m.startswith("_"))
+
+
 def _exit_with(sentinel: int) -> None:
     """Wait until the crawl process is gone, then end this worker at once (mid-task too)."""
     multiprocessing.connection.wait([sentinel])
@@ -182,7 +203,7 @@ class WorkerPool:
                 raise PoolUnavailable(f"the worker pool broke {self._broken} times in a row")
             began = time.monotonic()
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(PRELOAD)
+            ctx.set_forkserver_preload(PRELOAD + _main_module())
             memory = self.memory_mb * 1024 * 1024 if self.memory_mb else None
             try:
                 pool = ProcessPool(max_workers=self.workers, max_tasks=self.max_tasks,

@@ -17,8 +17,6 @@ import typer
 from rich.markup import escape
 
 from rasd.core.errors import ConfigError, RasdError
-from rasd.core.seeds import load_outlets
-from rasd.core.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Rasd (رصد): scheduled news monitoring for Arabic outlets.")
@@ -29,6 +27,7 @@ from rasd.cli.common import console, err, fail as _fail, log_level_option, print
 def crawl(
     outlets: Annotated[Optional[list[str]], typer.Argument(help="outlet slugs (default: all)")] = None,
     replay: Annotated[Optional[Path], typer.Option(help="serve this recording (a dir with MANIFEST.tsv) on 127.0.0.1 and crawl it")] = None,
+    replay_url: Annotated[Optional[str], typer.Option(help="with --replay: crawl this running replay server instead of starting one")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="where the archive, seen-URL store and logs go")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     log_level: Annotated[Optional[str], typer.Option(callback=log_level_option, help="DEBUG, INFO, WARNING or ERROR")] = None,
@@ -46,22 +45,28 @@ def crawl(
     # until the crawl's own handler takes over (crawler/stopping.py), SIGTERM is a Ctrl-C
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
+        from rasd.crawler.run import replay_overrides, run_crawl  # first: see its first import
+        from rasd.core.seeds import load_outlets
+        from rasd.core.settings import load_settings
         from rasd.crawler.extensions import summarize, summary_table
-        from rasd.crawler.run import replay_overrides, run_crawl
         from rasd.replay.server import ReplayServer, load_recording, replay_outlets
 
         settings = load_settings(data_dir=data_dir, log_level=log_level, index_enabled=index)
         seeds = load_outlets(settings.seeds_dir)
         server = None
         extra: dict = {}
+        if replay_url is not None and replay is None:
+            raise ConfigError("--replay-url needs --replay (the recording defines the outlets)")
         if replay is not None:
             site, pages, unused = load_recording(replay)
             chosen = replay_outlets(pages, seeds, download_delay=settings.crawl.replay_download_delay,
                                     concurrency=settings.crawl.replay_concurrency)
-            server = ReplayServer(site).start()
-            extra = replay_overrides(server.base_url)
+            if replay_url is None:
+                server = ReplayServer(site).start()
+                replay_url = server.base_url
+            extra = replay_overrides(replay_url)
             if not as_json:
-                console.print(f"replaying {len(pages)} recorded pages from {replay} on {server.base_url}"
+                console.print(f"replaying {len(pages)} recorded pages from {replay} on {replay_url}"
                               + (f"; {len(unused)} manifest article rows not replayable:" if unused else ""),
                               soft_wrap=True)
             for reason in unused[:8]:
@@ -145,6 +150,9 @@ def _interrupted(signame: str, summaries: dict, data_dir: Path) -> None:
 def list_outlets() -> None:
     """List the outlets defined in seeds/."""
     from rich.table import Table
+
+    from rasd.core.seeds import load_outlets
+    from rasd.core.settings import load_settings
 
     try:
         settings = load_settings()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rasd.pipelines.storyindex import (StoryIndex, StoryIndexError, StoryParams, shingles, signature)
+from rasd.pipelines.storyindex import (StoryIndex, StoryIndexError, StoryParams, minhash, optimal_bands,
+                                      shingles, signature)
 from rasd.pipelines.stories import (StoryPipeline, assign_story)
 from rasd.core.article import Article
 
@@ -123,6 +124,44 @@ def test_spelling_variants_give_identical_signature():
     original = text("seed-article")
     assert shingles(original) == shingles(original.replace("مسؤول", "مسئول").replace("أ", "ا"))
     assert signature(original).jaccard(signature(original.replace("أ", "ا"))) == 1.0
+
+
+@pytest.mark.parametrize("name", ["seed-article", "seed_aggregator-republished", "bbc_arabic_c8j91j2ljppo",
+                                  "newspaper4k_arabic_article"])
+def test_signature_equals_datasketch_minhash(name):
+    """Rasd's MinHash is datasketch's affine32 MinHash bit for bit (stores written with it stay
+    valid), for the corpus texts and for seeds and sizes other than the defaults."""
+    from datasketch import MinHash
+
+    grams = shingles(text(name))
+    for num_perm, seed in ((128, 1), (64, 7), (256, 1)):
+        reference = MinHash(num_perm=num_perm, seed=seed, scheme="affine32")
+        reference.update_batch(list(grams))
+        assert minhash(grams, num_perm, seed).hashvalues.tolist() == reference.hashvalues.tolist()
+    assert signature(text(name)).hashvalues.tolist() == minhash(grams).hashvalues.tolist()
+    empty = MinHash(num_perm=16, seed=1, scheme="affine32")
+    assert minhash(set(), 16).hashvalues.tolist() == empty.hashvalues.tolist() == [2 ** 32 - 1] * 16
+
+
+def test_optimal_bands_equal_datasketch():
+    from datasketch.lsh import _optimal_param
+
+    assert optimal_bands(0.5, 128) == (25, 5)
+    for threshold in (0.1, 0.3, 0.5, 0.7, 0.9):
+        for num_perm in (64, 128, 256):
+            assert optimal_bands(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def test_making_signatures_imports_neither_datasketch_nor_scipy(tmp_path):
+    """A crawl process that groups stories pays no import of datasketch or scipy (0.6–0.7 CPU-s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rasd.pipelines.storyindex import StoryIndex, signature; "
+            f"i = StoryIndex({str(tmp_path / 's.sqlite')!r}); s = signature('word ' * 50); i.best_match(s); "
+            "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_lead_only_copy_joins_without_duplicate_of(tmp_path):
