@@ -185,6 +185,14 @@ def _fleet_followers(settings):
     from rasd.search.engine import connect
 
     made: dict = {"rollover_at": 0.0}
+    if settings.alerts_enabled:
+        # made now, before the first poll is queued: a new alert follower starts at the end of
+        # the archive (alerts are for what arrives after alerting began), so one made at the
+        # first follow() would skip every article the workers archived in the meantime
+        from rasd.alerts.follower import AlertFollower
+
+        made["alerts"] = AlertFollower(settings.data_dir, lambda: connect(settings.engine, settings.secret),
+                                       settings.engine.index_prefix)
 
     def follow() -> None:
         if settings.index_enabled and time.monotonic() - made["rollover_at"] > ROLLOVER_CHECK_SECONDS:

@@ -75,17 +75,10 @@ def _matching_stories(engine, prefix, info) -> set[str]:
     return {truth[canonicalize_url(h["_source"]["url"])] for h in hits}
 
 
-#: An open defect (see the closing note of 2026-12-01): some fleet runs notify fewer stories
-#: than match — never more, never twice.  The shortfall is reported as an expected failure
-#: with its counts, so it stays visible in every run without failing the suite; doubles and
-#: notifications of stories that do not match still fail.
-KNOWN_SHORTFALL = "open defect: the fleet's alert follower sometimes notifies fewer matching stories than match"
-
-
 def _all_notified(notified: set, expected: set) -> None:
+    """Every matching story notified, and nothing else (doubles are counted by the census)."""
     assert notified <= expected, notified - expected  # nothing notified that does not match
-    if notified != expected:
-        pytest.xfail(f"{KNOWN_SHORTFALL}: {len(expected - notified)} of {len(expected)} not notified")
+    assert notified == expected, f"{len(expected - notified)} of {len(expected)} matching stories not notified"
 
 
 
