@@ -32,7 +32,7 @@ from rasd.core.archive import follow
 from rasd.core.article import Article, isoformat_utc, utcnow
 from rasd.core.urls import _canonical_or_none, canonicalize_url
 from rasd.pipelines.seenstore import MIN_CONTENT_CHARS, ContentMatch, _iso, content_key
-from rasd.pipelines.storyindex import _DTYPE, Story, StoryParams, _lean, _parse, _time, signature
+from rasd.pipelines.storyindex import _DTYPE, Story, StoryParams, _lean, _parse, _time
 
 log = logging.getLogger(__name__)
 _SEP = "\x1f"
@@ -89,6 +89,15 @@ class _FollowsArchive:
         if total:
             log.info("%s (Redis): %d archived line(s) applied from the archive", self.what, total)
         return total
+
+    def close(self) -> None:
+        """Nothing to close: the Redis client is the caller's."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class RedisSeenStore(_FollowsArchive):
@@ -273,15 +282,6 @@ class RedisSeenStore(_FollowsArchive):
             pipe.hdel(f"{self.p}deferred_until", canonical)
             pipe.execute()
 
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 class RedisStoryIndex(_FollowsArchive):
     """The story window on Redis (see the module docstring): per article a hash with its
@@ -384,24 +384,14 @@ class RedisStoryIndex(_FollowsArchive):
             pipe.execute()
 
     def apply(self, lines, signatures=None) -> int:
-        cutoff = isoformat_utc(self.now() - self.window)
+        from rasd.pipelines.storyindex import window_rows
+
         positions: dict[str, int] = {}
         n = 0
         with self.client.pipeline() as pipe:
-            for line in lines:
-                positions[line.file] = max(positions.get(line.file, 0), line.end)
-                rec = line.data
-                if line.kind != "record" or rec is None or not rec.get("id") or not rec.get("story_id"):
-                    continue
-                at = rec.get("published_at") or rec.get("fetched_at")
-                seen_at = rec.get("fetched_at") or at
-                if not isinstance(at, str) or not isinstance(seen_at, str) or seen_at < cutoff:
-                    continue
-                sig = (signatures or {}).get(rec["id"])
-                if sig is None:
-                    sig = signature(rec.get("text") or "", self.params)
-                blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
-                self._insert(pipe, rec["id"], rec.get("outlet") or "", at, seen_at, rec["story_id"], blob)
+            for row in window_rows(lines, isoformat_utc(self.now() - self.window), self.params,
+                                   signatures, positions):
+                self._insert(pipe, *row)
                 n += 1
             if positions:
                 pipe.hset(self.ckpt_key, mapping=positions)
@@ -426,15 +416,6 @@ class RedisStoryIndex(_FollowsArchive):
 
     def __len__(self) -> int:
         return sum(1 for _ in self.client.scan_iter(f"{self.p}sig:*", count=1000))
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def now_seconds() -> float:

@@ -389,24 +389,12 @@ class StoryIndex:
         the checkpoint: a record with ``story_id`` inside the window is recorded with its
         signature (``signatures``: already computed, by id; else from its text); other lines
         only move the checkpoint.  Returns the articles recorded."""
-        cutoff = isoformat_utc(self.now() - self.window)
         positions: dict[str, int] = {}
         n = 0
         with self._transaction():
-            for line in lines:
-                positions[line.file] = max(positions.get(line.file, 0), line.end)
-                rec = line.data
-                if line.kind != "record" or rec is None or not rec.get("id") or not rec.get("story_id"):
-                    continue
-                at = rec.get("published_at") or rec.get("fetched_at")
-                seen_at = rec.get("fetched_at") or at
-                if not isinstance(at, str) or not isinstance(seen_at, str) or seen_at < cutoff:
-                    continue
-                sig = (signatures or {}).get(rec["id"])
-                if sig is None:
-                    sig = signature(rec.get("text") or "", self.params)
-                blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
-                n += self._insert(rec["id"], rec.get("outlet") or "", at, seen_at, rec["story_id"], blob)
+            for row in window_rows(lines, isoformat_utc(self.now() - self.window), self.params,
+                                   signatures, positions):
+                n += self._insert(*row)
             self.checkpoints.save(positions)
         self._maybe_prune()
         return n
@@ -450,3 +438,25 @@ class StoryIndex:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def window_rows(lines, cutoff: str, params, signatures, positions: dict[str, int]):
+    """``(id, outlet, at, seen_at, story_id, signature bytes or None)`` of the archive
+    ``lines`` a story window records: article records with an id and a story id, fetched at or
+    after ``cutoff`` (ISO 8601); the signature from ``signatures`` (by id) or the text.  Every
+    line moves ``positions`` (``{file: end offset}``, updated in place).  Shared by the SQLite
+    and the Redis windows' ``apply``."""
+    for line in lines:
+        positions[line.file] = max(positions.get(line.file, 0), line.end)
+        rec = line.data
+        if line.kind != "record" or rec is None or not rec.get("id") or not rec.get("story_id"):
+            continue
+        at = rec.get("published_at") or rec.get("fetched_at")
+        seen_at = rec.get("fetched_at") or at
+        if not isinstance(at, str) or not isinstance(seen_at, str) or seen_at < cutoff:
+            continue
+        sig = (signatures or {}).get(rec["id"])
+        if sig is None:
+            sig = signature(rec.get("text") or "", params)
+        blob = np.asarray(sig.hashvalues, dtype=_DTYPE).tobytes() if sig is not None else None
+        yield rec["id"], rec.get("outlet") or "", at, seen_at, rec["story_id"], blob
