@@ -22,6 +22,8 @@ from functools import cached_property
 from pathlib import Path
 
 import yaml
+
+from rasd.core.yamlio import safe_load
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rasd.pipelines.base import StagePipeline
@@ -158,7 +160,7 @@ def load_cleaning_rules(path: Path | None = None) -> CleaningRules:
     """
     path = Path(path) if path else CLEANING_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read cleaning rules: {exc}") from exc
     if not isinstance(data, dict):

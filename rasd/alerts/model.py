@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from rasd.core.yamlio import safe_load
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rasd.core.errors import ConfigError, RasdError
@@ -326,7 +328,7 @@ def load_alerts_file(path: Path) -> list:
         ConfigError: unreadable file, or an invalid alert (the message names file and field).
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read alerts: {exc}") from exc
     if not isinstance(data, dict) or set(data) - {"alerts"} or not isinstance(data.get("alerts", []), list):

@@ -62,6 +62,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+
+from rasd.core.yamlio import safe_load
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rasd.core.errors import ConfigError
@@ -257,7 +259,7 @@ class Folding:
                 folded by two groups; the message names the file and the field.
         """
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            data = safe_load(Path(path).read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"{path}: cannot read folding table: {exc}") from exc
         try:
@@ -296,8 +298,9 @@ class Folding:
                 raise ConfigError(f"{path}: breaks.{i}.pattern: {exc}") from None
             breaks.append(Break(rule.name, pattern, rule.replacement))
         if decomposed:
-            plain = cls({s: t for s, t in rules.items() if s not in dict(decomposed)})
-            text_plain = cls({s: t for s, t in text_rules.items() if s not in dict(decomposed)})
+            composed = {s for s, _ in decomposed}
+            plain = cls({s: t for s, t in rules.items() if s not in composed})
+            text_plain = cls({s: t for s, t in text_rules.items() if s not in composed})
             for source, target in decomposed:
                 rules[source] = plain.normalize(target)
                 if source in text_rules:

@@ -26,6 +26,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from rasd.core.yamlio import safe_load
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rasd.core.arabic import normalize
@@ -111,7 +113,7 @@ def load_zone_names(path: Path = TIMEZONES_FILE) -> dict[str, tzinfo]:
             two zones.
     """
     try:
-        data = ZoneTable.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+        data = ZoneTable.model_validate(safe_load(Path(path).read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except ValidationError as exc:

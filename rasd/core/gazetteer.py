@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from rasd.core.yamlio import safe_load
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rasd.core.errors import ConfigError
@@ -36,7 +38,7 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
         ConfigError: unreadable file or invalid content, naming the file and the field.
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     try:

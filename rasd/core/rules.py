@@ -86,9 +86,9 @@ def _word_list(path) -> set[str]:
 
 @cache
 def _template_filters() -> dict:
-    import yaml
+    from rasd.core.yamlio import safe_load
 
-    template = yaml.safe_load((CONFIG_DIR / "index_template.yaml").read_text(encoding="utf-8"))
+    template = safe_load((CONFIG_DIR / "index_template.yaml").read_text(encoding="utf-8"))
     return template["settings"]["analysis"]["filter"]
 
 

@@ -27,6 +27,8 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
+
+from rasd.core.yamlio import safe_load
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -335,7 +337,7 @@ def load_outlet(path: Path) -> Outlet:
             file and the dotted field path).
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read seed file: {exc}") from exc
     if not isinstance(data, dict):

@@ -30,6 +30,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+
+from rasd.core.yamlio import safe_load
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -324,7 +326,7 @@ class _YamlFileSource(PydanticBaseSettingsSource):
                 raise ConfigError(f"{path}: settings file named by RASD_CONFIG does not exist")
             return {}
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeError) as exc:
             raise ConfigError(f"{path}: cannot read settings file: {exc}") from exc
         except yaml.YAMLError as exc:

@@ -78,6 +78,8 @@ from urllib.parse import quote
 import lxml.html
 import yaml
 
+from rasd.core.yamlio import safe_load
+
 from rasd.core.errors import ConfigError
 from rasd.core.paths import CONFIG_DIR, PROJECT_ROOT
 
@@ -590,7 +592,7 @@ def _places() -> tuple[dict[str, list[str]], re.Pattern | None, dict[str, tuple[
     Arabic spelling (with a fused و/ف/ب), and spelling → (canonical name, kind)."""
     path = CONFIG_DIR / "entities.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}, None, {}
     names: dict[str, list[str]] = {}

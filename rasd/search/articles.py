@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from rasd.core.yamlio import safe_load
+
 from rasd.core.arabic import Folding, default_folding
 from rasd.search.engine import Engine
 from rasd.core.errors import ConfigError, EngineError
@@ -66,7 +68,7 @@ def load_template(path: Path = TEMPLATE_FILE) -> dict:
             ``@arabic_folding`` placeholder (it must be generated from the folding table).
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read index template: {exc}") from exc
     if not isinstance(data, dict):
