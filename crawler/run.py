@@ -24,8 +24,11 @@ from scrapy.settings import Settings
 
 from rasd.crawler.settings import scrapy_settings
 from rasd.crawler.spiders.outlet import OutletSpider, download_slots
+from rasd.core.errors import CrawlFailed
 from rasd.core.seeds import Outlet
 from rasd.core.settings import RasdSettings
+
+log = logging.getLogger(__name__)
 
 REPLAY_HANDLERS = {
     "http": "rasd.replay.handler.ReplayDownloadHandler",
@@ -55,6 +58,8 @@ def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> d
     ``rasd/interrupted`` (the signal's name) and the crawl's partial counts.
 
     Raises:
+        CrawlFailed: the crawl could not start or its machinery failed (e.g. a pipeline stage
+            that cannot be imported); the traceback goes to the log (``LOG_FILE``).
         RuntimeError: if called a second time in one process (the reactor is gone).
     """
     extra.setdefault("DOWNLOAD_SLOTS", download_slots(outlets))
@@ -63,7 +68,24 @@ def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> d
     logging.raiseExceptions = False
     process = CrawlerProcess(build_settings(rasd, **extra))
     crawler = process.create_crawler(OutletSpider)
-    process.crawl(crawler, outlet=",".join(outlets), outlets=outlets)
-    # CleanStop (an extension, installed by process.crawl above) owns SIGTERM/SIGINT
+    return run_to_end(process, crawler, extra.get("LOG_FILE"), outlet=",".join(outlets), outlets=outlets)
+
+
+def run_to_end(process: CrawlerProcess, crawler: Any, log_file: str | None, **crawl_args: Any) -> dict[str, Any]:
+    """Crawl with ``crawler`` of ``process`` to its end (blocking) and return its stats.
+
+    A crawl that fails as a whole (its engine, a pipeline stage or an extension cannot be
+    built, e.g. a stage whose library cannot be imported) is not left to Twisted's
+    "Unhandled error in Deferred" traceback and an empty, successful-looking result: its
+    traceback goes to the log and :class:`~rasd.core.errors.CrawlFailed` is raised with one line.
+    Signals are left to :class:`rasd.crawler.stopping.CleanStop` (an extension).
+    """
+    failures: list = []
+    process.crawl(crawler, **crawl_args).addErrback(failures.append)
     process.start(install_signal_handlers=False)
+    if failures:
+        failure = failures[0]
+        log.error("the crawl could not run:\n%s", failure.getTraceback())
+        raise CrawlFailed(f"the crawl could not run: {failure.type.__name__}: "
+                          f"{failure.getErrorMessage()} (traceback in {log_file or 'the log'})")
     return dict(crawler.stats.get_stats())

@@ -322,12 +322,14 @@ def run_worker(rasd, redis_url: str, *, worker: str | None = None, prefix: str =
 
     Raises:
         rasd.core.shared.SharedStateError: Redis is unreachable.
+        rasd.core.errors.CrawlFailed: the worker's crawler could not be built or failed (e.g. a
+            pipeline stage that cannot be imported); the traceback is in its log.
     """
     import logging as _logging
 
     from scrapy.crawler import CrawlerProcess
 
-    from rasd.crawler.run import build_settings
+    from rasd.crawler.run import build_settings, run_to_end
     from rasd.pipelines.ledger import Ledger
 
     worker = worker or worker_id()
@@ -344,6 +346,4 @@ def run_worker(rasd, redis_url: str, *, worker: str | None = None, prefix: str =
     settings.set("DOWNLOADER_MIDDLEWARES", mw, priority="cmdline")
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(WorkerSpider)
-    process.crawl(crawler)
-    process.start(install_signal_handlers=False)
-    return dict(crawler.stats.get_stats())
+    return run_to_end(process, crawler, extra["LOG_FILE"])

@@ -83,8 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     extra["LOG_FILE"] = str(logs / f"crawl-{args.slug}.log")
     from rasd.core.durable import OutletLocks
 
-    with OutletLocks(settings.data_dir, [args.slug], wait=True):  # behind an orphaned run, if any
-        stats = run_crawl(settings, {args.slug: outlet}, **extra)
+    try:
+        with OutletLocks(settings.data_dir, [args.slug], wait=True):  # behind an orphaned run, if any
+            stats = run_crawl(settings, {args.slug: outlet}, **extra)
+    except RasdError as exc:  # e.g. CrawlFailed: a stage that cannot be imported
+        print(f"rasd: {error_line(exc)}", file=sys.stderr)
+        return 2
     summary = summary_of(stats, args.slug)
     summary.update(_usage())
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")

@@ -33,6 +33,13 @@ class EngineError(RasdError):
     """The search engine is unreachable or refused a request."""
 
 
+class CrawlFailed(RasdError):
+    """A crawl could not run or stopped on an error of its own machinery (not of a page, feed
+    or outlet, which are counted outcomes): a pipeline stage or extension that cannot be
+    imported or built, an engine that failed.  The message is one line; the traceback is in the
+    crawl's log."""
+
+
 def error_line(exc: BaseException | str) -> str:
     """The one line a command shows for ``exc`` (without the ``rasd:`` prefix): its message, an
     ``OSError`` as ``<file>: <reason>``; line breaks become spaces.  Shared by the CLI

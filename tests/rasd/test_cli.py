@@ -152,3 +152,50 @@ def test_schedule_options_are_validated_where_they_enter(tmp_path, args, says):
 def test_crawl_log_level_is_validated(tmp_path):
     proc = _rasd("crawl", "--data-dir", str(tmp_path), "--log-level", "LOUD", env={"COLUMNS": "300"})
     assert proc.returncode == 2 and "'LOUD' is not a log level" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _unimportable(tmp_path, module: str) -> dict:
+    """An environment in which importing ``module`` raises ImportError (a shadowing package)."""
+    shadow = tmp_path / "shadow" / module
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("no module named langdetect (test)")\n')
+    return {"PYTHONPATH": str(tmp_path / "shadow"), "RASD_INDEX_ENABLED": "false"}
+
+
+def test_a_crawl_whose_stage_cannot_be_imported_says_so_and_fails(tmp_path):
+    """A stage that cannot be imported (here langdetect, behind the language stage) stops the
+    crawl before any page is fetched: one line naming the error and the log, exit 2 — not a
+    Twisted traceback and exit 0 with nothing archived, as before."""
+    from rasd.replay.recording import make_recording
+
+    make_recording(tmp_path / "rec", outlets=1, pages_per_outlet=2, syndicated_stories=0, seed=3)
+    data = tmp_path / "data"
+    proc = _rasd("crawl", "--replay", str(tmp_path / "rec"), "--data-dir", str(data),
+                 env=_unimportable(tmp_path, "langdetect"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"rasd: the crawl could not run: ImportError: no module named langdetect (test) "
+        f"(traceback in {data / 'logs' / 'crawl.log'})"]
+    assert "Traceback" in (data / "logs" / "crawl.log").read_text(encoding="utf-8")
+    assert not any((data / "archive").glob("*.jsonl")) if (data / "archive").exists() else True
+
+
+def test_a_scheduled_run_whose_stage_cannot_be_imported_fails_in_one_line(tmp_path):
+    """The scheduler's child run (``python -m rasd.scheduler.child``) of the same broken
+    install: exit 2 and one line, which the scheduler records as the run's error."""
+    import json
+
+    from rasd.core.seeds import Outlet
+
+    # a loopback outlet nothing listens on: even a regression could not reach any other host
+    outlet = Outlet.model_validate({"slug": "nowhere", "name": "لا مكان", "country": "EG", "homepage": "http://127.0.0.1:1/",
+                                    "domains": ["127.0.0.1"], "feeds": ["http://127.0.0.1:1/rss.xml"]})
+    outlets = tmp_path / "outlets.json"
+    outlets.write_text(json.dumps({outlet.slug: outlet.model_dump(mode="json")}), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "rasd.scheduler.child", outlet.slug, "--data-dir",
+                           str(tmp_path / "data"), "--outlets-file", str(outlets)],
+                          capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **_unimportable(tmp_path, "langdetect")})
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith("rasd: the crawl could not run: ImportError: no module named langdetect")
