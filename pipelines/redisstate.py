@@ -26,13 +26,12 @@ import time
 from datetime import datetime, timedelta
 from typing import Callable
 
-import numpy as np
 
 from rasd.core.archive import follow
 from rasd.core.article import Article, isoformat_utc, utcnow
 from rasd.core.urls import _canonical_or_none, canonicalize_url
 from rasd.pipelines.seenstore import MIN_CONTENT_CHARS, ContentMatch, _iso, content_key
-from rasd.pipelines.storyindex import _DTYPE, Story, StoryParams, _lean, _parse, _time
+from rasd.pipelines.storyindex import _DTYPE, Story, StoryParams, _lean, _parse, _time, np
 
 log = logging.getLogger(__name__)
 _SEP = "\x1f"

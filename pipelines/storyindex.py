@@ -15,16 +15,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from rasd.core.arabic import tokens
 from rasd.core.article import Article, isoformat_utc, utcnow
 from rasd.core.errors import RasdError
+from rasd.core.lazy import lazy_module
 from rasd.core.sqlite import connect as connect_sqlite, transaction
 
 log = logging.getLogger(__name__)
 SCHEME = "affine32"
-_DTYPE = np.uint32
+np = lazy_module("numpy")  # imported by the first signature or band key, not by opening the index
+_DTYPE = "uint32"
 
 
 class StoryIndexError(RasdError):
@@ -103,7 +103,7 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     key = (num_perm, seed)
     if key not in _PERMUTATIONS:
         gen = np.random.RandomState(seed)
-        a = gen.randint(0, 1 << 31, num_perm, dtype=_DTYPE) * _DTYPE(2) + _DTYPE(1)
+        a = gen.randint(0, 1 << 31, num_perm, dtype=_DTYPE) * np.uint32(2) + np.uint32(1)
         b = gen.randint(0, 1 << 32, num_perm, dtype=_DTYPE)
         _PERMUTATIONS[key] = (a, b)
     return _PERMUTATIONS[key]
@@ -111,11 +111,11 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _fmix32(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's 32-bit finalizer (a bijection that spreads the bits of ``h``)."""
-    h = h ^ (h >> _DTYPE(16))
-    h = h * _DTYPE(0x85EBCA6B)
-    h = h ^ (h >> _DTYPE(13))
-    h = h * _DTYPE(0xC2B2AE35)
-    return h ^ (h >> _DTYPE(16))
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
 
 
 def minhash(items, num_perm: int = 128, seed: int = 1) -> Signature:
