@@ -24,7 +24,7 @@ from scrapy.settings import Settings
 
 from rasd.crawler.settings import scrapy_settings
 from rasd.crawler.spiders.outlet import OutletSpider, download_slots
-from rasd.core.errors import CrawlFailed
+from rasd.core.errors import CrawlFailed, RasdError, error_line
 from rasd.core.seeds import Outlet
 from rasd.core.settings import RasdSettings
 
@@ -71,6 +71,19 @@ def run_crawl(rasd: RasdSettings, outlets: dict[str, Outlet], **extra: Any) -> d
     return run_to_end(process, crawler, extra.get("LOG_FILE"), outlet=",".join(outlets), outlets=outlets)
 
 
+def _first_cause(exc: BaseException) -> BaseException:
+    """The exception that began the chain ``exc`` ends: Scrapy closing an engine that failed to
+    open raises ``RuntimeError("Engine slot not assigned")`` over the real error (a data
+    directory's ``archive`` that is a file, say), which is its ``__context__``.  A Rasd error on the way is the answer (its message
+    names the file: ``seen.sqlite: cannot open seen store: file is not a database``)."""
+    seen = {id(exc)}
+    while not isinstance(exc, RasdError) and id(nxt := exc.__cause__ or (
+            None if exc.__suppress_context__ else exc.__context__)) not in seen and nxt is not None:
+        seen.add(id(nxt))
+        exc = nxt
+    return exc
+
+
 def run_to_end(process: CrawlerProcess, crawler: Any, log_file: str | None, **crawl_args: Any) -> dict[str, Any]:
     """Crawl with ``crawler`` of ``process`` to its end (blocking) and return its stats.
 
@@ -85,7 +98,10 @@ def run_to_end(process: CrawlerProcess, crawler: Any, log_file: str | None, **cr
     process.start(install_signal_handlers=False)
     if failures:
         failure = failures[0]
+        cause = _first_cause(failure.value)
         log.error("the crawl could not run:\n%s", failure.getTraceback())
-        raise CrawlFailed(f"the crawl could not run: {failure.type.__name__}: "
-                          f"{failure.getErrorMessage()} (traceback in {log_file or 'the log'})")
+        if cause is not failure.value:
+            log.error("… while handling:", exc_info=(type(cause), cause, cause.__traceback__))
+        raise CrawlFailed(f"the crawl could not run: {error_line(cause) if isinstance(cause, (OSError, RasdError)) else f'{type(cause).__name__}: {cause}'}"
+                          f" (traceback in {log_file or 'the log'})")
     return dict(crawler.stats.get_stats())

@@ -199,3 +199,59 @@ def test_a_scheduled_run_whose_stage_cannot_be_imported_fails_in_one_line(tmp_pa
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.splitlines()) == 1
     assert proc.stderr.startswith("rasd: the crawl could not run: ImportError: no module named langdetect")
+
+
+@pytest.mark.parametrize("damage, named", [
+    ("seen.sqlite", "seen.sqlite: cannot open seen store: file is not a database"),
+    ("stories.sqlite", "stories.sqlite: cannot open story store: file is not a database"),
+    ("archive", "archive: Not a directory"),
+])
+def test_a_damaged_data_directory_stops_the_crawl_in_one_line(tmp_path, damage, named):
+    """A store that cannot be opened (a corrupt SQLite file; ``archive`` that is a file) used to
+    end as Twisted's traceback, an empty table and exit 0 — and under ``rasd schedule`` as runs
+    "ok" with 0 archived, for ever.  Now: exit 2, one line naming the file (not Scrapy's
+    secondary "Engine slot not assigned")."""
+    from rasd.replay.recording import make_recording
+
+    make_recording(tmp_path / "rec", outlets=1, pages_per_outlet=2, syndicated_stories=0, seed=4)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / damage).write_text("garbage\n")
+    proc = _rasd("crawl", "--replay", str(tmp_path / "rec"), "--data-dir", str(data),
+                 env={"RASD_INDEX_ENABLED": "false"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"rasd: the crawl could not run: {data / named} (traceback in {data / 'logs' / 'crawl.log'})"]
+
+
+def test_scheduled_runs_on_a_damaged_store_are_failed_runs_and_the_outlet_is_failing(tmp_path):
+    """The same damage under ``rasd schedule``: every run fails with that line, and after two
+    the outlet's health is ``failing`` with the reason in ``rasd status --json``."""
+    import json
+    import signal
+    import time
+
+    from rasd.replay.recording import make_recording
+
+    make_recording(tmp_path / "rec", outlets=1, pages_per_outlet=2, syndicated_stories=0, seed=5)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "seen.sqlite").write_text("garbage\n")
+    env = {**os.environ, "RASD_INDEX_ENABLED": "false"}
+    sched = subprocess.Popen([sys.executable, "-m", "rasd.cli.main", "schedule", "--replay", str(tmp_path / "rec"),
+                              "--data-dir", str(data), "--interval-seconds", "2", "--no-adapt"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline, outlet = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            status = _rasd("status", "--data-dir", str(data), "--json", env={"RASD_INDEX_ENABLED": "false"})
+            outlet = next(iter(json.loads(status.stdout)["outlets"].values()), {})
+            if outlet.get("state") == "failing":
+                break
+    finally:
+        sched.send_signal(signal.SIGTERM)
+        sched.wait(timeout=30)
+    assert outlet.get("state") == "failing", outlet
+    assert "consecutive failed runs" in outlet["reason"]
+    assert "seen.sqlite: cannot open seen store: file is not a database" in outlet["reason"]
