@@ -37,7 +37,11 @@ def _db(store: AlertStore):
 
 
 def save_health_alert(store: AlertStore, alert: HealthAlert, replace: bool = False) -> None:
-    """Store ``alert``; raises :class:`AlertError` if the name exists and not ``replace``."""
+    """Store ``alert``; raises :class:`AlertError` if the name exists and not ``replace``, or
+    for an Apprise URL Apprise cannot notify."""
+    from rasd.alerts.match import check_deliveries
+
+    check_deliveries(alert)
     db = _db(store)
     with store.transaction():
         if not replace and db.execute("SELECT 1 FROM health_alerts WHERE name=?", (alert.name,)).fetchone():

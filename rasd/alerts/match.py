@@ -253,11 +253,30 @@ def add_alert(engine: Engine, prefix: str, alert: Alert, replace: bool = False) 
     """Validate ``alert``'s query with the engine and store it (refreshed: it matches at once).
 
     Raises:
-        AlertError: invalid query (the engine's reason), or the name exists and not ``replace``.
+        AlertError: invalid query (the engine's reason), the name exists and not ``replace``,
+            or an Apprise URL Apprise cannot notify (:func:`check_deliveries`).
     """
+    check_deliveries(alert)
     index = init_alerts_index(engine, prefix)
     validate_query(engine, prefix, alert)
     _put(engine, index, alert, replace)
+
+
+def check_deliveries(alert) -> None:
+    """Refuse an alert (query or health) whose Apprise URLs Apprise cannot notify.
+
+    Raises:
+        AlertError: naming the refused URLs (redacted).
+    """
+    apprise = getattr(alert.deliveries, "apprise", None)
+    if apprise is None:
+        return
+    from rasd.alerts.channels.apprise import unknown_urls
+
+    bad = unknown_urls(apprise.urls)
+    if bad:
+        raise AlertError(f"alert {alert.name}: Apprise cannot notify {', '.join(bad)} "
+                         "(unknown service or a URL missing its parts; see https://github.com/caronc/apprise/wiki)")
 
 
 def get_alert(engine: Engine, prefix: str, name: str) -> Alert:

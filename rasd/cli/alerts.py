@@ -345,7 +345,7 @@ def resume_cmd(name: str) -> None:
 def test_cmd(
     name: str,
     since: Annotated[str, typer.Option(help="look back this far: 7d, 12h, 2w, 2024-01-01, now-30d")] = "7d",
-    limit: Annotated[int, typer.Option(help="at most this many articles")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="at most this many articles")] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="print stories as JSON")] = False,
 ) -> None:
     """Run the alert over the indexed history: what it would have sent, one row per story."""
@@ -479,7 +479,7 @@ def outbox_cmd(
     ctx: typer.Context,
     alert: Annotated[Optional[str], typer.Option(help="only this alert's rows")] = None,
     state: Annotated[Optional[str], typer.Option(help="pending, delivered or dropped")] = None,
-    limit: Annotated[int, typer.Option(help="newest rows shown")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="newest rows shown")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
     data_dir: Annotated[Optional[Path], typer.Option(help="data directory (alerts.sqlite)")] = None,
 ) -> None:
@@ -506,7 +506,7 @@ def outbox_cmd(
 
 
 @outbox_app.command("drop")
-def outbox_drop(seq: int, data_dir: Annotated[Optional[Path], typer.Option(help="data directory")] = None) -> None:
+def outbox_drop(seq: Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="the row's seq (rasd alerts outbox)")], data_dir: Annotated[Optional[Path], typer.Option(help="data directory")] = None) -> None:
     """Drop one pending row: never attempted again (it stays listed as dropped)."""
     try:
         _, store = _settings_store(data_dir)
@@ -519,7 +519,7 @@ def outbox_drop(seq: int, data_dir: Annotated[Optional[Path], typer.Option(help=
 
 
 @outbox_app.command("retry")
-def outbox_retry(seq: int, data_dir: Annotated[Optional[Path], typer.Option(help="data directory")] = None) -> None:
+def outbox_retry(seq: Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="the row's seq (rasd alerts outbox)")], data_dir: Annotated[Optional[Path], typer.Option(help="data directory")] = None) -> None:
     """Try one pending row now."""
     from rasd.alerts.outbox import deliver_pending
 

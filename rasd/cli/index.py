@@ -305,8 +305,8 @@ def search_cmd(
     topic: Annotated[Optional[list[str]], typer.Option(help="only this topic slug, e.g. politics (repeatable)")] = None,
     since: Annotated[Optional[str], typer.Option(help="published on or after (2024-01-31, now-7d)")] = None,
     until: Annotated[Optional[str], typer.Option(help="published on or before")] = None,
-    limit: Annotated[int, typer.Option(help="at most this many hits")] = 20,
-    offset: Annotated[int, typer.Option(help="skip this many hits first (paging)")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="at most this many hits")] = 20,
+    offset: Annotated[int, typer.Option(min=0, max=10_000, help="skip this many hits first (paging; limit + offset ≤ 10,000, the engine's result window)")] = 0,
     sort: Annotated[str, typer.Option(help="relevance or newest")] = "relevance",
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
 ) -> None:

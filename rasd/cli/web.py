@@ -19,7 +19,7 @@ web_app = typer.Typer(add_completion=False, invoke_without_command=True,
 def web_main(
     ctx: typer.Context,
     host: Annotated[Optional[str], typer.Option(help="listen address (default web.host, 127.0.0.1)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="port (default web.port, 8087)")] = None,
+    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="port (default web.port, 8087)")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     metrics_port: Annotated[Optional[int], typer.Option(min=0, max=65535, help="also serve the data directory's Prometheus metrics on http://127.0.0.1:PORT/metrics (as rasd schedule --metrics-port)")] = None,
 ) -> None:
@@ -42,9 +42,8 @@ def web_main(
             except OSError as exc:
                 raise ConfigError(f"--metrics-port {metrics_port}: cannot listen: {exc.strerror or exc}") from None
             console.print(f"metrics on http://127.0.0.1:{metrics.server_port}/metrics", highlight=False)
-        console.print(f"rasd web on http://{host or settings.web.host}:{port or settings.web.port}/ "
-                      f"(auth: {settings.web.auth})", highlight=False)
-        serve(settings, host=host, port=port, log_level=log_level)
+        serve(settings, host=host, port=port, log_level=log_level,
+              announce=lambda url: console.print(f"rasd web on {url} (auth: {settings.web.auth})", highlight=False))
     except RasdError as exc:
         fail(exc)
 

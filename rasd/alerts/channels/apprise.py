@@ -44,6 +44,16 @@ def with_id(url: str, notification_id: str | None) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(extra)
 
 
+def unknown_urls(urls: list[str]) -> list[str]:
+    """The URLs of ``urls`` Apprise cannot notify (an unknown scheme, a service URL missing its
+    token …), redacted (:func:`redact`): checked when an alert is stored, so that an alert no
+    delivery could ever reach is refused then rather than retried for ever."""
+    import apprise
+
+    notifier = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
+    return [redact(url) for url in urls if not notifier.add(url)]
+
+
 def send(target: dict, message: dict, timeout: float = 30.0) -> None:
     import apprise
 

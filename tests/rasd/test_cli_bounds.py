@@ -1,0 +1,59 @@
+"""Numbers and addresses at the CLI's edge: refused where they enter, in a usage error or one
+line — never an OverflowError traceback or a server that announces itself and then dies
+(found by a fresh-user trial)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+def _rasd(*args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "rasd.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args", [
+    ["alerts", "outbox", "drop", "99999999999999999999999"],
+    ["alerts", "outbox", "retry", "99999999999999999999999"],
+    ["alerts", "outbox", "drop", "0"],
+    ["alerts", "outbox", "--limit", "99999999999999999999999"],
+    ["web", "--port", "70000"],
+    ["web", "--port", "-5"],
+    ["search", "x", "--limit", "0"],
+    ["search", "x", "--offset", "99999999999"],
+])
+def test_out_of_range_numbers_are_usage_errors(tmp_path, args):
+    proc = _rasd(*args, env={"RASD_DATA_DIR": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "OverflowError" not in proc.stderr
+    assert "Invalid value" in proc.stderr
+    assert "rasd web on" not in proc.stdout
+
+
+def test_web_on_a_port_in_use_is_one_line_and_announces_nothing(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _rasd("web", "--port", str(port), env={"RASD_DATA_DIR": str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"rasd: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert proc.stdout == ""
+
+
+def test_a_health_alert_apprise_cannot_notify_is_refused(tmp_path):
+    env = {"RASD_DATA_DIR": str(tmp_path)}
+    proc = _rasd("alerts", "add-health", "h1", "--apprise", "notascheme://x/token", env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "rasd: alert h1: Apprise cannot notify notascheme://x/… (unknown service or a URL missing "
+        "its parts; see https://github.com/caronc/apprise/wiki)"]
+    ok = _rasd("alerts", "add-health", "h2", "--apprise", "json://127.0.0.1:1/hook", env=env)
+    assert ok.returncode == 0 and "health alert h2 added" in ok.stdout
+    listed = _rasd("alerts", "list-health", env=env)
+    assert "h2" in listed.stdout and "h1" not in listed.stdout
