@@ -26,7 +26,7 @@ import copy
 import hashlib
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,6 +291,18 @@ def index_status(engine: Engine, prefix: str) -> dict[str, Any]:
 # --- search ---------------------------------------------------------------------------------
 
 
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "M": 30 * 86400, "y": 365 * 86400}
+_MAX_SPAN_SECONDS = 1000 * 365 * 86400  # a thousand years: beyond it the engine's date math overflows
+
+
+def _check_span(name: str, value: str, steps: str) -> None:
+    """Refuse date math whose steps (``-7d+12h``, ``7d``) add up to more than a thousand years
+    (``9999999999d`` is a Java integer overflow in the engine, not a date)."""
+    total = sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([smhdwMy])", steps))
+    if total > _MAX_SPAN_SECONDS:
+        raise ConfigError(f"--{name}: {value!r} reaches more than 1,000 years from now")
+
+
 def _check_date(name: str, value: str) -> str:
     """A ``--since``/``--until`` value as the engine takes it: an ISO date that exists on the
     calendar, date math (``now-7d``), or the shorthand ``7d``/``12h``/``2w`` for ``now-7d`` ….
@@ -299,14 +311,21 @@ def _check_date(name: str, value: str) -> str:
         ConfigError: anything else, before it reaches the engine.
     """
     if re.fullmatch(r"\d+[smhdw]", value):
+        _check_span(name, value, value)
         return f"now-{value}"
     if _DATE_MATH.match(value):
+        _check_span(name, value, value[3:].split("/")[0])
         return value
     if _ISO_DATE.match(value):
         try:
             date.fromisoformat(value[:10])
         except ValueError:
             raise ConfigError(f"--{name}: {value!r} is not a calendar date") from None
+        try:
+            datetime.fromisoformat(value.replace(" ", "T"))
+        except ValueError:
+            raise ConfigError(f"--{name}: {value!r} is not a time of day that exists "
+                              "(2024-01-31T12:00Z, 2024-01-31T12:00+03:00)") from None
         return value
     raise ConfigError(f"--{name}: {value!r} is not a date (2024-01-31, 2024-01-31T12:00Z, now-7d, 7d)")
 
@@ -429,6 +448,14 @@ def _hit(h: dict) -> Hit:
                fetched_at=src.get("fetched_at"))
 
 
+class NoIndexError(EngineError):
+    """The engine is up but has no index (or alias) of that name: nothing was indexed yet."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.status = 404
+
+
 def _run(engine: Engine, index: str, query: str, body: dict) -> dict:
     from rasd.search.queryerrors import QuerySyntaxError, explain, is_parse_failure
 
@@ -437,6 +464,9 @@ def _run(engine: Engine, index: str, query: str, body: dict) -> dict:
     except EngineError as exc:
         if getattr(exc, "status", None) == 400 and is_parse_failure(str(exc)):
             raise QuerySyntaxError(explain(query, str(exc))) from None
+        if getattr(exc, "status", None) == 404 and "index_not_found" in str(exc):
+            raise NoIndexError(f"no index {index!r} in the search engine yet: `rasd index init` makes it "
+                               "and `rasd index` fills it from the archive") from None
         raise
 
 

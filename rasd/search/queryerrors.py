@@ -22,6 +22,9 @@ _OPERATORS = ("AND", "OR", "NOT")
 _COLUMN = re.compile(r"(?:Encountered .*? at line \d+, column (\d+))|(?:Lexical error at line \d+, column (\d+))")
 #: what the engine's message may hold that marks it as a parse failure
 _PARSE_MARKERS = ("ParseException", "Failed to parse query", "TokenMgrError", "Cannot parse")
+#: … and that it parsed the query but could not build it
+_BUILD_MARKERS = ("failed to create query", "Determinizing", "too_complex_to_determinize",
+                  "maxClauseCount", "too_many_clauses", "too_many_nested_clauses")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,15 @@ def explain(query: str, engine_reason: str = "") -> QueryProblem:
     pos = int(m.group(1) or m.group(2)) if m else None
     if pos is not None and m.group(2):
         pos -= 1  # lexical errors count columns from 1
+    reason = engine_reason or ""
+    if "Determinizing" in reason or "too_complex_to_determinize" in reason:
+        return QueryProblem("regex_too_complex", "a regular expression /…/ in the query is too complex for "
+                            "the search engine (a large repeat such as {99999}); make it simpler"
+                            + _near(query, query.find("/") if "/" in query else None),
+                            query.find("/") if "/" in query else None)
+    if "maxClauseCount" in reason or "too_many" in reason:
+        return QueryProblem("too_many_terms", "the query matches too many different words (a short prefix "
+                            "such as a* or a broad regular expression); make it more specific", None)
     if "/" in query and re.search(r"(?<!\\)/", query):
         return QueryProblem("slash", "a / starts a regular expression; write \\/ for a slash, or put "
                             "the words in quotes" + _near(query, query.find("/")), query.find("/"))
@@ -125,5 +137,7 @@ def explain(query: str, engine_reason: str = "") -> QueryProblem:
 
 
 def is_parse_failure(engine_reason: str) -> bool:
-    """Whether an engine error text is a query parse failure (not a connection or index error)."""
-    return any(marker in (engine_reason or "") for marker in _PARSE_MARKERS)
+    """Whether an engine error text is a query the engine could not read or build (a parse
+    failure, a regular expression it cannot compile or that is too complex, too many expanded
+    terms) — not a connection, index or mapping error."""
+    return any(marker in (engine_reason or "") for marker in (*_PARSE_MARKERS, *_BUILD_MARKERS))

@@ -171,7 +171,10 @@ async def _form(request: Request):
 
 def _engine_error(request: Request, exc: Exception) -> HTMLResponse:
     request.app.state.rasd.reset()
-    return _error(request, translator(request.state.lang)("engine_down", e=str(exc)), 503)
+    from rasd.search.articles import NoIndexError
+
+    key = "no_index" if isinstance(exc, NoIndexError) else "engine_down"
+    return _error(request, translator(request.state.lang)(key, e=str(exc)), 503)
 
 
 # --- search -----------------------------------------------------------------------------------

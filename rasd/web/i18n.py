@@ -133,6 +133,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "stories": ("قصص", "stories"),
     "error": ("خطأ", "Error"),
     "engine_down": ("محرك البحث غير متاح: {e}", "The search engine is unavailable: {e}"),
+    "no_index": ("لم يُفهرس شيء بعد: أنشئ الفهرس بالأمر ‎rasd index init‎ ثم املأه بالأمر ‎rasd index‎",
+                 "Nothing is indexed yet: `rasd index init` makes the index and `rasd index` fills it from the archive"),
     "forbidden": ("غير مسموح", "Forbidden"),
     "csrf": ("انتهت صلاحية النموذج؛ أعد تحميل الصفحة وحاول مجددًا.", "The form expired; reload the page and try again."),
     "not_found": ("غير موجود", "Not found"),

@@ -98,6 +98,37 @@ def test_bad_input_is_one_line_error(engine, loaded):
         build_query("x", since="last tuesday")
 
 
+def test_what_the_engine_cannot_build_is_said_in_plain_words(engine, loaded):
+    """Regular expressions the engine cannot compile or determinize, impossible times and
+    overflowing date math: one sentence each, never the engine's exception text (found by a
+    fresh-user trial: ``query_shard_exception``, ``Determinizing …``, ``number_format_exception``)."""
+    from rasd.search.articles import NoIndexError
+    from rasd.search.queryerrors import QuerySyntaxError
+
+    prefix, _ = loaded
+    with pytest.raises(QuerySyntaxError) as exc:
+        search_articles(engine, prefix, "/regex[")
+    assert exc.value.problem.code == "slash"
+    with pytest.raises(QuerySyntaxError) as exc:
+        search_articles(engine, prefix, "/a{99999}/")
+    assert exc.value.problem.code == "regex_too_complex"
+    assert "exception" not in str(exc.value).lower() and "Determinizing" not in str(exc.value)
+    with pytest.raises(ConfigError) as err:
+        search_articles(engine, prefix, "x", since="2024-01-01T25:00Z")
+    assert str(err.value) == ("--since: '2024-01-01T25:00Z' is not a time of day that exists "
+                              "(2024-01-31T12:00Z, 2024-01-31T12:00+03:00)")
+    with pytest.raises(ConfigError, match="more than 1,000 years"):
+        search_articles(engine, prefix, "x", since="9999999999d")
+    with pytest.raises(ConfigError, match="more than 1,000 years"):
+        search_articles(engine, prefix, "x", until="now-500y-600y")
+    total, _ = search_articles(engine, prefix, "وزير", since="2000-01-01T10:00+03:00", until="now+1d")
+    assert total >= 3
+    with pytest.raises(NoIndexError) as missing:
+        search_articles(engine, prefix + "-none", "x")
+    assert str(missing.value) == (f"no index {prefix + '-none'!r} in the search engine yet: `rasd index init` "
+                                  "makes it and `rasd index` fills it from the archive")
+
+
 def test_markup_keeps_words_whole_and_isolates_rtl():
     markup = to_markup(f"قال {HL_PRE}المسؤول{HL_POST} [x]\nإن")
     assert markup == "قال [bold yellow]المسؤول[/] \\[x] إن"
