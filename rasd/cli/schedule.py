@@ -265,7 +265,7 @@ def status_data(data_dir: Path, jobstore_url: str | None = None, rules=None) -> 
 
 def status(
     data_dir: Annotated[Optional[Path], typer.Option(help="the scheduler's data directory")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts: {scheduler: {running, since, pid, why}, outlets: {slug: {...}}}")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts: {scheduler: {running, since, pid, why}, outlets: {slug: {...}}}, or {error: …} with exit 2")] = False,
     jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, or <data-dir>/jobs.sqlite)")] = None,
 ) -> None:
     """Per outlet: last run, next run (overdue when the scheduler is down), interval, health
@@ -278,7 +278,8 @@ def status(
         settings = load_settings(data_dir=data_dir)
         jobstore_url = jobstore_url or settings.jobstore_url()
         if not settings.data_dir.is_dir():
-            raise ConfigError(f"{settings.data_dir}: no such data directory")
+            raise ConfigError(f"{settings.data_dir}: " + ("not a directory" if settings.data_dir.exists()
+                                                          else "no such data directory"))
         alive = liveness(settings.data_dir)
         if not (settings.data_dir / "runs.sqlite").exists() and not jobstore_url \
                 and not (settings.data_dir / "jobs.sqlite").exists():
@@ -289,7 +290,11 @@ def status(
                           "(`rasd schedule --data-dir` with this directory records them)", soft_wrap=True)
             return
         data = status_data(settings.data_dir, jobstore_url, rules_from(settings.health))
-    except RasdError as exc:
+    except (RasdError, OSError) as exc:
+        if as_json:  # scripts read stdout: JSON there too, the line on stderr, exit 2
+            from rasd.core.errors import error_line
+
+            sys.stdout.write(json.dumps({"error": error_line(exc)}, ensure_ascii=False) + "\n")
         _fail(exc)
     if as_json:
         sys.stdout.write(json.dumps({"scheduler": alive, "outlets": data}, ensure_ascii=False, indent=1) + "\n")

@@ -255,3 +255,20 @@ def test_scheduled_runs_on_a_damaged_store_are_failed_runs_and_the_outlet_is_fai
     assert outlet.get("state") == "failing", outlet
     assert "consecutive failed runs" in outlet["reason"]
     assert "seen.sqlite: cannot open seen store: file is not a database" in outlet["reason"]
+
+
+def test_status_json_is_json_when_status_fails(tmp_path):
+    """``rasd status --json`` on a damaged run history or a data directory that is a file:
+    ``{"error": …}`` on stdout for the script, the same line on stderr, exit 2."""
+    import json
+
+    (tmp_path / "runs.sqlite").write_text("garbage\n")
+    proc = _rasd("status", "--data-dir", str(tmp_path), "--json")
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == {
+        "error": f"{tmp_path / 'runs.sqlite'}: cannot open the run history: file is not a database"}
+    assert proc.stderr.strip() == f"rasd: {tmp_path / 'runs.sqlite'}: cannot open the run history: file is not a database"
+    a_file = tmp_path / "data-file"
+    a_file.write_text("x")
+    proc = _rasd("status", "--data-dir", str(a_file), "--json")
+    assert proc.returncode == 2 and json.loads(proc.stdout) == {"error": f"{a_file}: not a directory"}
