@@ -120,6 +120,9 @@ def crawl(
         if waiting is not None:
             console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} archive lines waiting"
                           + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""), soft_wrap=True)
+        line = alerts_line(stats)
+        if line:
+            console.print(line, soft_wrap=True, highlight=False)
         console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}", soft_wrap=True)
     if stats.get("rasd/disk_full"):
         lost = sum(s.outcomes.get("failed/disk_full", 0) for s in summaries.values())
@@ -130,6 +133,28 @@ def crawl(
     if unreadable and not read:
         err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)", soft_wrap=True)
         raise typer.Exit(1)
+
+
+def alerts_line(stats: dict) -> str | None:
+    """The crawl summary's alerts line, from the alert pipeline's stats (``None`` when alerts
+    were off): articles matched against the stored alerts, notifications sent and failed, what
+    waits — so a crawl whose alerts could not be matched or delivered says so.
+
+    Shape: ``alerts: 12 articles checked, 3 matched, 2 notifications sent, 1 failed (1 waits in
+    the outbox: `rasd alerts deliver` retries it), 0 archive lines waiting``.
+    """
+    if "rasd/alerts/waiting" not in stats and not any(k.startswith("rasd/alerts/") for k in stats):
+        return None
+    get = lambda k: int(stats.get(f"rasd/alerts/{k}", 0) or 0)  # noqa: E731
+    line = (f"alerts: {get('checked')} articles checked, {get('matched')} matched, "
+            f"{get('delivered')} notifications sent, {get('delivery_failed')} failed")
+    pending, waiting = get("outbox_pending"), get("waiting")
+    if pending:
+        line += f" ({pending} wait in the outbox: `rasd alerts deliver` retries them)"
+    line += f", {waiting} archive lines waiting"
+    if get("engine_unavailable"):
+        line += " (engine unreachable: matched when it is back, by the next crawl or `rasd schedule`)"
+    return line
 
 
 def _sigterm_as_interrupt(signum, frame):

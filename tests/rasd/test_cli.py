@@ -272,3 +272,19 @@ def test_status_json_is_json_when_status_fails(tmp_path):
     a_file.write_text("x")
     proc = _rasd("status", "--data-dir", str(a_file), "--json")
     assert proc.returncode == 2 and json.loads(proc.stdout) == {"error": f"{a_file}: not a directory"}
+
+
+def test_the_crawl_summary_says_when_alerts_could_not_be_matched(tmp_path):
+    """With alerts on and the engine unreachable, the summary has an alerts line saying the
+    archived articles wait to be matched (before: only the index line; the alert side was in
+    the log's stats alone)."""
+    from rasd.replay.recording import make_recording
+
+    make_recording(tmp_path / "rec", outlets=1, pages_per_outlet=2, syndicated_stories=0, seed=6)
+    proc = _rasd("crawl", "--replay", str(tmp_path / "rec"), "--data-dir", str(tmp_path / "data"),
+                 env={"RASD_ALERTS_ENABLED": "true", "RASD_INDEX_ENABLED": "true",
+                      "RASD_ENGINE__URL": "http://127.0.0.1:1"})
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("alerts: "))
+    assert line == ("alerts: 0 articles checked, 0 matched, 0 notifications sent, 0 failed, 2 archive lines "
+                    "waiting (engine unreachable: matched when it is back, by the next crawl or `rasd schedule`)")
