@@ -125,7 +125,9 @@ def crawl(
             console.print(line, soft_wrap=True, highlight=False)
         console.print(f"archive: {settings.data_dir / 'archive'}   log: {log_dir / 'crawl.log'}", soft_wrap=True)
     if stats.get("rasd/disk_full"):
-        lost = sum(s.outcomes.get("failed/disk_full", 0) for s in summaries.values())
+        # pages the full disk stopped before they had an outcome count too (failed/no_outcome)
+        lost = sum(s.outcomes.get("failed/disk_full", 0) + s.outcomes.get("failed/no_outcome", 0)
+                   for s in summaries.values())
         err.print(f"rasd: disk full, crawl stopped: {escape(str(stats['rasd/disk_full']))}; "
                   f"{lost} pages not archived (fetched again by the next crawl once there is space)",
                   soft_wrap=True, highlight=False)
