@@ -54,8 +54,8 @@ from rasd.core.article import isoformat_utc, utcnow
 from rasd.search.engine import Engine
 from rasd.core.errors import EngineError
 from rasd.core.rules import analysis_tokens, name_alternatives
-from rasd.search.articles import HL_POST, HL_PRE, SEARCH_FIELDS, build_query, build_template
-from rasd.search.queryerrors import explain
+from rasd.search.articles import HL_POST, HL_PRE, SEARCH_FIELDS, build_query, build_template, check_fields
+from rasd.search.queryerrors import QuerySyntaxError, explain
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +257,12 @@ def add_alert(engine: Engine, prefix: str, alert: Alert, replace: bool = False) 
             or an Apprise URL Apprise cannot notify (:func:`check_deliveries`).
     """
     check_deliveries(alert)
+    try:
+        check_fields(alert.query)  # a field no article has would never match, silently
+    except QuerySyntaxError as bad:
+        exc = AlertError(f"alert {alert.name}: invalid query {alert.query!r}: {bad.problem.message}")
+        exc.problem = bad.problem  # type: ignore[attr-defined]
+        raise exc from None
     index = init_alerts_index(engine, prefix)
     validate_query(engine, prefix, alert)
     _put(engine, index, alert, replace)

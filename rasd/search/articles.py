@@ -23,6 +23,7 @@ keeps وزير and indexes الوزير as الوزير + وزير, so the query
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -456,9 +457,55 @@ class NoIndexError(EngineError):
         self.status = 404
 
 
+#: Fields a query names that are not in the article mapping but that Lucene's syntax knows.
+_SYNTAX_FIELDS = frozenset({"_exists_", "_id", "_index"})
+#: The fields users search by name, in the order an error lists them.
+_NAMED_FIELDS = ("title", "text", "description", "outlet", "language", "topics", "author", "source_credit",
+                 "published_at", "story_id", "entities_people", "entities_organisations",
+                 "entities_countries", "entities_cities")
+
+
+@functools.cache
+def known_fields() -> frozenset[str]:
+    """Every field a query may name: the article mapping's fields and their subfields
+    (``title.exact``), from ``config/index_template.yaml``."""
+    props = load_template()["mappings"]["properties"]
+    return frozenset({*props, *(f"{k}.{sub}" for k, v in props.items() for sub in v.get("fields", {})),
+                      *_SYNTAX_FIELDS})
+
+
+def unknown_fields(query: str) -> list[str]:
+    """The field names of ``query`` (``nosuchfield:x``, ``titel:(a b)``) no article has, in
+    order; ``[]`` for a query that does not parse (its error is reported elsewhere).  The
+    engine runs such a clause and matches nothing, silently; Rasd refuses it instead."""
+    from rasd.core.query import Other, QueryError, leaves, parse_query
+
+    try:
+        group = parse_query(query)
+    except QueryError:
+        return []
+    names = [m.group(1) for leaf in leaves(group) if isinstance(leaf, Other) and leaf.kind == "field"
+             for m in [re.match(r"([^\s:()]+):", leaf.text)] if m]
+    known = known_fields()
+    return list(dict.fromkeys(n for n in names if n not in known and "*" not in n))
+
+
+def check_fields(query: str) -> None:
+    """Raises :class:`~rasd.search.queryerrors.QuerySyntaxError` (code ``unknown_field``) when
+    ``query`` names a field no article has (:func:`unknown_fields`)."""
+    from rasd.search.queryerrors import QueryProblem, QuerySyntaxError
+
+    bad = unknown_fields(query)
+    if bad:
+        raise QuerySyntaxError(QueryProblem(
+            "unknown_field", f"there is no field {bad[0]!r} (fields: {', '.join(_NAMED_FIELDS)})",
+            query.find(bad[0] + ":")))
+
+
 def _run(engine: Engine, index: str, query: str, body: dict) -> dict:
     from rasd.search.queryerrors import QuerySyntaxError, explain, is_parse_failure
 
+    check_fields(query)
     try:
         return engine.search(index, body)
     except EngineError as exc:

@@ -166,6 +166,12 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     "slash": ("الشرطة / تبدأ تعبيرًا نمطيًا؛ اكتب \\/ أو ضع الكلمات بين علامتي تنصيص",
               "a / starts a regular expression; write \\/ or use quotes"),
     "bad_modifier": ("~ أو ^ يجب أن تتبع كلمة ورقمًا، مثل كلمة~1", "~ or ^ must follow a word and a number"),
+    "regex_too_complex": ("تعبير نمطي /…/ أعقد مما يحتمله محرك البحث؛ بسّطه",
+                          "a regular expression is too complex for the search engine"),
+    "too_many_terms": ("الاستعلام يطابق كلمات مختلفة أكثر مما ينبغي (بادئة قصيرة مثل أ*)؛ اجعله أدق",
+                       "the query matches too many different words"),
+    "unknown_field": ("لا يوجد حقل بهذا الاسم؛ الحقول: title وtext وdescription وoutlet وlanguage وtopics وauthor وsource_credit",
+                      "there is no field of that name"),
     "unreadable": ("لا يستطيع محرك البحث قراءة هذا الاستعلام؛ راجع AND وOR وNOT وعلامات التنصيص والأقواس",
                    "the search engine cannot read this query"),
 }

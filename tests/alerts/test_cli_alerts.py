@@ -51,6 +51,18 @@ def test_add_refuses_filters_that_cannot_match(cli, args, reason):
     assert json.loads(run("list", "--json").output) == []
 
 
+def test_add_refuses_a_query_on_a_field_no_article_has(cli):
+    """``titel:غزة`` (a typo) would be stored and never match, silently; it is refused."""
+    _, run = cli
+    result = run("add", "typo", "--query", "titel:غزة OR outlet:bbc_arabic", "--webhook", "http://127.0.0.1:9/hook")
+    assert result.exit_code == 2
+    assert "invalid query 'titel:غزة OR outlet:bbc_arabic': there is no field 'titel' (fields: title, text," \
+        in " ".join(result.output.split())
+    assert json.loads(run("list", "--json").output) == []
+    ok = run("add", "fielded", "--query", "title:غزة OR title.exact:غزة", "--webhook", "http://127.0.0.1:9/hook")
+    assert ok.exit_code == 0, ok.output
+
+
 def test_add_refuses_an_alert_without_delivery(cli):
     _, run = cli
     result = run("add", "silent", "--query", "العراق", "--lang", "ar", "--outlet", "bbc_arabic")

@@ -123,6 +123,11 @@ def test_what_the_engine_cannot_build_is_said_in_plain_words(engine, loaded):
         search_articles(engine, prefix, "x", until="now-500y-600y")
     total, _ = search_articles(engine, prefix, "وزير", since="2000-01-01T10:00+03:00", until="now+1d")
     assert total >= 3
+    with pytest.raises(QuerySyntaxError) as exc:
+        search_articles(engine, prefix, "وزير AND nosuchfield:x")
+    assert exc.value.problem.code == "unknown_field" and exc.value.problem.position == 9
+    assert str(exc.value).startswith("there is no field 'nosuchfield' (fields: title, text, description, outlet,")
+    assert search_articles(engine, prefix, "title:وزير OR title.exact:وزير OR outlet:x")[0] >= 1
     with pytest.raises(NoIndexError) as missing:
         search_articles(engine, prefix + "-none", "x")
     assert str(missing.value) == (f"no index {prefix + '-none'!r} in the search engine yet: `rasd index init` "
