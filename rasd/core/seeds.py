@@ -331,7 +331,13 @@ def _format_error(path: Path, exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        parts.append(f"{path}: {loc}: {err['msg']}")
+        msg = err["msg"]
+        if isinstance(err.get("input"), bool) and err["type"] in ("string_type", "literal_error"):
+            # YAML 1.1 reads NO, no, yes, on, off as booleans (Norway's code among them)
+            msg += f" (YAML read an unquoted word as {str(err['input']).lower()}: quote it, e.g. 'NO')"
+        elif isinstance(err.get("input"), float) and err["input"] != err["input"]:
+            msg += " (not a number: .nan)"
+        parts.append(f"{path}: {loc}: {msg}")
     return "\n".join(parts)
 
 

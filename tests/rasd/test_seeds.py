@@ -229,3 +229,18 @@ def test_disabled_outlets_are_left_out_unless_asked(tmp_path):
 def test_missing_directory(tmp_path):
     with pytest.raises(ConfigError, match="seeds directory not found"):
         load_outlets(tmp_path / "nope")
+
+
+def test_yaml_booleans_and_nan_are_explained(tmp_path):
+    """``country: NO`` is read by YAML as ``false`` and ``.nan`` as a float: the message says so."""
+    from rasd.core.errors import ConfigError
+    from rasd.core.seeds import load_outlet
+
+    path = tmp_path / "x.yaml"
+    path.write_text("name: x\ncountry: NO\nhomepage: https://x.example/\ndomains: [x.example]\n"
+                    "feeds: [https://x.example/rss]\npoliteness:\n  download_delay: .nan\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_outlet(path)
+    assert str(err.value).splitlines() == [
+        f"{path}: country: Input should be a valid string (YAML read an unquoted word as false: quote it, e.g. 'NO')",
+        f"{path}: politeness.download_delay: Input should be less than or equal to 600 (not a number: .nan)"]
