@@ -135,6 +135,11 @@ def crawl(
     if unreadable and not read:
         err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)", soft_wrap=True)
         raise typer.Exit(1)
+    dark = [s.outlet for s in summaries.values()
+            if s.listings_failed + s.listings_skipped and not s.listings_ok + s.listings_not_modified]
+    if dark:
+        err.print(f"rasd: {len(dark)} of {len(summaries)} outlets could not be read at all (no feed or sitemap "
+                  f"answered): {escape(', '.join(dark))} (see the log)", soft_wrap=True, highlight=False)
 
 
 def alerts_line(stats: dict) -> str | None:

@@ -288,3 +288,27 @@ def test_the_crawl_summary_says_when_alerts_could_not_be_matched(tmp_path):
     line = next(x for x in proc.stdout.splitlines() if x.startswith("alerts: "))
     assert line == ("alerts: 0 articles checked, 0 matched, 0 notifications sent, 0 failed, 2 archive lines "
                     "waiting (engine unreachable: matched when it is back, by the next crawl or `rasd schedule`)")
+
+
+def test_a_crawl_says_which_outlets_could_not_be_read_at_all(tmp_path):
+    """One outlet readable, one whose only feed answers 404: the crawl goes on (exit 0) and a
+    line on stderr names the unreadable one (before: only a count in the table's feed-error
+    column)."""
+    import json
+
+    from tests.loopback import Answer, LoopbackServer, crawl_env, outlet, real_pages, rss, write_seeds
+
+    with LoopbackServer() as server:
+        server.site.put("/good/rss.xml", rss([server.base_url + "/good/a1"]))
+        server.site.put("/good/a1", Answer(200, real_pages()[0]))
+        server.site.put("/gone/rss.xml", Answer(404, b"not here"))
+        seeds = write_seeds(tmp_path / "seeds", {
+            "good": outlet("good", server.base_url, ["/good/rss.xml"]),
+            "gone": outlet("gone", server.base_url, ["/gone/rss.xml"])})
+        proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--data-dir", str(tmp_path / "data"),
+                               "--json"], capture_output=True, text=True, timeout=180,
+                              env=crawl_env(RASD_SEEDS_DIR=str(seeds), RASD_INDEX_ENABLED="false"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["good"]["outcomes"] == {"archived": 1}
+    assert "rasd: 1 of 2 outlets could not be read at all (no feed or sitemap answered): gone (see the log)" \
+        in proc.stderr.splitlines()
