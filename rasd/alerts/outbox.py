@@ -39,7 +39,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,8 +77,34 @@ CREATE TABLE IF NOT EXISTS meta_alerts (key TEXT PRIMARY KEY, value TEXT NOT NUL
 """
 
 
+#: How long a delivery claim holds a row (seconds): longer than any channel's send can take
+#: (webhook 10 s, Apprise and SMTP 30 s by default), so only a process killed mid-send lets it lapse.
+CLAIM_SECONDS = 300.0
+
+
 class AlertStoreError(RasdError):
     """The alert store cannot be opened or written."""
+
+
+def _dead(owner: str | None) -> bool:
+    """Whether the claim owner ``host:pid:thread`` is a process of this host that no longer
+    exists (a pid reused since only makes the claim wait for its lease)."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists, as another user
+        return False
+    return False
+
+
+def _instant(t: datetime) -> str:
+    """``t`` in UTC to the microsecond, in one fixed width (claims compare as strings)."""
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _dumps(value: Any) -> str:
@@ -103,6 +132,9 @@ class AlertStore:
             if "dropped_at" not in columns:  # a store from before held/dropped rows
                 self.db.execute("ALTER TABLE outbox ADD COLUMN dropped_at TEXT")
                 self.db.execute("ALTER TABLE outbox ADD COLUMN drop_reason TEXT")
+            if "claimed_until" not in columns:  # a store from before delivery claims
+                self.db.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
+                self.db.execute("ALTER TABLE outbox ADD COLUMN claimed_until TEXT")
             self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_once ON "
                             "outbox(notification_id, channel, target)")
             self.db.execute("DROP TABLE IF EXISTS inbox")
@@ -207,13 +239,41 @@ class AlertStore:
         return [(s, c, json.loads(t), json.loads(m), a)
                 for s, c, t, m, a in self.db.execute(sql + " ORDER BY seq", args).fetchall()]
 
+    def claim(self, seq: int, owner: str, lease_seconds: float = CLAIM_SECONDS) -> bool:
+        """Take pending row ``seq`` for one delivery attempt, unless another process holds it:
+        ``True`` when this caller may send it.  The claim is one atomic ``UPDATE`` (SQLite runs
+        one writer at a time), so of several processes delivering the outbox at once — every
+        outlet's scheduled run does — exactly one sends each row; the others skip it.  A claim
+        ends with :meth:`delivered` or :meth:`failed`; one left by a process killed while
+        sending is taken over at once when that process is gone (same host, its pid not alive),
+        else it lapses after ``lease_seconds`` (wall clock, another host's); the row is sent
+        again then (the receiver sees the same notification id: the one case of a repeat)."""
+        now = datetime.now(timezone.utc)
+        until = _instant(now + timedelta(seconds=lease_seconds))
+        cur = self.db.execute(
+            "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq = ? AND delivered_at IS NULL "
+            "AND dropped_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?)",
+            (owner, until, seq, _instant(now)))
+        if cur.rowcount == 1:
+            return True
+        row = self.db.execute("SELECT claimed_by FROM outbox WHERE seq = ? AND delivered_at IS NULL "
+                              "AND dropped_at IS NULL", (seq,)).fetchone()
+        if row is None or not _dead(row[0]):
+            return False
+        # the claim's process is gone (killed while sending): take the row over at once
+        cur = self.db.execute("UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq = ? "
+                              "AND claimed_by = ? AND delivered_at IS NULL AND dropped_at IS NULL",
+                              (owner, until, seq, row[0]))
+        return cur.rowcount == 1
+
     def delivered(self, seq: int, now: datetime) -> None:
-        self.db.execute("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL "
-                        "WHERE seq = ?", (isoformat_utc(now), seq))
+        self.db.execute("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL, "
+                        "claimed_by = NULL, claimed_until = NULL WHERE seq = ?", (isoformat_utc(now), seq))
 
     def failed(self, seq: int, error: str, retry_at: datetime) -> None:
-        self.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-                        "WHERE seq = ?", (error[:500], isoformat_utc(retry_at), seq))
+        self.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+                        "claimed_by = NULL, claimed_until = NULL WHERE seq = ?",
+                        (error[:500], isoformat_utc(retry_at), seq))
 
     def pending_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL "
@@ -412,7 +472,9 @@ class DeliveryReport:
     (paused alert) or dropped (removed alert) in this pass, and the rows still pending
     afterwards (failed now, held, or not yet due).  ``errors``: one line per failed attempt;
     ``rows``: one dict per row handled (``seq``, ``alert``, ``channel``, ``notification_id``,
-    ``outcome``: ``delivered``/``failed``/``held``/``dropped``, ``error``, ``next_attempt_at``)."""
+    ``outcome``: ``delivered``/``failed``/``held``/``dropped``/``busy``, ``error``,
+    ``next_attempt_at``); ``busy``: rows skipped because another process was sending them
+    (:meth:`AlertStore.claim`)."""
 
     delivered: int = 0
     failed: int = 0
@@ -421,6 +483,7 @@ class DeliveryReport:
     held: int = 0
     dropped: int = 0
     rows: list[dict] | None = None
+    busy: int = 0
 
 
 def deliver_pending(store: AlertStore, *, senders: dict[str, Callable[[dict, dict], None]] | None = None,
@@ -440,6 +503,7 @@ def deliver_pending(store: AlertStore, *, senders: dict[str, Callable[[dict, dic
     """
     senders = senders or CHANNELS
     now = now or utcnow()
+    owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     report = DeliveryReport(errors=[], rows=[])
     wanted = set(seqs) if seqs is not None else None
     for seq, channel, target, message, attempts in store.due(None if force or wanted else now):
@@ -458,6 +522,10 @@ def deliver_pending(store: AlertStore, *, senders: dict[str, Callable[[dict, dic
         if alerts is not None and getattr(alerts[name], "paused", False):
             report.held += 1
             row["outcome"] = "held"
+            continue
+        if not store.claim(seq, owner):  # another process is sending it right now
+            report.busy += 1
+            row["outcome"] = "busy"
             continue
         try:
             sender = senders.get(channel)
