@@ -257,6 +257,9 @@ def add_alert(engine: Engine, prefix: str, alert: Alert, replace: bool = False) 
             or an Apprise URL Apprise cannot notify (:func:`check_deliveries`).
     """
     check_deliveries(alert)
+    if only_stop_words(alert.query):
+        raise AlertError(f"alert {alert.name}: the query {alert.query!r} is only stop words (و, في, من …), "
+                         "which the analyzer drops: it could never match")
     try:
         check_fields(alert.query)  # a field no article has would never match, silently
     except QuerySyntaxError as bad:
@@ -266,6 +269,23 @@ def add_alert(engine: Engine, prefix: str, alert: Alert, replace: bool = False) 
     index = init_alerts_index(engine, prefix)
     validate_query(engine, prefix, alert)
     _put(engine, index, alert, replace)
+
+
+def only_stop_words(query: str) -> bool:
+    """Whether every clause of ``query`` is words the analyzer removes (stop words), so that it
+    matches no article at all; ``False`` for a query that does not parse (reported elsewhere)."""
+    from rasd.core.query import Group, QueryError, group_is_null, parse_query
+    from rasd.core.rules import is_null
+
+    try:
+        group = parse_query(query)
+    except QueryError:
+        return False
+
+    def null(node) -> bool:
+        return group_is_null(node, null) if isinstance(node, Group) else is_null(node)
+
+    return group_is_null(group, null)
 
 
 def check_deliveries(alert) -> None:

@@ -63,6 +63,16 @@ def test_add_refuses_a_query_on_a_field_no_article_has(cli):
     assert ok.exit_code == 0, ok.output
 
 
+@pytest.mark.parametrize("query", ["و", "و OR في", '"و في"'])
+def test_add_refuses_a_query_of_stop_words_only(cli, query):
+    """Such a query has no clause once analysed: stored, it would never match."""
+    _, run = cli
+    result = run("add", "stops", "--query", query, "--webhook", "http://127.0.0.1:9/hook")
+    assert result.exit_code == 2
+    assert f"alert stops: the query {query!r} is only stop words" in " ".join(result.output.split())
+    assert json.loads(run("list", "--json").output) == []
+
+
 def test_add_refuses_an_alert_without_delivery(cli):
     _, run = cli
     result = run("add", "silent", "--query", "العراق", "--lang", "ar", "--outlet", "bbc_arabic")
