@@ -256,6 +256,19 @@ def add_alert(engine: Engine, prefix: str, alert: Alert, replace: bool = False) 
         AlertError: invalid query (the engine's reason), the name exists and not ``replace``,
             or an Apprise URL Apprise cannot notify (:func:`check_deliveries`).
     """
+    check_storable(alert)
+    index = init_alerts_index(engine, prefix)
+    validate_query(engine, prefix, alert)
+    _put(engine, index, alert, replace)
+
+
+def check_storable(alert) -> None:
+    """What is refused before a query alert is stored, the engine not asked: an Apprise URL
+    Apprise cannot notify, a query of stop words only, a field no article has.
+
+    Raises:
+        AlertError: naming the alert and the reason (``.problem`` for a field).
+    """
     check_deliveries(alert)
     if only_stop_words(alert.query):
         raise AlertError(f"alert {alert.name}: the query {alert.query!r} is only stop words (و, في, من …), "
@@ -266,9 +279,6 @@ def add_alert(engine: Engine, prefix: str, alert: Alert, replace: bool = False) 
         exc = AlertError(f"alert {alert.name}: invalid query {alert.query!r}: {bad.problem.message}")
         exc.problem = bad.problem  # type: ignore[attr-defined]
         raise exc from None
-    index = init_alerts_index(engine, prefix)
-    validate_query(engine, prefix, alert)
-    _put(engine, index, alert, replace)
 
 
 def only_stop_words(query: str) -> bool:

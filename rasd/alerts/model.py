@@ -325,11 +325,12 @@ def load_alerts_file(path: Path) -> list:
     :class:`Alert` per entry, a :class:`rasd.alerts.health.HealthAlert` per ``kind: health`` one.
 
     Raises:
-        ConfigError: unreadable file, or an invalid alert (the message names file and field).
+        ConfigError: unreadable file (not UTF-8 too), an invalid alert (the message names file
+            and field), or two alerts of one name.
     """
     try:
         data = safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read alerts: {exc}") from exc
     if not isinstance(data, dict) or set(data) - {"alerts"} or not isinstance(data.get("alerts", []), list):
         raise ConfigError(f"{path}: expected a mapping with one key, alerts: [...]")
@@ -339,9 +340,16 @@ def load_alerts_file(path: Path) -> list:
         return parse_alert(a, where)
 
     try:
-        return [one(a, f"{path}: alerts.{i}") for i, a in enumerate(data.get("alerts", []))]
+        found = [one(a, f"{path}: alerts.{i}") for i, a in enumerate(data.get("alerts", []))]
     except AlertError as exc:
         raise ConfigError(str(exc)) from None
+    first: dict[str, int] = {}
+    for i, a in enumerate(found):
+        if a.name in first:
+            raise ConfigError(f"{path}: alerts.{i}: the name {a.name!r} is also alerts.{first[a.name]}'s "
+                              "(names are unique)")
+        first[a.name] = i
+    return found
 
 
 # --- the pre-analysed stored query -------------------------------------------------------------

@@ -75,12 +75,13 @@ def _deliveries(alert) -> str:
 def _checked(alerts, engine, settings) -> None:
     """:func:`rasd.alerts.checks.check_alert` for each of ``alerts`` (raises AlertError)."""
     from rasd.alerts.checks import catalog_for, check_alert
-    from rasd.alerts.match import init_alerts_index, validate_query
+    from rasd.alerts.match import check_storable, init_alerts_index, validate_query
 
     catalog = catalog_for(settings, engine)
     init_alerts_index(engine, settings.engine.index_prefix)
     for alert in alerts:
         validate_query(engine, settings.engine.index_prefix, alert)  # the query's reason first
+        check_storable(alert)
         check_alert(alert, catalog)
 
 
@@ -163,6 +164,12 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="YAML file with alerts:
                 taken = {a.name for a in list_health_alerts(store)} & {a.name for a in health}
                 if taken:
                     raise RasdError(f"health alert(s) exist: {', '.join(sorted(taken))} (--replace to replace)")
+                if alerts:  # all or none: refused before any is added
+                    from rasd.alerts.match import list_alerts
+
+                    taken = {a.name for a in list_alerts(engine, prefix)} & {a.name for a in alerts}
+                    if taken:
+                        raise RasdError(f"alert(s) exist: {', '.join(sorted(taken))} (--replace to replace)")
             for alert in alerts:
                 add_alert(engine, prefix, alert, replace=replace)
             for h in health:

@@ -107,3 +107,31 @@ def test_alerts_test_shows_the_seed_story_once(engine, cli, seed_pair, tmp_path)
     assert run("show", "iraq-coalition").exit_code == 2
     result = run("deliver")
     assert result.exit_code == 0 and "0 pending" in result.output
+
+
+def test_import_is_all_or_none_and_names_the_file(cli, tmp_path):
+    """Two alerts of one name, a file not in UTF-8, one alert whose name is taken: each refused
+    in one line before any alert is added (before: the first of two same-named alerts was added,
+    then 'exists'; a bad byte gave the codec's message without the file)."""
+    _, run = cli
+    hook = 'deliveries: {webhook: {url: "http://127.0.0.1:9/hook"}}'
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(f"alerts:\n  - name: y7\n    query: غزة\n    {hook}\n"
+                     f"  - name: y7\n    query: العراق\n    {hook}\n", encoding="utf-8")
+    result = run("import", str(twice))
+    assert result.exit_code == 2
+    assert f"{twice}: alerts.1: the name 'y7' is also alerts.0's (names are unique)" in " ".join(result.output.split())
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"alerts:\n  - name: caf\xe9\n")
+    result = run("import", str(latin))
+    assert result.exit_code == 2 and f"{latin}: cannot read alerts:" in " ".join(result.output.split())
+    assert json.loads(run("list", "--json").output) == []
+    assert run("add", "taken", "--query", "غزة", "--webhook", "http://127.0.0.1:9/hook").exit_code == 0
+    both = tmp_path / "both.yaml"
+    both.write_text(f"alerts:\n  - name: fresh\n    query: العراق\n    {hook}\n"
+                    f"  - name: taken\n    query: سوريا\n    {hook}\n", encoding="utf-8")
+    result = run("import", str(both))
+    assert result.exit_code == 2 and "alert(s) exist: taken (--replace to replace)" in " ".join(result.output.split())
+    assert [a["name"] for a in json.loads(run("list", "--json").output)] == ["taken"]
+    assert run("import", str(both), "--replace").exit_code == 0
+    assert [a["name"] for a in json.loads(run("list", "--json").output)] == ["fresh", "taken"]
