@@ -126,26 +126,12 @@ class DataDirCollector:
             yield beat
 
     def _index(self):
-        path = self.data_dir / "followers.sqlite"
-        archive = self.data_dir / "archive"
-        if not path.exists() or not archive.exists():
+        waiting = index_waiting(self.data_dir)
+        if waiting is None:
             return
-        from rasd.core.archive import lag
-        from rasd.core.sqlite import connect
-
-        db = connect(path, what="the followers' checkpoints")
-        try:
-            rows = db.execute("SELECT follower, file, offset FROM archive_checkpoints "
-                              "WHERE follower LIKE 'index:%'").fetchall()
-        finally:
-            db.close()
-        points: dict[str, dict[str, int]] = {}
-        for follower, name, offset in rows:
-            points.setdefault(follower, {})[name] = offset
         family = GaugeMetricFamily("rasd_index_lag_lines", "Archive lines not yet in the index", labels=["index"])
-        for follower, checkpoints in sorted(points.items()):
-            index = follower.removeprefix("index:").split("@", 1)[0]
-            family.add_metric([index], lag(archive, checkpoints)[0])
+        for index, lines in waiting.items():
+            family.add_metric([index], lines)
         yield family
 
     def _outbox(self):
@@ -163,6 +149,62 @@ class DataDirCollector:
         for state in ("pending", "delivered", "dropped"):
             family.add_metric([state], counts.get(state, 0))
         yield family
+
+
+def index_waiting(data_dir: Path, expected: str | None = None) -> dict[str, int] | None:
+    """``{index: archive lines its follower has not applied}`` for every index follower of the
+    data directory, and for ``expected`` (the index the settings name, when indexing is on) even
+    if its follower never applied a line — every line waits then; ``None`` when there is
+    nothing to say.  Read from the checkpoints, the engine not asked."""
+    path, archive = Path(data_dir) / "followers.sqlite", Path(data_dir) / "archive"
+    if not archive.exists():
+        return None
+    if not path.exists():
+        if expected is None:
+            return None
+        from rasd.core.archive import lag
+
+        return {expected: lag(archive, {})[0]}
+    from rasd.core.archive import lag
+    from rasd.core.sqlite import connect
+
+    db = connect(path, what="the followers' checkpoints")
+    try:
+        rows = db.execute("SELECT follower, file, offset FROM archive_checkpoints "
+                          "WHERE follower LIKE 'index:%'").fetchall()
+    finally:
+        db.close()
+    points: dict[str, dict[str, int]] = {}
+    for follower, name, offset in rows:
+        points.setdefault(follower, {})[name] = offset
+    out: dict[str, int] = {}
+    for follower, checkpoints in sorted(points.items()):
+        index = follower.removeprefix("index:").split("@", 1)[0]
+        out[index] = out.get(index, 0) + lag(archive, checkpoints)[0]
+    if expected is not None and expected not in out:
+        out[expected] = lag(archive, {})[0]
+    return out
+
+
+def alerts_waiting(data_dir: Path) -> dict[str, int] | None:
+    """``{"lines": archive lines the alert matcher has not matched, "pending": outbox rows not
+    delivered}`` (``None`` when the alert matcher never ran here); the engine not asked."""
+    path, archive = Path(data_dir) / "alerts.sqlite", Path(data_dir) / "archive"
+    if not path.exists():
+        return None
+    from rasd.alerts.outbox import AlertStore
+    from rasd.core.archive import lag
+
+    store = AlertStore(path)
+    try:
+        checkpoints = store.checkpoints.load()
+        started = store.db.execute("SELECT 1 FROM meta_alerts WHERE key = 'started'").fetchone()
+        if not checkpoints and not started:  # no alert matcher ever ran here
+            return None
+        lines = lag(archive, checkpoints)[0] if archive.exists() else 0
+        return {"lines": lines, "pending": store.pending_count()}
+    finally:
+        store.close()
 
 
 def registry_for(data_dir: Path, rules: Rules | None = None) -> CollectorRegistry:

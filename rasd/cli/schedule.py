@@ -265,7 +265,7 @@ def status_data(data_dir: Path, jobstore_url: str | None = None, rules=None) -> 
 
 def status(
     data_dir: Annotated[Optional[Path], typer.Option(help="the scheduler's data directory")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts: {scheduler: {running, since, pid, why}, outlets: {slug: {...}}}, or {error: …} with exit 2")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts: {scheduler: {running, since, pid, why}, outlets: {slug: {...}}, followers: {index: {name: lines waiting}, alerts: {lines, pending}}}, or {error: …} with exit 2")] = False,
     jobstore_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the job store (default: the scheduler_jobstore_url setting, or <data-dir>/jobs.sqlite)")] = None,
 ) -> None:
     """Per outlet: last run, next run (overdue when the scheduler is down), interval, health
@@ -290,6 +290,11 @@ def status(
                           "(`rasd schedule --data-dir` with this directory records them)", soft_wrap=True)
             return
         data = status_data(settings.data_dir, jobstore_url, rules_from(settings.health))
+        from rasd.scheduler.metrics import alerts_waiting, index_waiting
+
+        followers = {"index": index_waiting(settings.data_dir, settings.engine.index_prefix
+                                            if settings.index_enabled else None),
+                     "alerts": alerts_waiting(settings.data_dir)}
     except (RasdError, OSError) as exc:
         if as_json:  # scripts read stdout: JSON there too, the line on stderr, exit 2
             from rasd.core.errors import error_line
@@ -297,7 +302,8 @@ def status(
             sys.stdout.write(json.dumps({"error": error_line(exc)}, ensure_ascii=False) + "\n")
         _fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps({"scheduler": alive, "outlets": data}, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(json.dumps({"scheduler": alive, "outlets": data, "followers": followers},
+                                    ensure_ascii=False, indent=1) + "\n")
         return
     if alive["running"]:
         console.print(f"scheduler running since {_when(alive['since'])} UTC (pid {alive['pid']})", soft_wrap=True)
@@ -318,6 +324,15 @@ def status(
                       "cron" if iv is None and last else _interval(iv),
                       e["state"], escape(e["reason"]) or "—", str(e["archived_24h"]))
     console.print(table)
+    for index, lines in (followers["index"] or {}).items():
+        if lines:
+            console.print(f"index {escape(index)}: {lines} archive lines not indexed yet (the engine was "
+                          "unreachable, or indexing is off: `rasd index` sends them)", soft_wrap=True, highlight=False)
+    waiting = followers["alerts"]
+    if waiting and (waiting["lines"] or waiting["pending"]):
+        console.print(f"alerts: {waiting['lines']} archive lines not matched against the alerts yet (the engine "
+                      f"was unreachable), {waiting['pending']} deliveries pending (`rasd alerts outbox`)",
+                      soft_wrap=True, highlight=False)
     for slug, e in data.items():
         for d in e["listings_distrusted"]:
             console.print(f"{slug}: listing {escape(d['url'])} does not honour validators, polled "

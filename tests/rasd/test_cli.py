@@ -312,3 +312,37 @@ def test_a_crawl_says_which_outlets_could_not_be_read_at_all(tmp_path):
     assert json.loads(proc.stdout)["good"]["outcomes"] == {"archived": 1}
     assert "rasd: 1 of 2 outlets could not be read at all (no feed or sitemap answered): gone (see the log)" \
         in proc.stderr.splitlines()
+
+
+def test_status_says_what_waits_for_an_unreachable_engine(tmp_path):
+    """Scheduled runs with indexing and alerts on while the engine is unreachable archive every
+    page; ``rasd status`` says how many archive lines wait for the index and for the alert
+    matcher (before: every outlet ``ok`` and nothing about either)."""
+    import json
+    import signal
+    import time
+
+    from rasd.replay.recording import make_recording
+
+    make_recording(tmp_path / "rec", outlets=1, pages_per_outlet=3, syndicated_stories=0, seed=8)
+    data = tmp_path / "data"
+    env = {"RASD_INDEX_ENABLED": "true", "RASD_ALERTS_ENABLED": "true", "RASD_ENGINE__URL": "http://127.0.0.1:1"}
+    sched = subprocess.Popen([sys.executable, "-m", "rasd.cli.main", "schedule", "--replay", str(tmp_path / "rec"),
+                              "--data-dir", str(data), "--interval-seconds", "2", "--no-adapt"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env})
+    try:
+        deadline, status = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            proc = _rasd("status", "--data-dir", str(data), "--json", env=env)
+            status = json.loads(proc.stdout) if proc.returncode == 0 else {}
+            outlet = next(iter(status.get("outlets", {}).values()), {})
+            if outlet.get("archived_24h") == 3 and (status["followers"]["alerts"] or {}).get("lines") == 3:
+                break
+    finally:
+        sched.send_signal(signal.SIGTERM)
+        sched.wait(timeout=30)
+    assert status["followers"] == {"index": {"rasd-articles": 3}, "alerts": {"lines": 3, "pending": 0}}, status
+    text = _rasd("status", "--data-dir", str(data), env=env).stdout
+    assert "index rasd-articles: 3 archive lines not indexed yet" in " ".join(text.split())
+    assert "alerts: 3 archive lines not matched against the alerts yet" in " ".join(text.split())
