@@ -354,12 +354,19 @@ class FeedState:
     def set_entries(self, url: str, entries) -> None:
         """Remember the entries parsed from the listing at ``url`` (a sitemap index: none).
 
-        After 304s, a full answer listing entries the remembered ones lack (dated, if at all,
-        before the last 304) marks the URL as not honouring validators (module docstring)."""
+        After 304s, a forced unconditional answer listing entries the remembered ones lack
+        (dated, if at all, before the last 304) marks the URL as not honouring validators
+        (module docstring); a 200 to a conditional request never does: the server honoured
+        the validators, and what it lists anew is new."""
         rec = self._pending.get(url) or self.get(url) or FeedRecord(url)
         before = self._committed(url)
         update = {"entries": encode_entries(entries), "streak": 0}
-        if before is not None and before.streak > 0 and before.entries is not None and not before.distrust:
+        forced = (self.polls.get(url) or Poll()).forced
+        if (forced and before is not None and before.streak > 0 and before.entries is not None
+                and not before.distrust):
+            # only an unconditional answer can show what the 304s hid: a 200 to a conditional
+            # request honours the validators, its new entries are new (an entry dated after
+            # the last 304 is new too; an undated one counts)
             known = {e.url for e in decode_entries(before.entries)}
             cut = before.last_304_at
             hidden = [e for e in entries if e.url not in known and

@@ -96,3 +96,54 @@ def test_a_frozen_server_is_polled_unconditionally_after_n_304s_and_marked(tmp_p
 
     (rec, _), = FeedState(tmp_path / "data" / "feedstate.sqlite").records()
     assert rec.liar and rec.distrust == 'same ETag "Mon, 30 Nov 2026 07:00:00 GMT" on a changed body'
+
+
+class Honest:
+    """A server that honours validators: a new ETag for each body; 304 only while it matches."""
+
+    def __init__(self, feed: Answer):
+        self.feed, self.version = feed, 1
+        self.asked: list[tuple[bool, int]] = []
+        self._lock = threading.Lock()
+
+    def publish(self, feed: Answer) -> None:
+        with self._lock:
+            self.feed, self.version = feed, self.version + 1
+
+    def __call__(self, h) -> None:
+        with self._lock:
+            etag, feed = f'"v{self.version}"', self.feed
+            fresh = h.headers.get("If-None-Match") == etag
+            self.asked.append((bool(h.headers.get("If-None-Match")), 304 if fresh else 200))
+        if fresh:
+            return h.send(Answer(304, b"", None, {"ETag": etag}))
+        h.send(Answer(200, feed.body, feed.content_type, {"ETag": etag}))
+
+
+def test_an_honest_server_publishing_after_a_304_is_not_marked(tmp_path):
+    """304 while nothing changed, then a 200 with a new ETag listing a new undated entry: the
+    server honoured the validators; the listing stays trusted and conditional (a break-it trial
+    saw every such listing marked "does not honour validators", polled unconditionally for good)."""
+    with LoopbackServer() as server:
+        b = server.base_url
+        pages = real_pages()
+        feed = Honest(rss([f"{b}/a/1"]))
+        server.site.put("/rss.xml", feed)
+        server.site.put("/a/1", Answer(body=pages[0]))
+        server.site.put("/a/2", Answer(body=pages[1]))
+        seeds = write_seeds(tmp_path / "seeds", {"stuck": outlet("stuck", b, ["/rss.xml"])})
+        env = crawl_env(RASD_SEEDS_DIR=str(seeds))
+        assert _crawl(tmp_path, env)["outcomes"] == {"archived": 1}
+        assert _crawl(tmp_path, env)["conditional"].get("fetch/304") == 1
+        feed.publish(rss([f"{b}/a/2", f"{b}/a/1"]))
+        third = _crawl(tmp_path, env)
+        assert third["outcomes"] == {"archived": 1}
+        assert "hidden_entries" not in third["conditional"] and "validators_ignored" not in third["conditional"]
+        fourth = _crawl(tmp_path, env)
+        assert fourth["conditional"].get("fetch/304") == 1
+    assert feed.asked == [(False, 200), (True, 304), (True, 200), (True, 304)]
+
+    from rasd.crawler.feedstate import FeedState
+
+    (rec, _), = FeedState(tmp_path / "data" / "feedstate.sqlite").records()
+    assert not rec.liar and rec.distrust is None
