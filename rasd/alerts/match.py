@@ -60,9 +60,10 @@ from rasd.search.queryerrors import QuerySyntaxError, explain
 log = logging.getLogger(__name__)
 
 MAX_ALERTS = 10000
-_META_VERSION = 6  # 2: alert_keys + candidates (Alert.candidate_query); 4: alert.digest, alert.ref;
+_META_VERSION = 7  # 2: alert_keys + candidates (Alert.candidate_query); 4: alert.digest, alert.ref;
 #                    5: pre-analysed stored queries (stored_queries); 6: keys of the proclitic
-#                    forms, name synonyms (queries with a name keep their query_string)
+#                    forms, name synonyms (queries with a name keep their query_string);
+#                    7: names kept whole by the stemmer in the keys too (rasd_entity_whole)
 #: the analyzer of ``alert_keys``: per word, the stems of it, of ال + it, of it without its
 #: article and of its forms without proclitics (see :func:`rasd.alerts.model.key_prefilter`)
 KEY_ANALYZER = "rasd_alert_keys"
@@ -88,10 +89,12 @@ def alerts_index_body(prefix: str) -> dict:
         "type": "pattern_replace", "pattern": "^(.+)$", "replacement": "ال$1"}
     analysis["filter"]["rasd_alert_key_forms"] = {
         "type": "multiplexer", "preserve_original": False,
-        "filters": ["arabic_stem", "rasd_alert_with_article, arabic_stem",
-                    "rasd_arabic_article, arabic_stem",
-                    "rasd_arabic_stop, rasd_arabic_stop_folded, rasd_arabic_protected, rasd_arabic_proclitics, arabic_stem",
-                    "rasd_arabic_stop, rasd_arabic_stop_folded, rasd_arabic_protected, rasd_arabic_proclitic, arabic_stem"]}
+        "filters": ["rasd_entity_whole, arabic_stem", "rasd_alert_with_article, rasd_entity_whole, arabic_stem",
+                    "rasd_arabic_article, rasd_entity_whole, arabic_stem",
+                    "rasd_arabic_stop, rasd_arabic_stop_folded, rasd_arabic_protected, rasd_arabic_proclitics, "
+                    "rasd_entity_whole, arabic_stem",
+                    "rasd_arabic_stop, rasd_arabic_stop_folded, rasd_arabic_protected, rasd_arabic_proclitic, "
+                    "rasd_entity_whole, arabic_stem"]}
     analysis["analyzer"][KEY_ANALYZER] = {
         "type": "custom", "char_filter": ["rasd_arabic_fold"], "tokenizer": "standard",
         "filter": ["lowercase", "decimal_digit", "arabic_normalization", "rasd_alert_key_forms"]}

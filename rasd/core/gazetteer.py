@@ -58,6 +58,9 @@ class Entity(BaseModel):
     name_en: str = Field(min_length=1)
     variants: list[str] = []
     entity_only: list[str] = []
+    #: the light stemmer would cut the name into a common word (طالبان → طالب, "student"):
+    #: its one-word spellings are indexed and matched whole (the template's keyword marker)
+    whole: bool = False
 
     @property
     def spellings(self) -> list[str]:
@@ -85,6 +88,14 @@ class GazetteerFile(BaseModel):
 def load_gazetteer_file(path: Path = ENTITIES_FILE) -> GazetteerFile:
     """The validated file; ``ConfigError`` (file and field) on any invalid entry."""
     return load_yaml_model(path, GazetteerFile)
+
+
+@cache
+def whole_spellings(path: Path = ENTITIES_FILE) -> tuple[str, ...]:
+    """The one-word spellings (as written) of the entities marked ``whole``."""
+    data = load_gazetteer_file(path)
+    return tuple(dict.fromkeys(s for _, _, e in data.entities() if e.whole
+                               for s in (e.name_ar, *e.variants) if len(s.split()) == 1))
 
 
 @cache

@@ -142,8 +142,26 @@ class _StopWords:
 STOP_WORDS = _StopWords()
 
 
+@cache
+def whole_words() -> frozenset[str]:
+    """Folded words the stemmer leaves whole (the template's ``rasd_entity_whole`` keyword
+    marker): the one-word spellings of gazetteer entities marked ``whole`` (طالبان), each also
+    with the article (الطالبان)."""
+    from rasd.core.gazetteer import whole_spellings
+
+    out = set()
+    for spelling in whole_spellings():
+        words = analysis_tokens(spelling)
+        if len(words) == 1:
+            out |= {words[0], "ال" + words[0]}
+    return frozenset(out)
+
+
 def stem(word: str) -> str:
-    """Lucene ``ArabicStemmer`` on a folded word: ``المسءولون`` → ``مسءول``, ``وزير`` → ``زير``."""
+    """Lucene ``ArabicStemmer`` on a folded word: ``المسءولون`` → ``مسءول``, ``وزير`` → ``زير``;
+    a word of :func:`whole_words` stays whole (the keyword marker before the stemmer)."""
+    if word in whole_words():
+        return word
     for p in _STEM_PREFIXES:
         if word.startswith(p) and len(word) >= len(p) + 2 and (len(p) > 1 or len(word) >= 4):
             word = word[len(p):]

@@ -40,13 +40,14 @@ from rasd.core.arabic import Folding, default_folding
 from rasd.search.engine import Engine
 from rasd.core.errors import ConfigError, EngineError
 from rasd.core.query import has_wildcard
-from rasd.core.rules import protected_words, synonym_sets
+from rasd.core.rules import protected_words, synonym_sets, whole_words
 from rasd.core.paths import CONFIG_DIR
 
 TEMPLATE_FILE = CONFIG_DIR / "index_template.yaml"
 FOLDING_PLACEHOLDER = "@arabic_folding"
 PROTECTED_PLACEHOLDER = "@arabic_protected"
 SYNONYMS_PLACEHOLDER = "@entity_synonyms"
+WHOLE_PLACEHOLDER = "@entity_whole"
 #: char filters generated from the folding table's ``breaks`` are named with this prefix
 BREAK_FILTER_PREFIX = "rasd_arabic_break_"
 #: highlight markers (Unicode private use): never in news text, turned into markup by the CLI
@@ -96,7 +97,7 @@ def folding_digest(folding: Folding | None = None) -> str:
     lists) apart."""
     folding = folding or default_folding()
     rules = folding.char_filter_mappings() + [json.dumps(b, sort_keys=True) for b in folding.char_filter_breaks()]
-    rules += sorted(protected_words()) + synonym_rules()
+    rules += sorted(protected_words()) + synonym_rules() + [f"whole:{w}" for w in sorted(whole_words())]
     return hashlib.sha256("\n".join(rules).encode("utf-8")).hexdigest()[:16]
 
 
@@ -133,6 +134,8 @@ def build_template(prefix: str, path: Path = TEMPLATE_FILE, folding: Folding | N
             spec["stopwords"] = sorted(protected_words())
         if spec.get("synonyms") == SYNONYMS_PLACEHOLDER:
             spec["synonyms"] = synonym_rules()
+        if spec.get("keywords") == WHOLE_PLACEHOLDER:  # never empty: the filter refuses no keywords
+            spec["keywords"] = sorted(whole_words()) or ["\ue000"]
     mappings = copy.deepcopy(data["mappings"])
     meta = {"rasd_template_version": data["template_version"], "folding": folding_digest(folding)}
     mappings["_meta"] = meta

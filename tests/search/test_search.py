@@ -248,3 +248,33 @@ def test_replay_crawl_then_search_finds_seed(engine, make_prefix, tmp_path):
     res = run("search", "مسئول", "--json", "--limit", "50")
     urls = {h["url"] for h in json.loads(res.stdout)["hits"]}
     assert "https://arabic.euronews.com/2024/01/27/iraq-us-talks-end-coalition-mission" in urls
+
+
+def test_a_name_the_stemmer_would_cut_is_matched_whole(engine, make_prefix):
+    """طالبان (Taliban) is not طالب (student): searched and percolated, it finds the articles
+    that name the movement (with clitics too: لطالبان) and not those about students (a
+    break-it trial: a Taliban alert notified 15 stories, 8 of them about students)."""
+    from tests.search.conftest import _article
+    from rasd.alerts.match import add_alert, match_alerts, parse_alert
+    from rasd.search.indexing import index_articles
+
+    texts = {"t1": "قالت حركة طالبان إنها سيطرت على المعبر الحدودي صباح اليوم",
+             "t2": "وأعلن متحدث باسم طالبان أن المفاوضات ستستأنف الأسبوع المقبل",
+             "t3": "نددت المنظمات الحقوقية بالهجوم الذي نسب لطالبان في الإقليم الجنوبي",
+             "s1": "قتلت طالبة جامعية في الهجوم على الحافلة قرب الجامعة",
+             "s2": "تظاهر الطالب أمام مبنى الوزارة مطالبا بحقوق زملائه",
+             "s3": "ارتفع عدد طالبي اللجوء في الجزر اليونانية هذا الشهر"}
+    records = [_article(f"https://x.example/{k}", "x_outlet", "ar", "2024-03-01T10:00:00+00:00", f"خبر {k}", t)
+               for k, t in texts.items()]
+    ids = {r["id"]: k for r, k in zip(records, texts)}
+    prefix = make_prefix()
+    assert index_articles(engine, records, index=prefix).indexed == 6
+    engine.refresh(prefix)
+    total, hits = search_articles(engine, prefix, "طالبان", limit=10)
+    assert sorted(ids[h.id] for h in hits) == ["t1", "t2", "t3"]
+    _, hits = search_articles(engine, prefix, "طالب", limit=10)  # the word itself still stems
+    assert {"s2", "s3"} <= {ids[h.id] for h in hits}
+    add_alert(engine, prefix, parse_alert({"name": "taliban", "query": "طالبان",
+                                           "deliveries": {"webhook": {"url": "http://127.0.0.1:9/h"}}}))
+    matched = sorted(ids[d["id"]] for a, d in match_alerts(engine, prefix, records))
+    assert matched == ["t1", "t2", "t3"]
