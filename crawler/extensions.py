@@ -139,6 +139,10 @@ def _row(s: OutletSummary) -> list[str]:
             str(sum(s.grouped("failed").values())), str(sum(s.grouped("deferred").values()))]
 
 
+#: listing entries refused before any request (crawler.feeds.filter_entries), shown in the caption
+REFUSED_LINKS = ("off_domain", "not_http", "bad_url")
+
+
 def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summary") -> Table:
     """A rich table: one row per outlet plus a total row; the caption gives skip/fail reasons.
 
@@ -165,6 +169,9 @@ def summary_table(summaries: dict[str, OutletSummary], title: str = "Crawl summa
         notes.append(f"feeds failed: {_reasons(dict(total.listing_failures))}")
     if total.listing_refusals:
         notes.append(f"feeds refused (skipped): {_reasons(dict(total.listing_refusals))}")
+    refused = {k: total.links[k] for k in REFUSED_LINKS if total.links.get(k)}
+    if refused:  # listed by a feed or sitemap but not the outlet's page to fetch (not in a column)
+        notes.append(f"links refused: {_reasons(refused)}")
     if total.dates_refused:
         notes.append(f"listing dates refused: {total.dates_refused}")
     c = total.conditional

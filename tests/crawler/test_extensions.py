@@ -65,3 +65,13 @@ def test_a_stage_bug_still_ends_the_page_in_one_counted_outcome():
                                              spider=None, failure=failure)
     assert all(not isinstance(r, Failure) for _, r in results), results
     assert crawler.stats.get_value("rasd/outcome/akhbar/failed/stage_error") == 1
+
+
+def test_links_refused_before_any_request_are_in_the_caption():
+    """Off-domain, non-HTTP and unreadable listing entries have no column; the caption counts
+    them (before: only in --json and the log)."""
+    from rasd.crawler.extensions import OutletSummary, summary_table
+
+    s = OutletSummary("x")
+    s.links.update({"listed": 3, "off_domain": 2, "not_http": 1})
+    assert summary_table({"x": s}).caption == "links refused: not_http 1, off_domain 2"
