@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -22,6 +23,7 @@ def web_main(
     port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="port (default web.port, 8087)")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     metrics_port: Annotated[Optional[int], typer.Option(min=0, max=65535, help="also serve the data directory's Prometheus metrics on http://127.0.0.1:PORT/metrics (as rasd schedule --metrics-port)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="the data directory (archive, alerts, run history; default: the data_dir setting)")] = None,
 ) -> None:
     """Serve the web app until SIGINT/SIGTERM.  On an address other than loopback it refuses
     to start unless web.auth is password or proxy."""
@@ -31,7 +33,11 @@ def web_main(
     from rasd.web.server import serve
 
     try:
-        settings = load_settings()
+        settings = load_settings(data_dir=data_dir)
+        if data_dir is not None and not settings.data_dir.is_dir():
+            from rasd.core.errors import ConfigError
+
+            raise ConfigError(f"{settings.data_dir}: no such data directory")
         if metrics_port is not None:
             from rasd.core.errors import ConfigError
             from rasd.scheduler.health import rules_from

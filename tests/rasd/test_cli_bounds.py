@@ -57,3 +57,10 @@ def test_a_health_alert_apprise_cannot_notify_is_refused(tmp_path):
     assert ok.returncode == 0 and "health alert h2 added" in ok.stdout
     listed = _rasd("alerts", "list-health", env=env)
     assert "h2" in listed.stdout and "h1" not in listed.stdout
+
+
+def test_web_takes_a_data_directory_and_refuses_a_missing_one(tmp_path):
+    proc = _rasd("web", "--data-dir", str(tmp_path / "missing"))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"rasd: {tmp_path / 'missing'}: no such data directory"]
+    assert proc.stdout == ""
