@@ -183,8 +183,12 @@ def _sitemap_index(child: str) -> bytes:
 
 
 def host_root(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, the host in one spelling (punycode, lower case): the
+    pages of an IDN host written either way share one feed and sitemap (two roots would each
+    publish a feed under the one key the site serves, the second hiding the first's pages)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{ascii_host(parts.hostname or '')}{port}"
 
 
 def publish_listings(site: ReplaySite, root: str, urls: list[str]) -> None:

@@ -98,3 +98,25 @@ def test_case_24_unicode_and_punycode_links_of_an_idn_outlet(tmp_path):
     records = list(read_archive(tmp_path / "data" / "archive"))
     assert {r["canonical_url"].split("/")[2] for r in records} == {PUNY}
     assert {r["url"].split("/")[2] for r in records} == {PUNY}  # the archive keeps the punycode form
+
+
+def test_an_idn_host_spelt_both_ways_in_one_recording_loses_no_page(tmp_path):
+    """Manifest rows for one IDN host, one in Unicode and one in punycode: one feed lists both
+    pages and both are archived (before: the second spelling's feed replaced the first's, and
+    one article was silently missing)."""
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    pages = real_pages()
+    urls = [f"https://{UNICODE}/ar/خبر-1", f"https://{PUNY}/ar/3"]
+    rows = ["file\turl\toutlet\tkind\tlanguage\tcharset"]
+    for i, url in enumerate(urls):
+        (rec / f"p{i}.html").write_bytes(pages[i])
+        rows.append(f"p{i}.html\t{url}\tIDN\tarticle\tar\tutf-8")
+    (rec / "MANIFEST.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(rec),
+                           "--data-dir", str(tmp_path / "data"), "--json"],
+                          capture_output=True, text=True, timeout=240, cwd=ROOT, env=crawl_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert list(summary) == [replay_slug(UNICODE)]
+    assert summary[replay_slug(UNICODE)]["outcomes"] == {"archived": 2}
