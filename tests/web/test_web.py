@@ -123,6 +123,10 @@ def test_search_groups_a_story_pages_and_says_why_a_query_is_wrong(evil_index, a
     assert "قوس فتح ( لم يُغلق" in bad and "Exception" not in bad and "Cannot parse" not in bad
     _, _, bad = client.get("/search?lang=arabic")
     assert "did you mean ar?" in bad
+    _, _, bad = client.get("/search?q=وزير&since=yesterday")  # the form's words, not the CLI's --since
+    assert "التاريخ «yesterday» في خانة «من» غير مقبول" in bad and "--since" not in bad
+    _, _, bad = client.get("/search?q=nosuchfield:x")
+    assert "لا يوجد حقل بهذا الاسم" in bad
 
 
 def _proxy(server, user=None):
