@@ -4,13 +4,14 @@ send each notification once: a row is claimed before it is sent (found by a brea
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from rasd.alerts.match import parse_alert
 from rasd.alerts.outbox import AlertStore, deliver_pending, handle_matches
@@ -43,6 +44,17 @@ class _SlowReceiver(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture
+def receiver():
+    """The URL of a :class:`_SlowReceiver` on loopback (its ``got`` emptied), stopped after."""
+    _SlowReceiver.got = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SlowReceiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    httpd.shutdown()
+    httpd.server_close()
+
+
 def _store_with_rows(tmp_path, url: str, n: int) -> AlertStore:
     alert = parse_alert({"name": "gaza", "query": "غزة", "deliveries": {"webhook": {"url": url}}})
     store = AlertStore(tmp_path / "alerts.sqlite")
@@ -52,19 +64,12 @@ def _store_with_rows(tmp_path, url: str, n: int) -> AlertStore:
     return store
 
 
-def test_four_processes_delivering_at_once_send_each_notification_once(tmp_path):
-    _SlowReceiver.got = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SlowReceiver)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        store = _store_with_rows(tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}/hook", 40)
-        assert store.pending_count() == 40
-        procs = [subprocess.Popen([sys.executable, "-c", DELIVER, str(tmp_path / "alerts.sqlite")],
-                                  stdout=subprocess.PIPE, text=True) for _ in range(4)]
-        outs = [p.communicate(timeout=120)[0].split() for p in procs]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def test_four_processes_delivering_at_once_send_each_notification_once(tmp_path, receiver):
+    store = _store_with_rows(tmp_path, receiver, 40)
+    assert store.pending_count() == 40
+    procs = [subprocess.Popen([sys.executable, "-c", DELIVER, str(tmp_path / "alerts.sqlite")],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
     per_key = Counter(_SlowReceiver.got)
     assert len(per_key) == 40 and max(per_key.values()) == 1, per_key.most_common(3)
     delivered = [int(o[0]) for o in outs]
@@ -73,47 +78,33 @@ def test_four_processes_delivering_at_once_send_each_notification_once(tmp_path)
     assert store.outbox_counts() == {"delivered": 40, "pending": 0}
 
 
-def test_a_claim_left_by_a_dead_sender_lapses_and_the_row_is_sent(tmp_path):
-    _SlowReceiver.got = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SlowReceiver)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        store = _store_with_rows(tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}/hook", 1)
-        [row] = store.outbox()
-        # another host's sender that stopped mid-send: its claim holds until the lease lapses
-        assert store.claim(row["seq"], "elsewhere.invalid:4242:1", lease_seconds=0.5)
-        first = deliver_pending(store, force=True)
-        assert (first.delivered, first.busy, first.pending) == (0, 1, 1)
-        time.sleep(0.6)
-        second = deliver_pending(store, force=True)
-        assert (second.delivered, second.busy, second.pending) == (1, 0, 0)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-    assert _SlowReceiver.got == [json.loads(json.dumps(row["notification_id"]))]
+def test_a_claim_left_by_a_dead_sender_lapses_and_the_row_is_sent(tmp_path, receiver):
+    store = _store_with_rows(tmp_path, receiver, 1)
+    [row] = store.outbox()
+    # another host's sender that stopped mid-send: its claim holds until the lease lapses
+    assert store.claim(row["seq"], "elsewhere.invalid:4242:1", lease_seconds=0.5)
+    first = deliver_pending(store, force=True)
+    assert (first.delivered, first.busy, first.pending) == (0, 1, 1)
+    time.sleep(0.6)
+    second = deliver_pending(store, force=True)
+    assert (second.delivered, second.busy, second.pending) == (1, 0, 0)
+    assert _SlowReceiver.got == [row["notification_id"]]
 
 
-def test_a_claim_of_a_killed_process_on_this_host_is_taken_over_at_once(tmp_path):
+def test_a_claim_of_a_killed_process_on_this_host_is_taken_over_at_once(tmp_path, receiver):
     """A run killed (-9) while sending leaves its claim; the next run on the host sees that
     process is gone and sends the row at once, not after the five-minute lease."""
     import os
     import signal
     import socket
 
-    _SlowReceiver.got = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SlowReceiver)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        store = _store_with_rows(tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}/hook", 1)
-        [row] = store.outbox()
-        victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        assert store.claim(row["seq"], f"{socket.gethostname()}:{victim.pid}:1")
-        assert deliver_pending(store, force=True).busy == 1  # alive: its claim holds
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
-        report = deliver_pending(store, force=True)
-        assert (report.delivered, report.busy, report.pending) == (1, 0, 0)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    store = _store_with_rows(tmp_path, receiver, 1)
+    [row] = store.outbox()
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert store.claim(row["seq"], f"{socket.gethostname()}:{victim.pid}:1")
+    assert deliver_pending(store, force=True).busy == 1  # alive: its claim holds
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    report = deliver_pending(store, force=True)
+    assert (report.delivered, report.busy, report.pending) == (1, 0, 0)
     assert len(_SlowReceiver.got) == 1
