@@ -102,6 +102,6 @@ def run_to_end(process: CrawlerProcess, crawler: Any, log_file: str | None, **cr
         log.error("the crawl could not run:\n%s", failure.getTraceback())
         if cause is not failure.value:
             log.error("… while handling:", exc_info=(type(cause), cause, cause.__traceback__))
-        raise CrawlFailed(f"the crawl could not run: {error_line(cause) if isinstance(cause, (OSError, RasdError)) else f'{type(cause).__name__}: {cause}'}"
-                          f" (traceback in {log_file or 'the log'})")
+        what = error_line(cause) if isinstance(cause, (OSError, RasdError)) else f"{type(cause).__name__}: {cause}"
+        raise CrawlFailed(f"the crawl could not run: {what} (traceback in {log_file or 'the log'})")
     return dict(crawler.stats.get_stats())
