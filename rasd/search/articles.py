@@ -295,6 +295,16 @@ def index_status(engine: Engine, prefix: str) -> dict[str, Any]:
 # --- search ---------------------------------------------------------------------------------
 
 
+class DateOptionError(ConfigError):
+    """A ``since``/``until`` value that is not a date: ``option`` (``"since"``/``"until"``) and
+    ``value`` for callers that word it their own way (the web app's form); the message names
+    the CLI option (``--since: 'yesterday' is not a date …``)."""
+
+    def __init__(self, option: str, value: str, reason: str):
+        super().__init__(f"--{option}: {reason}")
+        self.option, self.value = option, value
+
+
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "M": 30 * 86400, "y": 365 * 86400}
 _MAX_SPAN_SECONDS = 1000 * 365 * 86400  # a thousand years: beyond it the engine's date math overflows
 
@@ -304,7 +314,7 @@ def _check_span(name: str, value: str, steps: str) -> None:
     (``9999999999d`` is a Java integer overflow in the engine, not a date)."""
     total = sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([smhdwMy])", steps))
     if total > _MAX_SPAN_SECONDS:
-        raise ConfigError(f"--{name}: {value!r} reaches more than 1,000 years from now")
+        raise DateOptionError(name, value, f"{value!r} reaches more than 1,000 years from now")
 
 
 def _check_date(name: str, value: str) -> str:
@@ -324,14 +334,14 @@ def _check_date(name: str, value: str) -> str:
         try:
             date.fromisoformat(value[:10])
         except ValueError:
-            raise ConfigError(f"--{name}: {value!r} is not a calendar date") from None
+            raise DateOptionError(name, value, f"{value!r} is not a calendar date") from None
         try:
             datetime.fromisoformat(value.replace(" ", "T"))
         except ValueError:
-            raise ConfigError(f"--{name}: {value!r} is not a time of day that exists "
+            raise DateOptionError(name, value, f"{value!r} is not a time of day that exists "
                               "(2024-01-31T12:00Z, 2024-01-31T12:00+03:00)") from None
         return value
-    raise ConfigError(f"--{name}: {value!r} is not a date (2024-01-31, 2024-01-31T12:00Z, now-7d, 7d)")
+    raise DateOptionError(name, value, f"{value!r} is not a date (2024-01-31, 2024-01-31T12:00Z, now-7d, 7d)")
 
 
 def build_query(query: str, *, outlets: list[str] | None = None, languages: list[str] | None = None,

@@ -237,7 +237,7 @@ async def search_page(request: Request):
         except QuerySyntaxError as exc:
             query_problem = problem_text(exc.problem, params["q"], request.state.lang)
         except ConfigError as exc:
-            problems = [_option_problem(str(exc), request.state.lang)]
+            problems = [_option_problem(exc, request.state.lang)]
         except EngineError as exc:
             return _engine_error(request, exc)
     kibana = None
@@ -256,17 +256,18 @@ async def search_page(request: Request):
                  export=_query_string(params, page=1), t=t, language_names=_language_names(request, catalog))
 
 
-def _option_problem(message: str, lang: str) -> str:
-    """A refused ``since``/``until`` (:func:`rasd.search.articles.build_query`'s message names
-    the CLI's options) for the page: the form's field names, in Arabic on the Arabic pages."""
-    for option, label in (("since", "من"), ("until", "إلى")):
-        if message.startswith(f"--{option}: "):
-            value = message.split(": ", 1)[1].split("'")[1] if "'" in message else ""
-            if lang == "en":
-                return message[2:]
-            return (f"التاريخ «{value}» في خانة «{label}» غير مقبول: اكتب تاريخًا مثل 2024-01-31 "
-                    "أو 2024-01-31T12:00Z، أو مدة مثل 7d (سبعة أيام)")
-    return message
+def _option_problem(exc: ConfigError, lang: str) -> str:
+    """A refused ``since``/``until`` (:class:`rasd.search.articles.DateOptionError`, whose
+    message names the CLI's options) in the form's words, in Arabic on the Arabic pages."""
+    from rasd.search.articles import DateOptionError
+
+    if not isinstance(exc, DateOptionError):
+        return str(exc)
+    if lang == "en":
+        return str(exc).removeprefix("--")
+    label = {"since": "من", "until": "إلى"}[exc.option]
+    return (f"التاريخ «{exc.value}» في خانة «{label}» غير مقبول: اكتب تاريخًا مثل 2024-01-31 "
+            "أو 2024-01-31T12:00Z، أو مدة مثل 7d (سبعة أيام)")
 
 
 def _language_names(request: Request, catalog) -> dict[str, str]:
