@@ -64,7 +64,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from rasd.core.sqlite import connect as connect_sqlite, transaction
+from rasd.core.sqlite import add_missing_columns, connect as connect_sqlite, transaction
 from rasd.crawler.feeds import FeedEntry
 
 SCHEMA = """
@@ -233,10 +233,7 @@ class FeedState:
         db = self._connect()
         try:
             db.execute(SCHEMA)
-            have = {r[1] for r in db.execute("PRAGMA table_info(feeds)")}
-            for name, decl in _ADDED.items():
-                if name not in have:
-                    db.execute(f"ALTER TABLE feeds ADD COLUMN {name} {decl}")
+            add_missing_columns(db, "feeds", _ADDED)
         finally:
             db.close()
 

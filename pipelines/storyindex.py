@@ -282,8 +282,10 @@ class StoryIndex:
         open) into ``sigs`` and ``bands``."""
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
             return
-        rows = self.db.execute("SELECT id, outlet, at, story_id, hashvalues FROM articles").fetchall()
-        with self._transaction():
+        with self._transaction():  # checked again under the write lock: another opener may have moved them
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
+                return
+            rows = self.db.execute("SELECT id, outlet, at, story_id, hashvalues FROM articles").fetchall()
             for article_id, outlet, at, story_id, blob in rows:
                 self._insert(article_id, outlet, at, at, story_id, blob)
             self.db.execute("DROP TABLE articles")

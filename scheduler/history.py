@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rasd.core.sqlite import connect as connect_sqlite, transaction
+from rasd.core.sqlite import add_missing_columns, connect as connect_sqlite, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -127,10 +127,7 @@ class RunHistory:
         db = self._connect()
         try:
             db.executescript(SCHEMA)
-            have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
-            for name, decl in _ADDED_COLUMNS.items():
-                if name not in have:
-                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
+            add_missing_columns(db, "runs", _ADDED_COLUMNS)
         finally:
             db.close()
 

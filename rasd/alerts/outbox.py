@@ -54,7 +54,7 @@ from rasd.core.article import isoformat_utc, utcnow
 from rasd.alerts.channels import CHANNELS, DeliveryError
 from rasd.core.errors import RasdError
 from rasd.core.failpoints import failpoint
-from rasd.core.sqlite import connect as connect_sqlite, transaction
+from rasd.core.sqlite import add_missing_columns, connect as connect_sqlite, transaction
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+#: outbox columns newer than its first layout, added to older files at open
+_ADDED_OUTBOX_COLUMNS = {"notification_id": "TEXT", "dropped_at": "TEXT", "drop_reason": "TEXT",
+                         "claimed_by": "TEXT", "claimed_until": "TEXT"}
+
+
 class AlertStore:
     """The SQLite file described in the module docstring.  One connection; autocommit with
     explicit transactions; WAL journal so the CLI and a crawl can share it.
@@ -126,15 +131,8 @@ class AlertStore:
         self.db = connect_sqlite(self.path, what="the alert store", error=AlertStoreError, threads=True)
         try:
             self.db.executescript(_SCHEMA)
-            columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
-            if "notification_id" not in columns:  # a store from before notification ids
-                self.db.execute("ALTER TABLE outbox ADD COLUMN notification_id TEXT")
-            if "dropped_at" not in columns:  # a store from before held/dropped rows
-                self.db.execute("ALTER TABLE outbox ADD COLUMN dropped_at TEXT")
-                self.db.execute("ALTER TABLE outbox ADD COLUMN drop_reason TEXT")
-            if "claimed_until" not in columns:  # a store from before delivery claims
-                self.db.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
-                self.db.execute("ALTER TABLE outbox ADD COLUMN claimed_until TEXT")
+            # stores from before notification ids, held/dropped rows and delivery claims
+            add_missing_columns(self.db, "outbox", _ADDED_OUTBOX_COLUMNS)
             self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_once ON "
                             "outbox(notification_id, channel, target)")
             self.db.execute("DROP TABLE IF EXISTS inbox")

@@ -25,6 +25,7 @@ A file that is not a SQLite database, or cannot be opened or created, raises a
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,7 +68,7 @@ def connect(path: str | Path, *, what: str = "SQLite database",
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
         db.execute("PRAGMA schema_version").fetchone()  # reads the header: "file is not a database"
         if not memory:
-            db.execute("PRAGMA journal_mode = WAL").fetchone()
+            _use_wal(db, busy_timeout_seconds)
             db.execute("PRAGMA synchronous = NORMAL")
     except (sqlite3.Error, OSError) as exc:
         if db is not None:
@@ -75,6 +76,24 @@ def connect(path: str | Path, *, what: str = "SQLite database",
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise error(f"{path}: cannot open {what}: {reason}") from exc
     return db
+
+
+def _use_wal(db: sqlite3.Connection, wait_seconds: float) -> None:
+    """Put the file in WAL mode (persistent: only its first opener changes it).  Changing the
+    journal mode needs the file to itself and SQLite answers ``database is locked`` at once,
+    without its busy handler, while another process opens or writes it, so the change is
+    retried for up to ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        if time.monotonic() >= deadline:  # still another mode: correct, only less concurrent
+            return
+        time.sleep(0.01)
 
 
 @contextmanager
@@ -92,3 +111,29 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def add_missing_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> list[str]:
+    """Add to ``table`` those of ``columns`` (name → declaration, ``"TEXT"``,
+    ``"INTEGER NOT NULL DEFAULT 0"``) it lacks, in one :func:`transaction`.
+
+    The table's columns are read *after* the write lock is taken, so processes opening the same
+    new or old file at once each see the others' additions: without that, two of them could
+    both find a column missing and the second ``ALTER TABLE`` fail with ``duplicate column
+    name`` (seen as a scheduled run failing when two outlets' first runs started together).
+
+    Returns:
+        the names added by this call (``[]`` when another process, or an earlier open, added
+        them).
+
+    Raises:
+        sqlite3.Error: as :func:`transaction` (the caller words it for its file).
+    """
+    added = []
+    with transaction(db):
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+                added.append(name)
+    return added

@@ -141,3 +141,57 @@ def test_no_other_module_opens_sqlite_itself():
                         isinstance(node.value, ast.Name) and node.value.id == "sqlite3":
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+# ---- opening one file from many processes at once ------------------------------------------
+_OPENERS = {
+    "feed state": "from crawler.feedstate import FeedState; FeedState(path)",
+    "run history": "from scheduler.history import RunHistory; RunHistory(path)",
+    "alert store": "from rasd.alerts.outbox import AlertStore; AlertStore(path).close()",
+}
+_RACER = """
+import sys, time
+from pathlib import Path
+path, start = Path(sys.argv[1]), float(sys.argv[2])
+{imports}
+while time.time() < start:
+    time.sleep(0.001)
+{open}
+print("opened")
+"""
+
+
+@pytest.mark.parametrize("store", sorted(_OPENERS))
+def test_processes_opening_one_new_file_at_once_all_succeed(tmp_path, store):
+    """A scheduler starts every outlet's first run together; each child opens the same new
+    ``feedstate.sqlite``, ``runs.sqlite`` and ``alerts.sqlite`` and adds the columns newer than
+    the first layout.  Checking for a column and adding it were two steps, so two children
+    both added ``streak`` and one failed its run with ``duplicate column name``."""
+    imports, opener = _OPENERS[store].split("; ", 1)
+    script = _RACER.format(imports=imports, open=opener)
+    failures = []
+    for trial in range(3):
+        path = tmp_path / f"{trial}.sqlite"
+        start = time.time() + 2.0  # after every process has imported Rasd
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(start)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(6)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            if p.returncode != 0 or out.strip() != "opened":
+                failures.append(err.strip().splitlines()[-1:] or [f"exit {p.returncode}"])
+    assert failures == []
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "0.sqlite").execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"feed state": "feeds", "run history": "runs", "alert store": "outbox"}[store] in tables
+
+
+def test_add_missing_columns_adds_each_once(tmp_path):
+    from rasd.core.sqlite import add_missing_columns
+
+    db = connect(tmp_path / "t.sqlite")
+    db.execute("CREATE TABLE t (a TEXT)")
+    assert add_missing_columns(db, "t", {"a": "TEXT", "b": "INTEGER NOT NULL DEFAULT 0", "c": "TEXT"}) == ["b", "c"]
+    assert add_missing_columns(db, "t", {"b": "INTEGER NOT NULL DEFAULT 0", "c": "TEXT"}) == []
+    assert [r[1] for r in db.execute("PRAGMA table_info(t)")] == ["a", "b", "c"]
+    assert not db.in_transaction
