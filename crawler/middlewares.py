@@ -255,6 +255,13 @@ class RetryDeferred(IgnoreRequest):
         super().__init__(f"deferred/{reason}: {detail}" if detail else f"deferred/{reason}")
 
 
+#: the logger of waits a person at the terminal should hear about (``rasd crawl`` shows its
+#: INFO records on stderr; they are in the log file too)
+progress = logging.getLogger("rasd.progress")
+#: retry waits at least this long (seconds) are told on :data:`progress`
+PROGRESS_WAIT_SECONDS = 5.0
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
     """Retry with a wait: ``Retry-After`` when the server gives one, else exponential backoff.
 
@@ -269,6 +276,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
     * the wait plus ``RASD_DEADLINE_MARGIN`` (seconds, default 10, time for the retry itself)
       would end after ``RASD_DEADLINE`` (POSIX seconds: the scheduler's kill time for this run;
       unset for ``rasd crawl``).
+
+    A wait of :data:`PROGRESS_WAIT_SECONDS` or more is told on the ``rasd.progress`` logger (URL,
+    seconds, status, retry number), which ``rasd crawl`` shows on stderr.
 
     A deferred page is due again after the server's wait, capped at ``RASD_RETRY_DEFER_MAX``
     seconds (default one day).  Waits end at once when the crawl is interrupted
@@ -329,6 +339,11 @@ class BackoffRetryMiddleware(RetryMiddleware):
         retry = self._retry(request, response_status_message(response.status))
         if retry is None:
             return response
+        if wait >= PROGRESS_WAIT_SECONDS:
+            progress.info("retrying %s in %.0f s (HTTP %d; retry %d of %d%s)", request.url, wait,
+                          response.status, retry.meta.get("retry_times", 0),
+                          request.meta.get("max_retry_times", self.max_retry_times),
+                          ", the server's Retry-After" if source == "retry_after" else "")
         await self._wait(request, wait)
         return retry
 

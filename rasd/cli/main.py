@@ -86,6 +86,8 @@ def crawl(
         extra["LOG_FILE"] = str(log_dir / "crawl.log")
         from rasd.core.durable import OutletLocks
 
+        if not as_json:
+            _progress_to_stderr()
         try:
             with OutletLocks(settings.data_dir, chosen):  # refused if another crawl has one
                 stats = run_crawl(settings, chosen, **extra)
@@ -162,6 +164,19 @@ def alerts_line(stats: dict) -> str | None:
     if get("engine_unavailable"):
         line += " (engine unreachable: matched when it is back, by the next crawl or `rasd schedule`)"
     return line
+
+
+def _progress_to_stderr() -> None:
+    """Show the ``rasd.progress`` logger's records (long retry waits) on stderr while the crawl
+    runs, so a crawl waiting out a server's errors is not silent; they go to the log file too."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("rasd: %(message)s"))
+    handler.setLevel(logging.INFO)
+    progress = logging.getLogger("rasd.progress")
+    progress.setLevel(logging.INFO)
+    progress.addHandler(handler)
 
 
 def _sigterm_as_interrupt(signum, frame):

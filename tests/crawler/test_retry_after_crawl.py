@@ -125,3 +125,24 @@ def test_a_wait_past_the_runs_deadline_defers_the_page(tmp_path):
     with SeenStore(tmp_path / "data" / "seen.sqlite") as seen:
         [(_, url, not_before, _)] = seen.deferred_urls("dl")
     assert url == b + "/a/1" and wall0 + 30 <= not_before <= wall0 + elapsed + 30  # due when the server said
+
+
+def test_a_long_retry_wait_is_told_on_stderr_while_the_crawl_waits(tmp_path):
+    """A crawl waiting out a server's errors used to print nothing until its summary (a 30-page
+    crawl with ten 500s was silent for minutes).  A wait of 5 s or more is one line on stderr
+    (and in the log) when it starts, not only in the summary at the end."""
+    pages = real_pages()
+    with LoopbackServer() as server:
+        b, site = server.base_url, server.site
+        site.put("/slow/1", UnavailableFor(5.0, Answer(body=pages[0])))
+        site.put("/slow.xml", rss([f"{b}/slow/1"]))
+        seeds = write_seeds(tmp_path / "seeds", {"ra_slow": outlet("ra_slow", b, ["/slow.xml"])})
+        proc = subprocess.run([sys.executable, "-m", "rasd.cli.main", "crawl", "--data-dir", str(tmp_path / "data")],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT,
+                              env=crawl_env(RASD_SEEDS_DIR=str(seeds)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    told = [line for line in proc.stderr.splitlines() if line.startswith("rasd: retrying ")]
+    assert told == [f"rasd: retrying {b}/slow/1 in 5 s (HTTP 503; retry 1 of 3, the server's Retry-After)"]
+    log = (tmp_path / "data" / "logs" / "crawl.log").read_text()
+    assert "logger=rasd.progress " + told[0].removeprefix("rasd: ") in log
+    assert len(archived_urls(tmp_path / "data")) == 1
