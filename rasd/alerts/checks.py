@@ -98,7 +98,9 @@ def value_problems(catalog: Catalog, *, outlets=(), languages=(), topics=(), pre
     for code in languages:
         if code not in names:
             by_name = {v.lower(): k for k, v in names.items()}
-            hint = f"; did you mean {by_name[code.lower()]}?" if code.lower() in by_name else _suggest(code, list(names))
+            # a name ("arabic") gives its code; a near miss is suggested among the languages Rasd sees,
+            # not all of ISO 639 ("xx" is not a typo of "zxx", no linguistic content)
+            hint = f"; did you mean {by_name[code.lower()]}?" if code.lower() in by_name else _suggest(code, catalog.languages)
             problems.append(f"{prefix}{label.get('languages', 'languages')}: {code!r} is not an ISO 639 "
                             f"language code (ar, fa, ur, en …){hint}")
     for slug in topics:

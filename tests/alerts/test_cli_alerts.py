@@ -39,6 +39,8 @@ def test_add_refuses_invalid_query_with_engine_reason(cli):
 @pytest.mark.parametrize("args, reason", [
     (["--lang", "arabic"], "filters.languages: 'arabic' is not an ISO 639 language code (ar, fa, ur, en …); "
                            "did you mean ar?"),
+    (["--lang", "xx"], "filters.languages: 'xx' is not an ISO 639 language code (ar, fa, ur, en …)\n"),
+    (["--lang", "ara"], "did you mean ar?"),  # near misses among the languages Rasd sees, not "zxx"
     (["--topic", "nosuchtopic"], "filters.topics: 'nosuchtopic' is not a topic of config/topics.yaml"),
     (["--outlet", "nosuch"], "filters.outlets: 'nosuch' is not a known outlet"),
     (["--timezone", "Mars/Olympus"], "'Mars/Olympus' is not a time zone"),
@@ -47,7 +49,8 @@ def test_add_refuses_invalid_query_with_engine_reason(cli):
 def test_add_refuses_filters_that_cannot_match(cli, args, reason):
     _, run = cli
     result = run("add", "never", "--query", "العراق", "--webhook", "http://127.0.0.1:9/hook", *args)
-    assert result.exit_code == 2 and reason in " ".join(result.output.split()), result.output
+    words = " ".join(result.output.split()) + "\n"  # the message's end, where a hint would follow
+    assert result.exit_code == 2 and reason in words, result.output
     assert json.loads(run("list", "--json").output) == []
 
 
