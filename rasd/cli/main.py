@@ -227,14 +227,44 @@ cli_web.register(app)
 cli_worker.register(app)
 
 
+def usage_line(exc: Exception) -> str:
+    """One line for a ``click.UsageError`` (an unknown option, a missing argument, a value out
+    of range): ``"rasd search: Invalid value for '--limit': … (rasd search --help lists the
+    options)"`` instead of Click's usage block and Typer's boxed panel."""
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "rasd"
+    message = " ".join(exc.format_message().split())
+    return f"{where}: {message} ({where} --help lists the options)"
+
+
+def _is(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is a Click exception class ``name`` (``UsageError``, ``ClickException``,
+    ``Abort``), from Click itself or the copy Typer ≥ 0.2x vendors (``typer._click``)."""
+    return any(k.__name__ == name for k in type(exc).__mro__)
+
+
 def main() -> None:
-    """Console-script entry: run the app; a Rasd error, an unreadable or unwritable file or a
-    file in the wrong encoding ends as one line on stderr and exit code 2, not a traceback."""
+    """Console-script entry: run the app; a usage error (:func:`usage_line`), a Rasd error, an
+    unreadable or unwritable file or a file in the wrong encoding ends as one line on stderr and
+    exit code 2, not a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="rasd")  # also under python -m
     except (RasdError, OSError, UnicodeError) as exc:
         print_failure(exc)
         sys.exit(2)
+    except Exception as exc:
+        if _is(exc, "UsageError"):
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                err.print(escape(usage_line(exc)), soft_wrap=True, highlight=False)
+            sys.exit(exc.exit_code)
+        if _is(exc, "ClickException"):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _is(exc, "Abort"):
+            err.print("Aborted!", highlight=False)
+            sys.exit(1)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,27 @@ def test_out_of_range_numbers_are_usage_errors(tmp_path, args):
     assert "Traceback" not in proc.stderr and "OverflowError" not in proc.stderr
     assert "Invalid value" in proc.stderr
     assert "rasd web on" not in proc.stdout
+    lines = proc.stderr.strip().splitlines()  # one line, not Click's usage block in a box
+    command = "rasd " + " ".join(a for a in args if a.isalpha() and a != "x")  # the (sub)command's words
+    assert len(lines) == 1 and lines[0].startswith(f"{command}: Invalid value for "), lines
+    assert lines[0].endswith(f"({command} --help lists the options)"), lines
+
+
+@pytest.mark.parametrize("args, line", [
+    (["search"], "rasd search: Missing argument 'query'. (rasd search --help lists the options)"),
+    (["search", "x", "--nosuch"], "rasd search: No such option: --nosuch (rasd search --help lists the options)"),
+    (["nosuch"], "rasd: No such command 'nosuch'. (rasd --help lists the options)"),
+    (["alerts", "nosuch"], "rasd alerts: No such command 'nosuch'. (rasd alerts --help lists the options)"),
+])
+def test_usage_errors_are_one_line(tmp_path, args, line):
+    proc = _rasd(*args, env={"RASD_DATA_DIR": str(tmp_path)})
+    assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (2, line, "")
+
+
+def test_help_and_no_arguments_still_print_the_help(tmp_path):
+    assert _rasd("--help").returncode == 0 and "crawl" in _rasd("--help").stdout
+    bare = _rasd("alerts")  # a group without its command: its help, as before
+    assert bare.returncode == 2 and "outbox" in bare.stdout + bare.stderr
 
 
 def test_web_on_a_port_in_use_is_one_line_and_announces_nothing(tmp_path):
