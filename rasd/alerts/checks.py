@@ -84,34 +84,49 @@ def build_catalog(seeds_dir: Path | None = None, engine: Engine | None = None, i
     return Catalog(outlets=dict(sorted(outlets.items())), languages=languages, topics=topics)
 
 
-def _suggest(value: str, choices: list[str]) -> str:
+def _suggest(value: str, choices: list[str], lang: str = "en") -> str:
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
+    return _hint(close[0], lang) if close else ""
 
 
-def value_problems(catalog: Catalog, *, outlets=(), languages=(), topics=(), prefix: str = "filters.") -> list[str]:
+def _hint(value: str, lang: str) -> str:
+    return f"؛ هل تقصد {value}؟" if lang == "ar" else f"; did you mean {value}?"
+
+
+def value_problems(catalog: Catalog, *, outlets=(), languages=(), topics=(), prefix: str = "filters.",
+                   lang: str = "en") -> list[str]:
     """One sentence per filter value that does not exist (empty: all fine); ``prefix`` names
-    the field in the sentences (``filters.`` for alerts, ``--`` for the CLI's options)."""
+    the field in the sentences (``filters.`` for alerts, ``--`` for the CLI's options);
+    ``lang="ar"``: the sentences in Arabic for the web app's Arabic pages, naming the field by
+    the form's label (اللغة, الموضوع, المصدر) instead of ``prefix``."""
     problems = []
     names = language_names("en")
     label = {"languages": "lang", "topics": "topic", "outlets": "outlet"} if prefix == "--" else {}
+    arabic = lang == "ar"
     for code in languages:
         if code not in names:
             by_name = {v.lower(): k for k, v in names.items()}
             # a name ("arabic") gives its code; a near miss is suggested among the languages Rasd sees,
             # not all of ISO 639 ("xx" is not a typo of "zxx", no linguistic content)
-            hint = f"; did you mean {by_name[code.lower()]}?" if code.lower() in by_name else _suggest(code, catalog.languages)
-            problems.append(f"{prefix}{label.get('languages', 'languages')}: {code!r} is not an ISO 639 "
+            hint = _hint(by_name[code.lower()], lang) if code.lower() in by_name \
+                else _suggest(code, catalog.languages, lang)
+            problems.append(f"اللغة «{code}» ليست رمز لغة من ISO 639 (مثل ar وfa وur وen){hint}" if arabic else
+                            f"{prefix}{label.get('languages', 'languages')}: {code!r} is not an ISO 639 "
                             f"language code (ar, fa, ur, en …){hint}")
     for slug in topics:
         if slug not in catalog.topics:
-            problems.append(f"{prefix}{label.get('topics', 'topics')}: {slug!r} is not a topic of "
-                            f"config/topics.yaml ({', '.join(sorted(catalog.topics))})"
-                            f"{_suggest(slug, list(catalog.topics))}")
+            hint = _suggest(slug, list(catalog.topics), lang)
+            problems.append(f"الموضوع «{slug}» ليس من الموضوعات ({'، '.join(sorted(catalog.topics))}){hint}"
+                            if arabic else
+                            f"{prefix}{label.get('topics', 'topics')}: {slug!r} is not a topic of "
+                            f"config/topics.yaml ({', '.join(sorted(catalog.topics))}){hint}")
     for slug in outlets:
         if slug not in catalog.outlets:
-            problems.append(f"{prefix}{label.get('outlets', 'outlets')}: {slug!r} is not a known outlet "
-                            f"(seeds/ or the index; `rasd outlets`){_suggest(slug, list(catalog.outlets))}")
+            hint = _suggest(slug, list(catalog.outlets), lang)
+            problems.append(f"المصدر «{slug}» غير معروف (لا في seeds/ ولا في الفهرس؛ rasd outlets){hint}"
+                            if arabic else
+                            f"{prefix}{label.get('outlets', 'outlets')}: {slug!r} is not a known outlet "
+                            f"(seeds/ or the index; `rasd outlets`){hint}")
     return problems
 
 

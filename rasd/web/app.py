@@ -227,7 +227,7 @@ async def search_page(request: Request):
     except RasdError as exc:
         return _error(request, str(exc), 500)
     problems = value_problems(catalog, outlets=params["outlets"], languages=params["languages"],
-                              topics=params["topics"])
+                              topics=params["topics"], prefix="", lang=request.state.lang)
     result, query_problem = None, None
     if not problems:
         try:

@@ -121,12 +121,18 @@ def test_search_groups_a_story_pages_and_says_why_a_query_is_wrong(evil_index, a
     assert "صفحة 2 / " in page2 and 'rel="prev"' in page2
     _, _, bad = client.get("/search?q=مسئولون AND (التحالف")
     assert "قوس فتح ( لم يُغلق" in bad and "Exception" not in bad and "Cannot parse" not in bad
-    _, _, bad = client.get("/search?lang=arabic")
-    assert "did you mean ar?" in bad
+    _, _, bad = client.get("/search?lang=arabic&topic=politcs")  # the filters' problems in Arabic
+    assert "اللغة «arabic» ليست رمز لغة من ISO 639" in bad and "هل تقصد ar؟" in bad
+    assert "الموضوع «politcs» ليس من الموضوعات" in bad and "هل تقصد politics؟" in bad
+    assert "is not" not in bad and "filters." not in bad
     _, _, bad = client.get("/search?q=وزير&since=yesterday")  # the form's words, not the CLI's --since
     assert "التاريخ «yesterday» في خانة «من» غير مقبول" in bad and "--since" not in bad
     _, _, bad = client.get("/search?q=nosuchfield:x")
     assert "لا يوجد حقل بهذا الاسم" in bad
+    client.get("/lang/en")  # the English pages: the sentence the CLI gives, with the form's field name
+    _, _, bad = client.get("/search?lang=arabic")
+    assert "languages: &#39;arabic&#39; is not an ISO 639 language code (ar, fa, ur, en …); did you mean ar?" in bad
+    assert "filters." not in bad
 
 
 def _proxy(server, user=None):
