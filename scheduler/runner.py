@@ -88,6 +88,10 @@ class SchedulerError(RasdError):
     """The scheduler cannot start as configured."""
 
 
+class SchedulerBusy(SchedulerError):
+    """Another scheduler daemon runs on this data directory (:meth:`Daemon.start`)."""
+
+
 def jobstore_url(data_dir: Path, url: str | None = None) -> str:
     """The job store's SQLAlchemy URL: ``url`` (``--jobstore-url``, else the
     ``scheduler_jobstore_url`` setting, ``RASD_SCHEDULER_JOBSTORE_URL``: the CLI passes it), else
@@ -199,10 +203,49 @@ class Daemon:
         self.heartbeat = Heartbeat(self.data_dir / "scheduler" / "heartbeat.json", config.heartbeat_seconds)
         self._started: dict[int, float] = {}  # fleet mode: run id → when it was queued
         self.dispatcher = None
+        self._daemon_lock: int | None = None
+        self._outlets_written = False
+
+    def _write_outlets(self) -> None:
+        """``scheduler/outlets.json``, the outlets the children read (written once this daemon
+        owns the data directory, so a refused second daemon never changes another's)."""
         self.outlets_file.parent.mkdir(parents=True, exist_ok=True)
         self.outlets_file.write_text(json.dumps(
-            {s: o.model_dump(mode="json") for s, o in config.outlets.items()}, ensure_ascii=False),
+            {s: o.model_dump(mode="json") for s, o in self.config.outlets.items()}, ensure_ascii=False),
             encoding="utf-8")
+        self._outlets_written = True
+
+    def _own_data_dir(self) -> None:
+        """Take ``<data-dir>/locks/scheduler.lock`` (an exclusive ``flock``, dropped by the kernel
+        when this process dies, however it dies) with this process's pid in it.
+
+        Two daemons on one data directory would run every outlet twice, and the second's
+        start would record the first's runs in flight as ``interrupted``; APScheduler 3's job
+        store cannot be shared by two schedulers either.
+
+        Raises:
+            SchedulerBusy: another daemon holds the lock (the message gives its pid).
+        """
+        import fcntl
+
+        path = self.data_dir / "locks" / "scheduler.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise SchedulerBusy(f"{self.data_dir}: another rasd schedule is running on this data directory "
+                                f"(pid {holder}); stop it first, or give this one another --data-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._daemon_lock = fd
+
+    def _release_data_dir(self) -> None:
+        if self._daemon_lock is not None:
+            os.close(self._daemon_lock)  # closing the descriptor drops the flock
+            self._daemon_lock = None
 
     # ---- start -----------------------------------------------------------------------------
     def build_scheduler(self) -> BackgroundScheduler:
@@ -224,16 +267,24 @@ class Daemon:
         global _ACTIVE
         if _ACTIVE is not None and _ACTIVE is not self:
             raise SchedulerError("another scheduler daemon is running in this process")
+        if self._daemon_lock is None:
+            self._own_data_dir()
         _ACTIVE = self
+        self._write_outlets()
         dangling = self.history.close_dangling()
         if dangling:
             log.warning("runs_interrupted count=%d (left running by a previous daemon)", dangling)
         if self.config.queue_url and self.dispatcher is None:
             from rasd.scheduler.queue import QueueDispatcher
 
-            self.dispatcher = QueueDispatcher(self.config.queue_url, self.record_result,
-                                              prefix=self.config.queue_prefix,
-                                              followers=self.config.followers).start()
+            try:
+                self.dispatcher = QueueDispatcher(self.config.queue_url, self.record_result,
+                                                  prefix=self.config.queue_prefix,
+                                                  followers=self.config.followers).start()
+            except BaseException:
+                _ACTIVE = None
+                self._release_data_dir()
+                raise
         self.scheduler = self.build_scheduler()
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
@@ -249,6 +300,7 @@ class Daemon:
         except Exception:
             self.scheduler.shutdown(wait=False)
             _ACTIVE = None
+            self._release_data_dir()
             raise
         if not paused:
             self.scheduler.resume()
@@ -325,6 +377,8 @@ class Daemon:
                 self.history.finish(run_id, "skipped", None, "the previous poll is still running", None,
                                     scheduled_at=self._scheduled.get(job_id(slug)))
             return queued
+        if not self._outlets_written:  # a daemon not started (run_once in tests)
+            self._write_outlets()
         cmd = [sys.executable, "-m", "rasd.scheduler.child", slug, "--data-dir", str(self.data_dir),
                "--outlets-file", str(self.outlets_file), "--deadline", f"{time.time() + timeout:.3f}"]
         if self.config.replay_url:
@@ -464,6 +518,7 @@ class Daemon:
         global _ACTIVE
         self._stopping.set()
         if self.scheduler is None:
+            self._release_data_dir()
             return
         self.scheduler.pause()
         with self._lock:
@@ -480,6 +535,7 @@ class Daemon:
             self.dispatcher = None
         if _ACTIVE is self:
             _ACTIVE = None
+        self._release_data_dir()
         log.info("scheduler_stopped")
 
 

@@ -264,6 +264,18 @@ def test_daemon_polls_in_parallel_uses_304_archives_new_items_and_survives_sigki
             # (its links come from the remembered listing and are all known)
             assert (second["not_modified"], second["listed"], second["new"], second["pages"]) == (3, 7, 0, 0)
             assert all(site.hits(u) == 1 for u in jawhara)
+            # 2b. a second daemon on this data directory is refused in one line, and changes nothing
+            #     (it used to mark the first one's runs in flight interrupted and poll every outlet again)
+            second = subprocess.run(
+                [sys.executable, "-m", "rasd.cli.main", "schedule", "--replay", str(REPLAY), "--replay-url",
+                 server.base_url, "--data-dir", str(data), "--outlets", ",".join(OUTLETS),
+                 "--interval-seconds", str(INTERVAL)], capture_output=True, text=True, timeout=60)
+            assert second.returncode == 2, second.stderr
+            assert second.stderr.strip().splitlines()[-1] == (
+                f"rasd: {data.resolve()}: another rasd schedule is running on this data directory "
+                f"(pid {proc.pid}); stop it first, or give this one another --data-dir")
+            assert "rasd schedule:" not in second.stderr  # nothing announced
+            assert not [r for r in history.runs() if r["outcome"] == "interrupted"]
             # 3. a new item published while the scheduler runs is archived within one interval
             new_url = "http://www.jawharafm.net/ar/article/خبر-جديد-للاختبار/99/99999"
             page = next(p for p in pages if "jawharafm" in p.url)
