@@ -45,6 +45,17 @@ logger = logging.getLogger(__name__)
 EXIT_INTERRUPTED = 130
 
 
+def _say(line: str) -> None:
+    """Write ``line`` to stderr from a signal handler or a watchdog thread, never raising: when
+    the scheduler that started this run has died, stderr is a pipe nobody reads
+    (``BrokenPipeError``), and an exception here used to skip the ``os._exit`` after it, so a
+    child whose parent was killed hung for ever holding its outlet's lock."""
+    try:
+        os.write(2, line.encode())
+    except OSError:
+        pass
+
+
 class Interrupted(IgnoreRequest):
     """A request cut short because the crawl is stopping (outcome ``failed/interrupted``)."""
 
@@ -106,7 +117,7 @@ class CleanStop:
         name = signal.Signals(signum).name
         self._signals_seen += 1
         if self._signals_seen > 1:
-            os.write(2, f"rasd: second stop signal, {name}: stopping at once\n".encode())
+            _say(f"rasd: second stop signal, {name}: stopping at once\n")
             os._exit(EXIT_INTERRUPTED)
         from twisted.internet import reactor
 
@@ -116,8 +127,7 @@ class CleanStop:
         watchdog.start()
 
     def _force_exit(self, name: str) -> None:
-        os.write(2, f"rasd: the crawl did not stop within {self.stop_timeout:g} s of {name}: "
-                    "stopping at once\n".encode())
+        _say(f"rasd: the crawl did not stop within {self.stop_timeout:g} s of {name}: stopping at once\n")
         os._exit(EXIT_INTERRUPTED)
 
     # ---- interrupting -----------------------------------------------------------------------

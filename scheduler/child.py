@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 from pathlib import Path
@@ -91,10 +92,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary = summary_of(stats, args.slug)
     summary.update(_usage())
-    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the scheduler died: the archive and stores hold the run already
+        pass
     return EXIT_INTERRUPTED if summary["interrupted"] else 0
 
 
+def _exit(code: int) -> None:
+    """End the process with ``code`` now that the run is over: stdout and stderr flushed (a
+    broken pipe ignored), then ``os._exit``, not the interpreter's shutdown, which waits for
+    every non-daemon thread.  A reactor thread-pool thread left waiting after a stop signal
+    kept children of a killed scheduler alive for minutes, holding their outlets' locks.
+    Everything the run wrote is committed by then (the archive and the stores are durable
+    at each write, :mod:`rasd.pipelines.ledger`)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
