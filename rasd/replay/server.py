@@ -25,7 +25,9 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import logging
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ from xml.sax.saxutils import escape
 from rasd.core.errors import ConfigError
 from rasd.core.seeds import Outlet, is_country_code
 from rasd.core.urls import ascii_host
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -341,6 +345,15 @@ class ReplayServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away mid-answer (a crawl stopped by Ctrl-C resets its
+        connections) is no error of the server's: not a traceback on stderr per connection
+        (``socketserver``'s default).  Anything else is logged once, with its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        log.warning("replay server: error answering %s", client_address, exc_info=True)
 
     def __enter__(self) -> "ReplayServer":
         return self.start()

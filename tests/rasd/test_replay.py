@@ -1,6 +1,7 @@
 """Replay server: manifest reading, generated listings, loopback HTTP answers."""
 
 import gzip
+import time
 import urllib.request
 from pathlib import Path
 
@@ -101,3 +102,30 @@ def test_a_recording_without_pages_is_an_error(tmp_path):
     (tmp_path / "MANIFEST.tsv").write_bytes(b"file\turl\n\xff\xfe")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_recording(tmp_path)
+
+
+def test_clients_that_reset_their_connections_print_no_tracebacks(capfd):
+    """A crawl stopped by Ctrl-C resets its connections mid-answer; socketserver's default
+    printed a traceback on stderr for each (134 lines under one summary line)."""
+    import socket
+    import struct
+
+    site = ReplaySite()
+    site.put("https://a.example/big", Resource(b"x" * 4_000_000, "text/plain"))
+    with ReplayServer(site) as server:
+        path = loopback_url("https://a.example/big", server.base_url).split(str(server.port), 1)[1]
+        for whole in (True, False) * 3:
+            s = socket.create_connection(("127.0.0.1", server.port))
+            if whole:  # reset while the answer is sent
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                s.recv(1000)
+            else:  # reset while the server reads the request
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+                time.sleep(0.05)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset, not a goodbye
+        time.sleep(0.5)
+        assert _get(loopback_url("https://a.example/big", server.base_url)) is not None  # still serving
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ConnectionResetError" not in err and "BrokenPipeError" not in err, err
+    assert site.hits("https://a.example/big") == 4
