@@ -278,14 +278,33 @@ def _language_names(request: Request, catalog) -> dict[str, str]:
 
 
 async def _export_hits(request: Request):
+    """``(params, catalog, hits)`` of the CSV and Atom exports (up to 1,000 hits).
+
+    Raises:
+        ConfigError: a filter value that does not exist, or a refused date.
+        QuerySyntaxError, EngineError: as :func:`rasd.search.articles.search_articles`.
+    """
+    from rasd.alerts.checks import value_problems
     from rasd.search.articles import search_articles
 
     state: _State = request.app.state.rasd
     params = _search_params(request)
     catalog = await run_in_threadpool(state.catalog)
+    problems = value_problems(catalog, outlets=params["outlets"], languages=params["languages"],
+                              topics=params["topics"], prefix="")
+    if problems:  # as the search page refuses them: a feed with a typo would stay empty for ever
+        raise ConfigError("; ".join(problems))
     _, hits = await run_in_threadpool(search_articles, state.engine(), state.prefix, params["q"] or "*",
                                       limit=1000, **_search_options(params))
     return params, catalog, hits
+
+
+def _export_problem(exc: Exception) -> str:
+    """The 400 answer's line for a refused export: a date in the form's words (``since``, not
+    the CLI's ``--since``), without the CLI's ``rasd:``."""
+    from rasd.search.articles import DateOptionError
+
+    return str(exc).removeprefix("--") if isinstance(exc, DateOptionError) else str(exc)
 
 
 async def search_csv(request: Request):
@@ -294,7 +313,7 @@ async def search_csv(request: Request):
     try:
         _, catalog, hits = await _export_hits(request)
     except (QuerySyntaxError, ConfigError) as exc:
-        return PlainTextResponse(f"rasd: {exc}\n", 400)
+        return PlainTextResponse(_export_problem(exc) + "\n", 400)
     except EngineError as exc:
         request.app.state.rasd.reset()
         return PlainTextResponse(f"rasd: {exc}\n", 503)
@@ -309,7 +328,7 @@ async def search_atom(request: Request):
     try:
         params, catalog, hits = await _export_hits(request)
     except (QuerySyntaxError, ConfigError) as exc:
-        return PlainTextResponse(f"rasd: {exc}\n", 400)
+        return PlainTextResponse(_export_problem(exc) + "\n", 400)
     except EngineError as exc:
         request.app.state.rasd.reset()
         return PlainTextResponse(f"rasd: {exc}\n", 503)

@@ -89,6 +89,14 @@ def test_crawled_markup_is_escaped_in_pages_and_exports(evil_index, app_server, 
     feed = ET.fromstring(atom.encode())
     titles = [e.text for e in feed.iter("{http://www.w3.org/2005/Atom}title")]
     assert EVIL in titles and "<script>" not in atom
+    # the exports refuse the filters the search page refuses (a subscribed feed with a typo
+    # used to answer 200 and stay empty for ever), in the form's words
+    for path in ("/search.csv", "/search.atom"):
+        status, _, text = client.get(f"{path}?q=*&lang=arabic&outlet=nosuch")
+        assert status == 400 and "languages: 'arabic' is not an ISO 639 language code" in text, text
+        assert "outlets: 'nosuch' is not a known outlet" in text and not text.startswith("rasd:")
+        status, _, text = client.get(f"{path}?q=*&since=bad")
+        assert status == 400 and text.startswith("since: 'bad'") and "--since" not in text, text
 
 
 def test_csv_cells_that_would_be_formulas_are_quoted():
