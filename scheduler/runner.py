@@ -539,15 +539,29 @@ class Daemon:
 
 
 def next_runs(data_dir: Path, url: str | None = None) -> dict[str, float | None]:
-    """``{slug: next run time (POSIX seconds) or None}`` read from the job store's table."""
-    from sqlalchemy import create_engine, inspect, text
+    """``{slug: next run time (POSIX seconds) or None}`` read from the job store's table.
 
-    engine = create_engine(jobstore_url(data_dir, url))
+    Raises:
+        SchedulerError: the job store cannot be read (``job store sqlite:///…/jobs.sqlite:
+            DatabaseError: file is not a database``), one line, credentials redacted.
+    """
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from rasd.core.errors import redact_secrets
+
+    where = jobstore_url(data_dir, url)
     try:
-        if not inspect(engine).has_table("apscheduler_jobs"):
-            return {}
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).fetchall()
-    finally:
-        engine.dispose()
+        engine = create_engine(where)
+        try:
+            if not inspect(engine).has_table("apscheduler_jobs"):
+                return {}
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).fetchall()
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ImportError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise SchedulerError(f"job store {redact_secrets(where)}: {type(cause).__name__}: {first}") from None
     return {r[0].removeprefix("crawl:"): r[1] for r in rows if r[0].startswith("crawl:")}

@@ -28,7 +28,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rasd.core.errors import RasdError
+from rasd.core.errors import ConfigError, RasdError
 
 from rasd.cli.common import console, err, fail as _fail, open_engine as _open  # noqa: E402
 index_app = typer.Typer(add_completion=False, invoke_without_command=True,
@@ -206,6 +206,9 @@ def status_cmd(
     local = None
     try:
         settings = load_settings(data_dir=data_dir)
+        if not settings.data_dir.is_dir():  # a typo must not be created and reported up to date
+            raise ConfigError(f"{settings.data_dir}: " + ("not a directory" if settings.data_dir.exists()
+                                                          else "no such data directory"))
         follower = IndexFollower(settings.data_dir, lambda: None, settings.engine.index_prefix)
         try:
             lines, nbytes = follower.lag()

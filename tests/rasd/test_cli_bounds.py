@@ -4,6 +4,7 @@ line — never an OverflowError traceback or a server that announces itself and 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -85,3 +86,20 @@ def test_web_takes_a_data_directory_and_refuses_a_missing_one(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [f"rasd: {tmp_path / 'missing'}: no such data directory"]
     assert proc.stdout == ""
+
+
+def test_index_status_of_a_missing_data_dir_is_refused_and_not_created(tmp_path):
+    """A typo used to be created (followers.sqlite, locks/) and reported "0 lines not indexed"."""
+    typo = tmp_path / "typo"
+    proc = _rasd("index", "status", "--data-dir", str(typo))
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"rasd: {typo}: no such data directory")
+    assert not typo.exists()
+
+
+def test_status_with_a_corrupt_job_store_is_one_line(tmp_path):
+    (tmp_path / "jobs.sqlite").write_text("garbage\n")
+    want = f"job store sqlite:///{tmp_path}/jobs.sqlite: DatabaseError: file is not a database"
+    proc = _rasd("status", "--data-dir", str(tmp_path))
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"rasd: {want}"), proc.stderr
+    proc = _rasd("status", "--data-dir", str(tmp_path), "--json")
+    assert proc.returncode == 2 and json.loads(proc.stdout) == {"error": want}
