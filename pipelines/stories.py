@@ -23,10 +23,11 @@ Method (Broder, "On the resemblance and containment of documents", 1997; dataske
   when their estimated Jaccard similarity is ≥ ``threshold`` (LSH candidates are verified, so
   LSH false positives never join), else starts a new story with ``story_id = article.id``;
   when the similarity is ≥ ``duplicate_threshold`` the article is also marked
-  ``duplicate_of`` that article (unless exact dedup already set it) — unless it was *published*
-  earlier (``published_at``, else ``fetched_at``) than that article: then the first publisher is
-  the original whatever the crawl order, and the copy crawled first is re-pointed to it (its id
-  in ``Article.relinked``: a ``links`` amendment in the archive, applied by the seen store, the
+  ``duplicate_of`` the *first publisher* among its near-duplicates (every recorded article that
+  similar, the earliest ``published_at``, else ``fetched_at``; not the closest, which may be a
+  copy itself), unless exact dedup already set it — or, if it was *published* earlier than all
+  of them, it is the original whatever the crawl order, and those crawled first are re-pointed
+  to it (their ids in ``Article.relinked``: a ``links`` amendment in the archive, applied by the seen store, the
   index follower and :func:`rasd.core.archive.read_archive`, as for exact copies).  The story id
   stays the one the story was given first: ids already sent in notifications and linked from
   the web (``/story/<id>``) keep working; the alert store re-points the story to its first
@@ -96,15 +97,22 @@ def decide_story(article: Article, index: StoryIndex) -> StoryDecision:
         decision = StoryDecision("new", article.id)
     else:
         matched, story_id, similarity = match
-        duplicate = matched if similarity >= index.params.duplicate_threshold else None
-        theirs = index.time_of(matched) if duplicate else None
-        if duplicate and not article.duplicate_of and theirs is not None and isoformat_utc(_time(article)) < theirs:
-            # published before the copy crawled first: this article is the original, the copy
-            # becomes its near-duplicate (a ``links`` amendment, as dedup re-points exact copies)
-            if matched not in article.relinked:
-                article.relinked = (*article.relinked, matched)
-            decision = StoryDecision("joined", story_id, matched, similarity, None, (matched,))
+        # the near-duplicates (≥ duplicate_threshold), oldest first: the first publisher is the
+        # earliest of them, not the closest, which may itself be a copy (a third copy used to
+        # get duplicate_of the second copy, and a late copy could re-point the first one)
+        near = index.near(sig, index.params.duplicate_threshold) if similarity >= index.params.duplicate_threshold else []
+        times = {d: t for d, _, _ in near if (t := index.time_of(d)) is not None}
+        dated = sorted((times[d], d) for d in times)
+        mine = isoformat_utc(_time(article))
+        if dated and not article.duplicate_of and mine < dated[0][0]:
+            # published before every near-duplicate crawled earlier: this article is the
+            # original, and they become its copies (``links`` amendments, as dedup re-points
+            # exact copies)
+            later = tuple(d for _, d in dated if d not in article.relinked)
+            article.relinked = (*article.relinked, *later)
+            decision = StoryDecision("joined", story_id, matched, similarity, None, tuple(d for _, d in dated))
         else:
+            duplicate = dated[0][1] if dated else None
             decision = StoryDecision("joined", story_id, matched, similarity, duplicate)
             # an article dedup has just made the original of earlier copies is no copy itself
             if duplicate and not article.duplicate_of and not getattr(article, "relinked", ()):

@@ -372,6 +372,19 @@ class StoryIndex:
                 best = (candidate, story_id, similarity)
         return best
 
+    def near(self, sig: Signature, threshold: float) -> list[tuple[str, str, float]]:
+        """Every recorded article whose estimated Jaccard with ``sig`` is ≥ ``threshold`` (at
+        least ``self.params.threshold``): ``[(id, story_id, similarity)]``, most similar first
+        (ties by id)."""
+        mine = np.asarray(sig.hashvalues, dtype=_DTYPE)
+        found = []
+        for candidate, story_id, blob in self.candidates(sig):
+            other = np.frombuffer(blob, dtype=_DTYPE)
+            similarity = float(np.count_nonzero(mine == other)) / len(mine)
+            if similarity >= max(threshold, self.params.threshold):
+                found.append((candidate, story_id, similarity))
+        return sorted(found, key=lambda f: (-f[2], f[0]))
+
     def add(self, article: Article, story_id: str, sig: Signature | None) -> None:
         """Record ``article`` (needs ``id``) in ``story_id`` with its signature (no-op for an id
         already recorded)."""

@@ -263,3 +263,61 @@ def test_pipeline_counts_and_settings(tmp_path):
     assert item.story_id == "a" and item.duplicate_of == "a"
     assert stats.values == {"rasd/stories/new": 1, "rasd/stories/joined": 1,
                             "rasd/stories/near_duplicate": 1}
+
+
+def _copies():
+    """An original, its syndicated copy, and a copy of that copy (one more line changed): the
+    third is closer to the second than to the first, and near-identical to both."""
+    original = text("seed-article")
+    copy = syndicated(original)
+    lines = copy.splitlines()
+    copy_of_copy = "\n".join(lines[:-1] + ["— نقلًا عن وكالة أخرى —", lines[-1]]) + "\n"
+    return original, copy, copy_of_copy
+
+
+def test_a_copy_of_a_copy_points_at_the_first_publisher(tmp_path):
+    """duplicate_of names the first publisher, not the closest copy: a third outlet's copy of
+    story s0004 was archived with duplicate_of the *other copy* (found by a fresh-user trial)."""
+    original, copy, copy_of_copy = _copies()
+    index = StoryIndex(tmp_path / "s.sqlite", now=now_fn())
+    o = article("orig", original, "first", T0)
+    assign_story(o, index)
+    c = article("copy", copy, "second", T0 + timedelta(hours=1))
+    assign_story(c, index)
+    assert c.duplicate_of == "orig"
+    cc = article("copy2", copy_of_copy, "third", T0 + timedelta(hours=2))
+    sig = signature(cc.text, index.params)
+    closest = index.best_match(sig)
+    assert closest[0] == "copy"  # the closest is the copy …
+    assert dict((i, s) for i, _, s in index.near(sig, index.params.duplicate_threshold)).keys() == {"orig", "copy"}
+    decision = assign_story(cc, index)
+    assert (cc.duplicate_of, cc.story_id, decision.relinked) == ("orig", "orig", ())  # … the original is named
+
+
+def test_a_late_copy_never_re_points_copies_of_an_earlier_original(tmp_path):
+    """Crawl order: a copy (09:00), then the original (08:00, which re-points the copy), then
+    another copy published at 08:47.  The 08:47 copy is a copy of the 08:00 original; it used
+    to compare itself only with the closest article (the 09:00 copy), find itself earlier, and
+    re-point that copy to itself."""
+    original, copy, copy_of_copy = _copies()
+    index = StoryIndex(tmp_path / "s.sqlite", now=now_fn())
+    first_crawled = article("copy", copy, "second", T0 + timedelta(hours=1))
+    assign_story(first_crawled, index)
+    o = article("orig", original, "first", T0)
+    decision = assign_story(o, index)
+    assert o.duplicate_of is None and decision.relinked == ("copy",) and o.relinked == ("copy",)
+    late = article("copy2", copy_of_copy, "third", T0 + timedelta(minutes=47))
+    decision = assign_story(late, index)
+    assert (late.duplicate_of, decision.relinked, late.relinked) == ("orig", (), ())
+
+
+def test_an_earlier_original_re_points_every_near_duplicate_crawled_before_it(tmp_path):
+    original, copy, copy_of_copy = _copies()
+    index = StoryIndex(tmp_path / "s.sqlite", now=now_fn())
+    assign_story(article("copy", copy, "second", T0 + timedelta(hours=1)), index)
+    c2 = article("copy2", copy_of_copy, "third", T0 + timedelta(hours=2))
+    assign_story(c2, index)
+    assert c2.duplicate_of == "copy"  # the earliest known then
+    o = article("orig", original, "first", T0)
+    decision = assign_story(o, index)
+    assert o.duplicate_of is None and set(o.relinked) == set(decision.relinked) == {"copy", "copy2"}
