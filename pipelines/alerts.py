@@ -4,6 +4,7 @@ background thread so the reactor never waits on the engine or a receiver."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -91,7 +92,18 @@ class AlertPipeline(StagePipeline):
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             if not self._stop.is_set():
-                self.flush()
+                self._flush_safely()
+
+    def _flush_safely(self, **kwargs) -> None:
+        """:meth:`flush`, an error of the alert store (a full disk: ``database or disk is
+        full``) logged and counted (``rasd/alerts/store_unavailable``) instead of ending the
+        background thread with a traceback on stderr; the lines wait in the archive and the
+        next flush, or the next crawl, matches them (the follower's checkpoint did not move)."""
+        try:
+            self.flush(**kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            self.count("rasd/alerts/store_unavailable")
+            log.warning("alerts: cannot write the alert store now, archive lines wait: %s", exc)
 
     def flush(self, wait: float | None = 0.0, max_seconds: float | None = None, force: bool = False) -> int:
         """Match what the archive holds beyond the checkpoint, then deliver; returns the
@@ -123,9 +135,12 @@ class AlertPipeline(StagePipeline):
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        self.flush(wait=self.drain_seconds, max_seconds=self.drain_seconds, force=True)
-        pending = self.follower.store.pending_count()
-        if self.stats is not None:
+        self._flush_safely(wait=self.drain_seconds, max_seconds=self.drain_seconds, force=True)
+        try:
+            pending = self.follower.store.pending_count()
+        except sqlite3.Error:
+            pending = None
+        if self.stats is not None and pending is not None:
             self.stats.set_value("rasd/alerts/outbox_pending", pending)
             self.stats.set_value("rasd/alerts/waiting", self.follower.lag())
         if pending:

@@ -102,9 +102,14 @@ class IndexPipeline(StagePipeline):
             partial = getattr(exc, "report", None)
             if partial is not None:
                 self._count(partial)
-            self.count("rasd/index/engine_unavailable")
             self._next_contact = time.monotonic() + self.retry_seconds
-            log.warning("index engine unavailable, archive lines wait for the index: %s", exc)
+            if isinstance(exc, EngineError):
+                self.count("rasd/index/engine_unavailable")
+                log.warning("index engine unavailable, archive lines wait for the index: %s", exc)
+            else:  # its checkpoint file (a full disk, say): not the engine's fault
+                self.count("rasd/index/store_unavailable")
+                log.warning("index: cannot record progress in followers.sqlite, archive lines wait "
+                            "for the index: %s", exc)
             return None
         self._count(report)
         return report

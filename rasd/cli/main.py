@@ -120,8 +120,11 @@ def crawl(
         indexed, waiting = stats.get("rasd/index/indexed", 0), stats.get("rasd/index/waiting")
         already = stats.get("rasd/index/already_indexed", 0)
         if waiting is not None:
+            why = ("the disk is full" if stats.get("rasd/disk_full") else
+                   "followers.sqlite could not be written" if stats.get("rasd/index/store_unavailable") else
+                   "engine unreachable")
             console.print(f"index: {indexed} indexed, {already} already in the index, {waiting} archive lines waiting"
-                          + (" (engine unreachable: `rasd index` sends them later)" if waiting else ""), soft_wrap=True)
+                          + (f" ({why}: `rasd index` sends them later)" if waiting else ""), soft_wrap=True)
         line = alerts_line(stats)
         if line:
             console.print(line, soft_wrap=True, highlight=False)

@@ -97,3 +97,31 @@ def test_full_disk_stops_with_one_error_and_nothing_is_lost_once_space_is_back(r
 
 def recording_pages(recording) -> int:
     return len(recording.pages)
+
+
+@needs_root
+@pytest.mark.search
+@pytest.mark.parametrize("size", ["500k", "1200k"])
+def test_full_disk_with_index_and_alerts_is_one_line_and_loses_nothing(recording, tmp_path, engine,
+                                                                      make_prefix, receiver, size):
+    """The same with the index and the alerts on: the alert thread's write to a full
+    ``alerts.sqlite`` ended the thread with a traceback on stderr, and the summary blamed an
+    unreachable engine for the lines left unindexed."""
+    from tests.faults.conftest import crawl
+    from tests.faults.test_kill import _prefix_with_alert
+
+    prefix = _prefix_with_alert(engine, make_prefix, receiver)
+    with tmpfs(tmp_path / "disk", size) as mnt:
+        data = mnt / "data"
+        full = crawl(recording.directory, data, prefix)
+        assert full.returncode == 3, (full.returncode, full.stderr[-2000:])
+        lines = full.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("rasd: disk full, crawl stopped"), full.stderr[-3000:]
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+        again = crawl(recording.directory, data, prefix)
+        assert again.returncode == 0, again.stderr[-2000:]
+        after = census(data, recording, engine, prefix, receiver)
+    assert (after.archived, after.archive_lost, after.archive_doubled, after.seen_not_archived) == \
+        (after.expected, 0, 0, 0)
+    assert (after.index_lost, after.index_doubled, after.notifications_doubled) == (0, 0, 0)
+    assert after.notifications > 0
