@@ -44,6 +44,8 @@ def crawl(
     """
     # until the crawl's own handler takes over (crawler/stopping.py), SIGTERM is a Ctrl-C
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    stats = None
+    late_signal = False
     try:
         from rasd.crawler.run import replay_overrides, run_crawl  # first: see its first import
         from rasd.core.seeds import load_outlets
@@ -96,9 +98,11 @@ def crawl(
                 server.stop()
     except RasdError as exc:
         _fail(exc)
-    except KeyboardInterrupt:  # Ctrl-C/SIGTERM before the crawl's own handler took over
-        err.print("rasd: crawl interrupted before it started", highlight=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt:  # Ctrl-C/SIGTERM outside the crawl's own handler
+        if stats is None:
+            err.print("rasd: crawl interrupted before it started", highlight=False)
+            raise typer.Exit(130) from None
+        late_signal = True  # after the crawl had ended (stopping the replay server, say): all is saved
     summaries = summarize(stats)
     if stats.get("rasd/interrupted"):
         _interrupted(stats["rasd/interrupted"], summaries, settings.data_dir)
@@ -137,6 +141,9 @@ def crawl(
                   f"{lost} pages not archived (fetched again by the next crawl once there is space)",
                   soft_wrap=True, highlight=False)
         raise typer.Exit(3)
+    if late_signal:
+        err.print("rasd: stop signal after the crawl had ended: nothing was cut short", highlight=False)
+        raise typer.Exit(130)
     if unreadable and not read:
         err.print(f"rasd: none of the {unreadable} feeds and sitemaps could be read (see the log)", soft_wrap=True)
         raise typer.Exit(1)
