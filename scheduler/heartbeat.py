@@ -8,7 +8,11 @@ temporary file and a rename (a reader never sees half a file).  A graceful stop 
 
 :func:`liveness` says whether a scheduler is running: the file is fresh (``beat_at`` within
 :data:`MISSED_BEATS` beats of now) and not stopped.  Otherwise it is down "since" its last beat
-(or its stop).  No pid check: the data directory may be shared with another machine.
+(or its stop).  A heartbeat written on this host whose pid no longer exists is down at once
+(a ``kill -9`` is not "running" for the beats it takes the file to go stale); one from another
+host (a shared data directory) is judged by its age alone.  A file that is not a heartbeat
+(not JSON, a time that is not a number) is said to be unreadable, not "no scheduler has run
+here".
 """
 
 from __future__ import annotations
@@ -80,17 +84,44 @@ def read_heartbeat(data_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def _pid_gone(hb: dict[str, Any]) -> bool:
+    """Whether the heartbeat's writer ran on this host and its pid no longer exists."""
+    pid = hb.get("pid")
+    if hb.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's, say)
+        return False
+    return False
+
+
 def liveness(data_dir: Path, now: float | None = None) -> dict[str, Any]:
     """``{"running": bool, "since": POSIX s or None, "pid": int or None, "why": one line}``:
     whether a scheduler is beating for ``data_dir``; ``since``: when it started (running) or
     when it was last alive (down)."""
     now = time.time() if now is None else now
+    path = Path(data_dir) / "scheduler" / "heartbeat.json"
     hb = read_heartbeat(data_dir)
     if hb is None:
+        if path.exists():
+            return {"running": False, "since": None, "pid": None,
+                    "why": f"{path} is unreadable (not a heartbeat): the scheduler's state is unknown"}
         return {"running": False, "since": None, "pid": None, "why": "no scheduler has run here"}
-    beat, every = float(hb.get("beat_at") or 0), float(hb.get("every") or 5)
+    try:
+        beat, every = float(hb.get("beat_at") or 0), float(hb.get("every") or 5)
+        if not isinstance(hb, dict) or beat <= 0 or every <= 0:
+            raise ValueError
+    except (TypeError, ValueError, AttributeError):
+        return {"running": False, "since": None, "pid": None,
+                "why": f"{path} is unreadable (not a heartbeat): the scheduler's state is unknown"}
     if hb.get("stopped_at"):
         return {"running": False, "since": hb["stopped_at"], "pid": hb.get("pid"), "why": "stopped"}
+    if _pid_gone(hb):
+        return {"running": False, "since": beat, "pid": hb.get("pid"),
+                "why": f"its process {hb.get('pid')} is gone (killed or crashed)"}
     if now - beat > MISSED_BEATS * every:
         return {"running": False, "since": beat, "pid": hb.get("pid"),
                 "why": f"no heartbeat for {now - beat:.0f} s (killed or hung)"}

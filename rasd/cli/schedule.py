@@ -311,7 +311,7 @@ def status(
         console.print(f"scheduler not running since {_when(alive['since'])} UTC ({alive['why']}); "
                       "overdue outlets are marked", soft_wrap=True)
     else:
-        console.print("scheduler not running (no heartbeat recorded)", soft_wrap=True)
+        console.print(f"scheduler not running ({alive['why']})", soft_wrap=True)
     table = Table(title=f"Scheduler status ({settings.data_dir}, {_when(time.time())} UTC)")
     for col in ("outlet", "last run", "outcome", "archived", "next run", "interval", "health", "reason", "archived 24h"):
         table.add_column(col, justify="right" if col in ("archived", "interval", "archived 24h") else "left")

@@ -199,14 +199,28 @@ def test_a_killed_scheduler_stops_beating_and_status_says_so(tmp_path):
     lines = [json.loads(ln) for ln in errs.splitlines() if ln.startswith("{")]
     assert any(ln.get("message", "").startswith("scheduler_started") for ln in lines), errs[-2000:]
     assert all("log.level" in ln and "@timestamp" in ln for ln in lines)  # ECS JSON lines
-    time.sleep(3.5)  # past three missed beats and the 2 s interval
+    # down at once, not after the beats it takes the file to go stale: its pid is gone
+    st = json.loads(subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir", str(data),
+                                    "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT).stdout)
+    assert st["scheduler"]["running"] is False
+    assert st["scheduler"]["why"] == f"its process {proc.pid} is gone (killed or crashed)"
+    time.sleep(3.5)  # past the 2 s interval
     out = subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir", str(data)],
                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, COLUMNS="200"))
     assert out.returncode == 0, out.stderr
-    assert "scheduler not running since" in out.stdout and "killed or hung" in out.stdout
+    assert "scheduler not running since" in out.stdout and "is gone (killed or crashed)" in out.stdout
     assert "OVERDUE" in out.stdout
     st = json.loads(subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir", str(data),
                                     "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT).stdout)
     assert st["scheduler"]["running"] is False and st["outlets"]["youm7"]["overdue"] is True
     leftovers = [p for p in data.rglob("*") if p.is_file() and any(w in p.name.lower() for w in ("telnet", "remote", "token"))]
     assert leftovers == []
+    # a heartbeat file that is not one: its state is unknown, not "no scheduler has run here"
+    (data / "scheduler" / "heartbeat.json").write_text("{not json")
+    st = json.loads(subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir", str(data),
+                                    "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT).stdout)
+    assert st["scheduler"]["running"] is False and "is unreadable (not a heartbeat)" in st["scheduler"]["why"]
+    (data / "scheduler" / "heartbeat.json").write_text('{"beat_at": "soon", "pid": 1}')
+    out = subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir", str(data)],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT, env=dict(os.environ, COLUMNS="200"))
+    assert "scheduler not running (" in out.stdout and "is unreadable" in out.stdout and "1970" not in out.stdout
