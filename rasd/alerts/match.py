@@ -46,6 +46,7 @@ import functools
 import hashlib
 import json
 import logging
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -301,12 +302,47 @@ def only_stop_words(query: str) -> bool:
     return group_is_null(group, null)
 
 
+def atom_problem(path: str) -> str | None:
+    """Why an Atom feed could never be written at ``path`` (a directory, a directory that
+    does not exist or that this user cannot write, an existing file that is not XML), or
+    ``None``."""
+    import os
+    import xml.etree.ElementTree as ET
+
+    import tempfile
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return f"atom path {path} is a directory (give a file name, e.g. {p / 'alerts.atom'})"
+    ancestor = p.parent  # the channel creates missing directories: where would it start?
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"atom path {path}: {ancestor} is not a directory"
+    try:  # what the channel will do there, tried (a write check alone passes /proc for root)
+        os.rmdir(tempfile.mkdtemp(prefix=".rasd-check-", dir=ancestor))
+    except OSError as exc:
+        return f"atom path {path}: cannot write in {ancestor} ({exc.strerror or exc})"
+    if p.exists() and not os.access(p, os.W_OK):
+        return f"atom path {path}: not writable by this user"
+    if p.exists() and p.stat().st_size:
+        try:
+            ET.parse(p)
+        except (ET.ParseError, OSError) as exc:
+            return f"atom path {path}: an existing file that is not an Atom feed ({exc}); it would not be overwritten"
+    return None
+
+
 def check_deliveries(alert) -> None:
-    """Refuse an alert (query or health) whose Apprise URLs Apprise cannot notify.
+    """Refuse an alert (query or health) whose Apprise URLs Apprise cannot notify, or whose
+    Atom feed could never be written (:func:`atom_problem`).
 
     Raises:
-        AlertError: naming the refused URLs (redacted).
+        AlertError: naming the refused URLs (redacted) or the Atom path.
     """
+    atom = getattr(alert.deliveries, "atom", None)
+    if atom is not None and (problem := atom_problem(atom.path)):
+        raise AlertError(f"alert {alert.name}: {problem}")
     apprise = getattr(alert.deliveries, "apprise", None)
     if apprise is None:
         return

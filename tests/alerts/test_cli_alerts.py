@@ -138,3 +138,16 @@ def test_import_is_all_or_none_and_names_the_file(cli, tmp_path):
     assert [a["name"] for a in json.loads(run("list", "--json").output)] == ["taken"]
     assert run("import", str(both), "--replace").exit_code == 0
     assert [a["name"] for a in json.loads(run("list", "--json").output)] == ["fresh", "taken"]
+
+
+def test_add_refuses_an_atom_feed_that_could_never_be_written(cli, tmp_path):
+    """`--atom /tmp` (a directory) and `--atom /proc/nope/x.atom` used to be accepted, and failed
+    at every delivery; a missing directory the channel can create is fine."""
+    _, run = cli
+    (tmp_path / "notes.txt").write_text("not a feed\n")
+    for path, reason in ((tmp_path, "is a directory"), ("/proc/nope/x.atom", "cannot write in /proc"),
+                         (tmp_path / "notes.txt", "an existing file that is not an Atom feed")):
+        result = run("add", "never", "--query", "العراق", "--atom", str(path))
+        assert result.exit_code == 2 and reason in " ".join(result.output.split()), result.output
+    result = run("add", "fine", "--query", "العراق", "--atom", str(tmp_path / "new" / "dir" / "a.atom"))
+    assert result.exit_code == 0, result.output
