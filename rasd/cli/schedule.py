@@ -256,7 +256,12 @@ def status_data(data_dir: Path, jobstore_url: str | None = None, rules=None) -> 
             if rec.liar and rec.outlet:
                 distrusted.setdefault(rec.outlet, []).append({"url": rec.url, "reason": rec.distrust or "marked"})
     now = time.time()
+    from rasd.core.archive import archived_since
+
+    # from the archive, not the run history: `rasd crawl` and fleet workers archive too
+    archived = archived_since(Path(data_dir) / "archive", now - 86400)
     for slug, entry in data.items():
+        entry["archived_24h"] = archived.get(slug, 0)
         entry.setdefault("next_run", None)
         entry["overdue"] = bool(not running and entry["next_run"] is not None and entry["next_run"] < now)
         entry["listings_distrusted"] = distrusted.get(slug, [])

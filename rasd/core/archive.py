@@ -237,6 +237,27 @@ def sizes(directory: Path, files: Iterable[str] | None = None) -> dict[str, int]
     return out
 
 
+def archived_since(directory: Path, since: float) -> dict[str, int]:
+    """``{outlet: records archived at or after since}`` (POSIX seconds, by ``fetched_at``),
+    whoever archived them (``rasd crawl``, a scheduled run, a fleet worker's shard).  Only the
+    day files from the day before ``since`` on are read (a day file holds the lines written that
+    UTC day), so the cost is that of the last days, not of the archive."""
+    from datetime import datetime, timedelta, timezone
+
+    directory = Path(directory)
+    first = (datetime.fromtimestamp(since, timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%d")
+    cutoff = datetime.fromtimestamp(since, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    files = [f for f in archive_files(directory) if _kind(f) == "record"
+             and Path(f).stem >= first] if directory.is_dir() else []
+    out: dict[str, int] = {}
+    for line in follow(directory, {}, files, tail=True):
+        data = line.data
+        if isinstance(data, dict) and str(data.get("fetched_at") or "")[:19] >= cutoff:
+            outlet = str(data.get("outlet") or "")
+            out[outlet] = out.get(outlet, 0) + 1
+    return out
+
+
 class Checkpoints:
     """A follower's positions in the archive, in a table of its own SQLite database:
     ``archive_checkpoints(follower, file, offset)``.  Written in the same transaction as what

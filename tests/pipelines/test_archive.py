@@ -94,3 +94,32 @@ def test_a_pass_never_meets_an_amendment_before_its_target(tmp_path):
     again = [(ln.kind, ln.data.get("id")) for ln in follow(tmp_path, {first.file: first.end})]
     assert again == [("record", "late"), ("links", "other"), ("links", "late")]
     writer.close()
+
+
+def test_archived_since_counts_the_last_day_of_every_writer(tmp_path):
+    """``rasd status``'s "archived 24h" comes from the archive, so `rasd crawl` and fleet
+    workers count (it showed 0 for outlets a one-off crawl had just archived)."""
+    import json as _json
+    from datetime import datetime, timezone
+
+    from rasd.core.archive import archived_since
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc).timestamp()
+    archive = tmp_path / "archive"
+    (archive / "shards" / "w1").mkdir(parents=True)
+    (archive / "amendments").mkdir()
+
+    def put(name, *records):
+        with open(archive / name, "a", encoding="utf-8") as f:
+            for outlet, at in records:
+                f.write(_json.dumps({"id": f"{outlet}{at}", "outlet": outlet, "fetched_at": at}) + "\n")
+
+    put("2026-11-28.jsonl", ("a", "2026-11-28T12:00:00Z"))  # days old: that file is not even read
+    put("2026-11-30.jsonl", ("a", "2026-11-30T11:59:59Z"), ("a", "2026-11-30T12:00:00Z"), ("b", "2026-11-30T23:00:00Z"))
+    put("2026-12-01.jsonl", ("a", "2026-12-01T08:00:00Z"))
+    put("shards/w1/2026-12-01.jsonl", ("b", "2026-12-01T09:00:00Z"))
+    (archive / "amendments" / "links.jsonl").write_text(_json.dumps({"id": "a1", "duplicate_of": "b1"}) + "\n")
+    with open(archive / "2026-12-01.jsonl", "a") as f:
+        f.write('{"torn line\n')
+    assert archived_since(archive, now - 86400) == {"a": 2, "b": 2}
+    assert archived_since(tmp_path / "none", now) == {}
