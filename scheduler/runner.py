@@ -551,6 +551,8 @@ def next_runs(data_dir: Path, url: str | None = None) -> dict[str, float | None]
     from rasd.core.errors import redact_secrets
 
     where = jobstore_url(data_dir, url)
+    if where.startswith("sqlite:///") and not Path(where.removeprefix("sqlite:///")).exists():
+        return {}  # never scheduled here (and not created by looking: a read-only copy stays as it is)
     try:
         engine = create_engine(where)
         try:

@@ -61,8 +61,18 @@ def connect(path: str | Path, *, what: str = "SQLite database",
     memory = str(path) == ":memory:"
     db = None
     try:
-        if not memory:
+        if not memory and not _read_only_place(path):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not memory and _read_only_place(path) and not Path(path).exists():
+            raise sqlite3.OperationalError("the file system is read-only and the file does not exist yet")
+        if not memory and _read_only_place(path) and Path(path).is_file():
+            # a backup or a read-only mount: readable as it is (``immutable``: SQLite takes no
+            # locks and needs no -shm file, so it cannot see another process's writes; there
+            # are none on a read-only file system); any write fails "readonly database"
+            db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                 isolation_level=None, check_same_thread=not threads)
+            db.execute("PRAGMA schema_version").fetchone()
+            return db
         db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=not threads,
                              timeout=busy_timeout_seconds)
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
@@ -76,6 +86,19 @@ def connect(path: str | Path, *, what: str = "SQLite database",
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise error(f"{path}: cannot open {what}: {reason}") from exc
     return db
+
+
+def _read_only_place(path: str | Path) -> bool:
+    """Whether ``path``'s directory is on a read-only file system (``statvfs``'s ``ST_RDONLY``)."""
+    import os
+
+    place = Path(path).parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        return bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _use_wal(db: sqlite3.Connection, wait_seconds: float) -> None:
@@ -129,6 +152,8 @@ def add_missing_columns(db: sqlite3.Connection, table: str, columns: dict[str, s
     Raises:
         sqlite3.Error: as :func:`transaction` (the caller words it for its file).
     """
+    if {r[1] for r in db.execute(f"PRAGMA table_info({table})")} >= set(columns):
+        return []  # nothing to add: no write lock taken (a read-only file opens too)
     added = []
     with transaction(db):
         have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}

@@ -125,3 +125,26 @@ def test_full_disk_with_index_and_alerts_is_one_line_and_loses_nothing(recording
         (after.expected, 0, 0, 0)
     assert (after.index_lost, after.index_doubled, after.notifications_doubled) == (0, 0, 0)
     assert after.notifications > 0
+
+
+@needs_root
+def test_a_read_only_data_dir_can_be_inspected_and_a_crawl_is_refused_in_one_line(recording, tmp_path):
+    """A backup on a read-only mount: `rasd status` failed "unable to open database file" (a
+    WAL file needs its -shm); now it reads the copy as it is, and a crawl says what stops it."""
+    with tmpfs(tmp_path / "ro", "64m") as mnt:
+        data = mnt / "data"
+        first = _crawl(recording, data)
+        assert first.returncode == 0, first.stderr[-2000:]
+        from scheduler.history import RunHistory
+
+        history = RunHistory(data / "runs.sqlite")
+        history.finish(history.start("akhbar_01_example"), "ok")
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        status = subprocess.run([sys.executable, "-m", "rasd.cli.main", "status", "--data-dir", str(data), "--json"],
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
+        outlets = json.loads(status.stdout)["outlets"]
+        assert outlets["akhbar_01_example"]["archived_24h"] == 5
+        again = _crawl(recording, data)
+        assert again.returncode == 2 and "Read-only file system" in again.stderr, again.stderr
+        assert len(again.stderr.strip().splitlines()) == 1 and "Traceback" not in again.stderr
