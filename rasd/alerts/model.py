@@ -298,13 +298,19 @@ class HealthAlert(_Strict):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _validation_message(exc: ValidationError) -> str:
+    """``field: reason; …`` of a pydantic error, without its ``Value error, `` prefix."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors())
+
+
 def parse_health_alert(data: Any, where: str = "health alert") -> HealthAlert:
     """A :class:`HealthAlert` from a dict; raises :class:`AlertError` naming the field, or when
     it has no delivery."""
     try:
         alert = HealthAlert.model_validate(data)
     except ValidationError as exc:
-        msg = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        msg = _validation_message(exc)
         raise AlertError(f"{where}: {msg}") from None
     if not alert.deliveries.configured():
         raise AlertError(f"{where}: a health alert needs a delivery (webhook, email, atom or apprise)")
@@ -316,7 +322,7 @@ def parse_alert(data: Any, where: str = "alert") -> Alert:
     try:
         return Alert.model_validate(data)
     except ValidationError as exc:
-        msg = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        msg = _validation_message(exc)
         raise AlertError(f"{where}: {msg}") from None
 
 

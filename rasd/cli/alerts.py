@@ -128,7 +128,7 @@ def add_cmd(
     if apprise:
         spec["deliveries"]["apprise"] = {"urls": list(apprise)}
     try:
-        alert = parse_alert(spec, "rasd alerts add")
+        alert = parse_alert(spec, "alert")
         settings, engine, prefix = _open()
         _checked([alert], engine, settings)
         add_alert(engine, prefix, alert, replace=replace)
@@ -214,7 +214,7 @@ def add_health_cmd(
     if apprise:
         spec["deliveries"]["apprise"] = {"urls": list(apprise)}
     try:
-        alert = parse_health_alert(spec, "rasd alerts add-health")
+        alert = parse_health_alert(spec, "health alert")
         settings, store = _settings_store(data_dir)
         try:
             save_health_alert(store, alert, replace=replace)

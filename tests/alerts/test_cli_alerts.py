@@ -33,7 +33,8 @@ def test_add_refuses_invalid_query_with_engine_reason(cli):
     assert "invalid query" in result.output and "opening parenthesis ( is not closed" in result.output
     assert "Traceback" not in result.output and "Exception" not in result.output
     result = run("add", "Bad Name", "--query", "x")
-    assert result.exit_code == 2 and "slug" in result.output
+    assert result.exit_code == 2 and "alert: name: 'Bad Name' is not a slug" in " ".join(result.output.split())
+    assert "Value error" not in result.output and "rasd alerts add:" not in result.output
 
 
 @pytest.mark.parametrize("args, reason", [
