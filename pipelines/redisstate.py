@@ -350,15 +350,18 @@ class RedisStoryIndex(_FollowsArchive):
                 if s is not None and hv and _b(seen) >= cutoff]
 
     def best_match(self, sig):
-        best = None
-        mine = np.asarray(sig.hashvalues, dtype=_DTYPE)
-        for candidate, story_id, blob in self.candidates(sig):
-            other = np.frombuffer(blob, dtype=_DTYPE)
-            similarity = float(np.count_nonzero(mine == other)) / len(mine)
-            if similarity >= self.params.threshold and (
-                    best is None or similarity > best[2] or (similarity == best[2] and candidate < best[0])):
-                best = (candidate, story_id, similarity)
-        return best
+        """As :meth:`rasd.pipelines.storyindex.StoryIndex.best_match`."""
+        from rasd.pipelines.storyindex import verified
+
+        found = verified(self.candidates(sig), sig, self.params.threshold)
+        return found[0] if found else None
+
+    def near(self, sig, threshold: float):
+        """As :meth:`rasd.pipelines.storyindex.StoryIndex.near` (the first publisher among every
+        near-duplicate)."""
+        from rasd.pipelines.storyindex import verified
+
+        return verified(self.candidates(sig), sig, max(threshold, self.params.threshold))
 
     def _insert(self, pipe, article_id, outlet, at, seen_at, story_id, blob) -> None:
         key = f"{self.p}sig:{article_id}"

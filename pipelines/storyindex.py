@@ -196,6 +196,20 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def verified(candidates, sig: Signature, threshold: float) -> list[tuple[str, str, float]]:
+    """The LSH ``candidates`` (``(id, story_id, signature bytes)``) whose estimated Jaccard with
+    ``sig`` (the share of equal hash values) is ≥ ``threshold``: ``[(id, story_id,
+    similarity)]``, most similar first, ties by id.  Shared by the SQLite and the Redis story
+    windows, so a fleet joins stories exactly as a single crawl does."""
+    mine = np.asarray(sig.hashvalues, dtype=_DTYPE)
+    found = []
+    for candidate, story_id, blob in candidates:
+        similarity = float(np.count_nonzero(mine == np.frombuffer(blob, dtype=_DTYPE))) / len(mine)
+        if similarity >= threshold:
+            found.append((candidate, story_id, similarity))
+    return sorted(found, key=lambda f: (-f[2], f[0]))
+
+
 class StoryIndex:
     """Persistent MinHash LSH over the last ``window`` of articles, queried where it lives.
 
@@ -362,28 +376,14 @@ class StoryIndex:
     def best_match(self, sig: Signature) -> tuple[str, str, float] | None:
         """Closest recorded article by estimated Jaccard: ``(id, story_id, similarity)``, or
         ``None`` when no LSH candidate reaches ``threshold``."""
-        best = None
-        mine = np.asarray(sig.hashvalues, dtype=_DTYPE)
-        for candidate, story_id, blob in self.candidates(sig):
-            other = np.frombuffer(blob, dtype=_DTYPE)
-            similarity = float(np.count_nonzero(mine == other)) / len(mine)
-            if similarity >= self.params.threshold and (
-                    best is None or similarity > best[2] or (similarity == best[2] and candidate < best[0])):
-                best = (candidate, story_id, similarity)
-        return best
+        found = verified(self.candidates(sig), sig, self.params.threshold)
+        return found[0] if found else None
 
     def near(self, sig: Signature, threshold: float) -> list[tuple[str, str, float]]:
         """Every recorded article whose estimated Jaccard with ``sig`` is ≥ ``threshold`` (at
         least ``self.params.threshold``): ``[(id, story_id, similarity)]``, most similar first
         (ties by id)."""
-        mine = np.asarray(sig.hashvalues, dtype=_DTYPE)
-        found = []
-        for candidate, story_id, blob in self.candidates(sig):
-            other = np.frombuffer(blob, dtype=_DTYPE)
-            similarity = float(np.count_nonzero(mine == other)) / len(mine)
-            if similarity >= max(threshold, self.params.threshold):
-                found.append((candidate, story_id, similarity))
-        return sorted(found, key=lambda f: (-f[2], f[0]))
+        return verified(self.candidates(sig), sig, max(threshold, self.params.threshold))
 
     def add(self, article: Article, story_id: str, sig: Signature | None) -> None:
         """Record ``article`` (needs ``id``) in ``story_id`` with its signature (no-op for an id

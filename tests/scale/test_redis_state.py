@@ -115,3 +115,25 @@ def test_a_line_a_dead_worker_never_applied_is_applied_by_the_next_writer(tmp_pa
     assert shard_dir("dead") == "shards/dead/"
     dead.close()
     alive.close()
+
+
+def test_story_window_on_redis_names_the_first_publisher_as_the_sqlite_one_does(redis_client, prefix):
+    """The first-publisher rule (``near``) on the fleet's window: a copy of a copy points at the
+    original, and an earlier original re-points every near-duplicate crawled before it.  The
+    Redis window lacked ``near`` at first, so every near-duplicate a worker crawled failed its
+    stage (5 of 120 pages lost in the fleet's kill test)."""
+    from tests.pipelines.test_stories import _copies
+
+    original, copy, copy_of_copy = _copies()
+    index = _index(redis_client, prefix)
+    assign_story(article("orig", original, "first", T0), index)
+    assign_story(article("copy", copy, "second", T0 + timedelta(hours=1)), index)
+    cc = article("copy2", copy_of_copy, "third", T0 + timedelta(hours=2))
+    assign_story(cc, index)
+    assert (cc.duplicate_of, cc.story_id) == ("orig", "orig")
+    index = _index(redis_client, prefix)
+    assign_story(article("copy", copy, "second", T0 + timedelta(hours=1)), index)
+    assign_story(article("copy2", copy_of_copy, "third", T0 + timedelta(hours=2)), index)
+    o = article("orig", original, "first", T0)
+    decision = assign_story(o, index)
+    assert o.duplicate_of is None and set(o.relinked) == set(decision.relinked) == {"copy", "copy2"}
