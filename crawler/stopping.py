@@ -100,7 +100,27 @@ class CleanStop:
 
                 reactor.callWhenRunning(reactor.callLater, 0, ext.install_signal_handlers)
         crawler.signals.connect(ext._engine_stopped, signal=signals.engine_stopped)
+        crawler.signals.connect(ext._spider_closed, signal=signals.spider_closed)
         return ext
+
+    def _spider_closed(self, spider=None, reason=None) -> None:
+        """An interrupted crawl whose spider has closed ends its reactor a second later if
+        nothing else has.  A stop that came between the spider's opening and the engine's
+        start closed the spider, but Scrapy's crawl never finished, so the reactor ran on until
+        the stop watchdog (10 s) ended the process without its summary."""
+        if not self.interrupted:
+            return
+        from twisted.internet import reactor
+
+        def stop_if_running() -> None:
+            if reactor.running:
+                logger.info("crawl_interrupted: the spider closed, the reactor is stopped")
+                try:
+                    reactor.stop()
+                except Exception:  # noqa: BLE001 - ReactorNotRunning: it stopped meanwhile
+                    pass
+
+        reactor.callLater(1.0, stop_if_running)
 
     # ---- signals ----------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:

@@ -78,7 +78,10 @@ from pebble import ProcessExpired, ProcessPool
 log = logging.getLogger(__name__)
 
 #: Modules the fork server imports once, so that workers forked from it start warm.
-PRELOAD = ["rasd.pipelines.workers", "rasd.pipelines.extract", "trafilatura", "htmldate"]
+#: what the fork server imports before it forks a worker; :mod:`rasd.core.forkserver_preload`
+#: first, so a terminal's Ctrl-C (sent to the whole process group) finds it ignoring SIGINT
+PRELOAD = ["rasd.core.forkserver_preload", "rasd.pipelines.workers", "rasd.pipelines.extract",
+           "trafilatura", "htmldate"]
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -121,6 +124,9 @@ def _init_worker(memory_bytes: int | None) -> None:
     """pebble worker initializer: leave with the crawl, limit the address space to
     ``memory_bytes`` (``None``: no limit)."""
     die_with_parent()  # the fork server: the kernel kills this worker if it goes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the crawl's to handle
     crawl = multiprocessing.parent_process()  # the crawl process, which asked for this worker
     if crawl is not None:
         if not crawl.is_alive():
@@ -285,12 +291,35 @@ class WorkerPool:
         return [pid for pid in list(pool._pool_manager.worker_manager.workers) if pid]
 
 
+#: seconds :func:`_stop` waits for the workers before it kills them: well inside the crawl's
+#: stop watchdog (``RASD_STOP_TIMEOUT``, 10 s), which a 10 s wait here used to reach
+STOP_WAIT_SECONDS = 3.0
+
+
 def _stop(pool: ProcessPool) -> None:
+    """Stop ``pool``: its workers are asked to end, and SIGKILLed after
+    :data:`STOP_WAIT_SECONDS` (a worker still starting when Ctrl-C came kept a stopped crawl
+    waiting for its watchdog).  Never raises: shutting down, a failure is logged."""
     pool.stop()
     try:
-        pool.join(timeout=10)
-    except Exception as exc:  # noqa: BLE001 - shutting down: report, do not raise
-        log.warning("extraction worker pool did not stop cleanly: %s", exc)
+        pool.join(timeout=STOP_WAIT_SECONDS)
+        return
+    except Exception as exc:  # noqa: BLE001 - TimeoutError, or a pool that broke
+        log.warning("extraction worker pool did not stop in %g s (%s): its workers are killed",
+                    STOP_WAIT_SECONDS, exc)
+    try:
+        pids = [pid for pid in list(pool._pool_manager.worker_manager.workers) if pid]
+    except AttributeError:  # pragma: no cover - a pebble without these internals
+        pids = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        pool.join(timeout=1.0)
+    except Exception:  # noqa: BLE001 - what is left dies with the crawl (die_with_parent)
+        pass
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:

@@ -172,3 +172,33 @@ def test_a_run_past_its_time_limit_stops_cleanly_and_defers_what_would_outlast_i
     assert f"exit={EXIT_INTERRUPTED}" in run["errors"]
     with SeenStore(tmp_path / "seen.sqlite") as seen:  # 30 s would outlast the run: deferred
         assert [u for _, u, _, _ in seen.deferred_urls("late")] == [base + "/wait"]
+
+
+@pytest.mark.parametrize("after", [0.4, 0.8, 1.2, 1.8])
+def test_ctrl_c_at_a_terminal_stops_the_crawl_without_tracebacks(tmp_path, after):
+    """A terminal's Ctrl-C signals the whole process group, the extraction fork server and its
+    workers too: they printed ``KeyboardInterrupt`` tracebacks (the fork server still importing
+    its preload modules), and a stop in that window could wait for the 10 s watchdog.  The
+    crawl is signalled as a terminal does it, at four moments of its start."""
+    import os
+
+    from rasd.replay.recording import make_recording
+
+    rec = make_recording(tmp_path / "rec", outlets=3, pages_per_outlet=15, syndicated_stories=1, seed=4)
+    proc = subprocess.Popen([sys.executable, "-m", "rasd.cli.main", "crawl", "--replay", str(rec.directory),
+                             "--data-dir", str(tmp_path / "data")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    time.sleep(after)
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    took = time.monotonic() - t0
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "leaked semaphore" not in err, err
+    assert proc.returncode in (0, EXIT_INTERRUPTED), (proc.returncode, err)  # 0: it had ended already
+    assert took < 8, f"stopped {took:.1f} s after Ctrl-C: {err}"
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("rasd: retrying ")]
+    assert len(lines) <= 1, err
