@@ -40,6 +40,16 @@ def _finished_runs(data_dir) -> list[tuple[str, str, int]]:
         return []
 
 
+def _stop_scheduler(proc: subprocess.Popen) -> None:
+    """SIGTERM the scheduler (its own session) and wait; SIGKILL its group after 60 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
 def test_scheduler_max_parallel_4_archives_every_article_in_the_first_round(recording, tmp_path, capsys):
     data = tmp_path / "data"
     env = dict(os.environ)
@@ -57,12 +67,7 @@ def test_scheduler_max_parallel_4_archives_every_article_in_the_first_round(reco
             time.sleep(0.5)
         round_seconds = time.monotonic() - t0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        _stop_scheduler(proc)
     runs = _finished_runs(data)
     assert sorted(r[0] for r in runs) == sorted(recording.outlets.keys() | {o for o, _, _ in runs})
     assert all(outcome == "ok" for _, outcome, _ in runs), runs
@@ -217,12 +222,7 @@ def test_children_of_a_killed_scheduler_end_and_free_their_outlets(recording, tm
                 assert proc.poll() is None and time.monotonic() < deadline, _finished_runs(data)
                 time.sleep(0.5)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
+            _stop_scheduler(proc)
     result = census(data, recording, None, "", None)
     assert (result.archived, result.archive_lost, result.archive_doubled, result.seen_not_archived) == \
         (result.expected, 0, 0, 0)
