@@ -92,7 +92,9 @@ def decide_story(article: Article, index: StoryIndex) -> StoryDecision:
         return StoryDecision("joined" if known[0] != article.id else "new", known[0])
     sig = signature(article.text, index.params)
     article.minhash = sig
-    match = index.best_match(sig) if sig is not None else None
+    # one candidate query: the closest (the story to join) and the near-duplicates come from it
+    found = index.near(sig, index.params.threshold) if sig is not None else []
+    match = found[0] if found else None
     if match is None:
         decision = StoryDecision("new", article.id)
     else:
@@ -100,7 +102,7 @@ def decide_story(article: Article, index: StoryIndex) -> StoryDecision:
         # the near-duplicates (≥ duplicate_threshold), oldest first: the first publisher is the
         # earliest of them, not the closest, which may itself be a copy (a third copy used to
         # get duplicate_of the second copy, and a late copy could re-point the first one)
-        near = index.near(sig, index.params.duplicate_threshold) if similarity >= index.params.duplicate_threshold else []
+        near = [f for f in found if f[2] >= index.params.duplicate_threshold]
         times = {d: t for d, _, _ in near if (t := index.time_of(d)) is not None}
         dated = sorted((times[d], d) for d in times)
         mine = isoformat_utc(_time(article))

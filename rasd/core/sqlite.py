@@ -59,13 +59,14 @@ def connect(path: str | Path, *, what: str = "SQLite database",
             ``unable to open database file``, …).
     """
     memory = str(path) == ":memory:"
+    read_only = not memory and _read_only_place(path)
     db = None
     try:
-        if not memory and not _read_only_place(path):
+        if not memory and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if not memory and _read_only_place(path) and not Path(path).exists():
+        if read_only and not Path(path).exists():
             raise sqlite3.OperationalError("the file system is read-only and the file does not exist yet")
-        if not memory and _read_only_place(path) and Path(path).is_file():
+        if read_only:
             # a backup or a read-only mount: readable as it is (``immutable``: SQLite takes no
             # locks and needs no -shm file, so it cannot see another process's writes; there
             # are none on a read-only file system); any write fails "readonly database"
